@@ -1,0 +1,208 @@
+"""Train EDSR by the paper's recipe, in resumable pieces, on CUDA or the CPU.
+
+    python -m training.train --data ../shared/datasets/train --scale 2 --run training/runs/x2 \
+        --iterations 9000 --decay 6000,8000 --minutes 60
+
+L1 loss, Adam (0.9, 0.999, 1e-8), lr 1e-4 halved at each --decay step, LR patches 48x48, batch 16,
+flips and rotations, LR by MATLAB bicubic. A run folder holds ``last.pt`` (model, optimizer, step) for
+resuming, ``best.pt`` (weights with the best validation PSNR) and ``log.csv``. Validation uses images
+held out of the training folder; benchmark sets are never seen here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from training.data import PatchSampler, list_images, load_pair, split_validation
+from training.edsr import EDSR
+from upscale_worker.engine.imresize import imresize
+from upscale_worker.engine.metrics import psnr_y
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", type=Path, required=True, help="folder of training images (searched recursively)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
+    p.add_argument("--run", type=Path, required=True, help="run folder: checkpoints and log")
+    p.add_argument("--variant", choices=("baseline", "full"), default="baseline")
+    p.add_argument("--init-from", type=Path, help="weights whose body starts this model (x2 -> x3/x4)")
+    p.add_argument("--iterations", type=int, default=300_000, help="total iterations of the whole run")
+    p.add_argument("--minutes", type=float, default=0, help="stop this piece after so many minutes (0: never)")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--decay", default="200000", help="comma-separated iterations where lr halves")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--patch", type=int, default=48, help="LR patch side")
+    p.add_argument("--val-every", type=int, default=500)
+    p.add_argument("--val-crop", type=int, default=256, help="HR centre crop side for validation (0: whole)")
+    p.add_argument("--checkpoint-minutes", type=float, default=5)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--val-holdout", type=int, default=40, help="hold out every N-th training image")
+    return p.parse_args(argv)
+
+
+def centre_crop(img: np.ndarray, side: int, scale: int) -> np.ndarray:
+    if side <= 0:
+        return img
+    side -= side % scale
+    h, w = img.shape[:2]
+    y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
+    return img[y : y + side, x : x + side]
+
+
+def to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None].to(device)
+
+
+@torch.inference_mode()
+def validate(model: nn.Module, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int, device: str) -> float:
+    model.eval()
+    scores = []
+    for lr, hr in pairs:
+        sr = model(to_tensor(lr, device)).clamp(0, 255).round()[0].permute(1, 2, 0).byte().cpu().numpy()
+        scores.append(psnr_y(sr, hr, scale))
+    model.train()
+    return float(np.mean(scores))
+
+
+class Run:
+    """The run folder: resumable state, best weights and the log."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self.last, self.log = folder / "last.pt", folder / "log.csv"
+        # Model-only weights (a few MB, committed): the latest, to resume on another machine, and the best.
+        self.latest, self.best = folder / "latest.pt", folder / "best.pt"
+        self.meta = folder / "meta.json"
+
+    def load_meta(self) -> dict:
+        return json.loads(self.meta.read_text()) if self.meta.exists() else {}
+
+    def save(self, model: nn.Module, opt: torch.optim.Optimizer, meta: dict) -> None:
+        state = {k: v.detach().float().cpu() for k, v in model.state_dict().items()}
+        tmp = self.last.with_suffix(".tmp")
+        torch.save({"model": state, "optimizer": opt.state_dict(), "meta": meta}, tmp)
+        tmp.replace(self.last)
+        self._save_weights(state, self.latest)
+        self.meta.write_text(json.dumps(meta, indent=2) + "\n")
+
+    def save_best(self, model: nn.Module) -> None:
+        self._save_weights({k: v.detach().float().cpu() for k, v in model.state_dict().items()}, self.best)
+
+    @staticmethod
+    def _save_weights(state: dict, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        tmp.replace(path)
+
+    def append_log(self, row: dict) -> None:
+        new = not self.log.exists()
+        with self.log.open("a") as f:
+            if new:
+                f.write(",".join(row) + "\n")
+            f.write(",".join(str(v) for v in row.values()) + "\n")
+
+
+def build(args: argparse.Namespace, run: Run) -> tuple[nn.Module, torch.optim.Optimizer, dict]:
+    model = EDSR.variant(args.variant, args.scale)
+    opt = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=args.lr,
+                           betas=(0.9, 0.999), eps=1e-8)
+    meta = {"scale": args.scale, "variant": args.variant, "iteration": 0, "train_seconds": 0.0,
+            "best_val_psnr": 0.0, "best_iteration": 0, "device": args.device}
+    if run.last.exists():
+        saved = torch.load(run.last, map_location="cpu", weights_only=True)
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        meta.update(saved["meta"])
+        print(f"resumed {run.last} at iteration {meta['iteration']}", flush=True)
+    elif run.latest.exists():  # a committed run without optimizer state: resume the weights
+        model.load_state_dict(torch.load(run.latest, map_location="cpu", weights_only=True))
+        meta.update(run.load_meta())
+        print(f"resumed weights {run.latest} at iteration {meta['iteration']} (fresh optimizer)", flush=True)
+    elif args.init_from:
+        n = model.load_body_from(torch.load(args.init_from, map_location="cpu", weights_only=True))
+        meta["init_from"] = str(args.init_from)
+        print(f"initialised {n} tensors from {args.init_from}", flush=True)
+    model.to(args.device, memory_format=torch.channels_last)
+    for state in opt.state.values():
+        for k, v in state.items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                state[k] = v.to(args.device)
+    return model, opt, meta
+
+
+def learning_rate(args: argparse.Namespace, iteration: int) -> float:
+    steps = [int(s) for s in args.decay.split(",") if s]
+    return args.lr * 0.5 ** sum(iteration >= s for s in steps)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    run = Run(args.run)
+    cache = args.run.parent / ".lr-cache"
+    train_paths, val_paths = split_validation(list_images(args.data), args.val_holdout)
+    print(f"{len(train_paths)} training images, {len(val_paths)} held out for validation", flush=True)
+    val_pairs = []
+    for path in val_paths:
+        hr = centre_crop(load_pair(path, args.scale, cache)[1], args.val_crop, args.scale)
+        val_pairs.append((imresize(hr, 1 / args.scale), hr))
+    model, opt, meta = build(args, run)
+    sampler = PatchSampler([load_pair(p, args.scale, cache) for p in train_paths], args.scale, args.patch,
+                           seed=args.seed + meta["iteration"])
+    autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
+    loss_fn = nn.L1Loss()
+    started = time.monotonic()
+    last_save = started
+    piece_start_seconds = meta["train_seconds"]
+    losses: list[float] = []
+    while meta["iteration"] < args.iterations:
+        if args.minutes and time.monotonic() - started > args.minutes * 60:
+            break
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(args, meta["iteration"])
+        lr_np, hr_np = sampler.batch(args.batch)
+        lr_t = torch.from_numpy(lr_np).to(args.device).contiguous(memory_format=torch.channels_last)
+        hr_t = torch.from_numpy(hr_np).to(args.device)
+        with autocast:
+            loss = loss_fn(model(lr_t).float(), hr_t)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        meta["iteration"] += 1
+        meta["train_seconds"] = piece_start_seconds + time.monotonic() - started
+        if meta["iteration"] % args.val_every == 0 or meta["iteration"] == args.iterations:
+            val = validate(model, val_pairs, args.scale, args.device)
+            if val > meta["best_val_psnr"]:
+                meta["best_val_psnr"], meta["best_iteration"] = val, meta["iteration"]
+                run.save_best(model)
+            row = {"iteration": meta["iteration"], "loss": round(float(np.mean(losses)), 4),
+                   "val_psnr": round(val, 3), "lr": opt.param_groups[0]["lr"],
+                   "train_seconds": round(meta["train_seconds"], 1)}
+            run.append_log(row)
+            print(row, flush=True)
+            losses.clear()
+        if time.monotonic() - last_save > args.checkpoint_minutes * 60:
+            run.save(model, opt, meta)
+            last_save = time.monotonic()
+    run.save(model, opt, meta)
+    print(f"stopped at iteration {meta['iteration']}: best validation PSNR {meta['best_val_psnr']:.3f} dB "
+          f"at {meta['best_iteration']}", flush=True)
+    return meta
+
+
+if __name__ == "__main__":
+    main()
