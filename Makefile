@@ -1,0 +1,42 @@
+# Two commands run everything: `make run` (the platform) and `make test` (every test).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DATA ?= ../shared/datasets/train
+
+.PHONY: run test system-deps train export bench clean
+
+$(VENV)/.installed: requirements.txt requirements-train.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	touch $@
+
+## The whole platform: web on http://127.0.0.1:8000, one worker, the beat (Redis found or started).
+run: $(VENV)/.installed
+	$(PY) -m scripts.run
+
+## Every test, against real PostgreSQL and Redis (found or started) and headless Chromium.
+test: $(VENV)/.installed system-deps
+	$(PY) -m scripts.test $(ARGS)
+
+## Debian's chromium (browser tests) and docker-compose (compose file validation), when missing.
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium docker-compose >/dev/null; \
+	fi
+
+## Resume EDSR training of one scale in the background at low priority: make train SCALE=2
+train: $(VENV)/.installed
+	nice -n 19 $(PY) -m training.train --data $(DATA) --scale $(SCALE) --run training/runs/x$(SCALE) $(TRAIN_ARGS)
+
+bench: $(VENV)/.installed-bench
+	$(PY) -m bench.engine
+
+clean:
+	rm -rf var/media var/ov-cache
