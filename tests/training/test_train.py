@@ -1,0 +1,76 @@
+"""The trainer: a few iterations on a few crops make the loss fall, resume continues, x2 initialises x4."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from training import train
+from training.edsr import EDSR
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> Path:
+    """Six smooth synthetic pictures: enough structure for the loss to fall within a few steps."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:96] / 96.0
+    for i in range(6):
+        f = rng.uniform(1, 4, size=3)
+        rgb = np.stack([np.sin(f[c] * np.pi * (xx + c * yy)) for c in range(3)], axis=-1)
+        Image.fromarray(((rgb + 1) * 127.5).astype(np.uint8)).save(folder / f"img{i}.png")
+    return folder
+
+
+def run_args(images: Path, run: Path, *extra: str) -> list[str]:
+    return ["--data", str(images), "--scale", "2", "--run", str(run), "--patch", "16", "--batch", "4",
+            "--val-every", "10", "--val-crop", "32", "--val-holdout", "6", "--lr", "5e-4",
+            "--threads", "2", *extra]
+
+
+def logged_losses(run: Path) -> list[float]:
+    with (run / "log.csv").open() as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
+
+
+def test_it_lowers_the_loss_and_saves_resumable_weights(images, tmp_path):
+    run = tmp_path / "run"
+    meta = train.main(run_args(images, run, "--iterations", "40"))
+    losses = logged_losses(run)
+    assert meta["iteration"] == 40
+    assert losses[-1] < 0.8 * losses[0], losses
+    for name in ("last.pt", "latest.pt", "best.pt", "meta.json"):
+        assert (run / name).exists()
+    weights = torch.load(run / "latest.pt", weights_only=True)
+    assert "optimizer" not in weights and "head.0.weight" in weights  # model only: small enough to commit
+
+
+def test_it_resumes_where_it_stopped(images, tmp_path):
+    run = tmp_path / "run"
+    train.main(run_args(images, run, "--iterations", "10"))
+    (run / "last.pt").unlink()  # as on a new machine: only the committed weights are there
+    meta = train.main(run_args(images, run, "--iterations", "20"))
+    assert meta["iteration"] == 20
+    assert len(logged_losses(run)) == 2
+
+
+def test_it_starts_x4_from_the_x2_body(images, tmp_path):
+    train.main(run_args(images, tmp_path / "x2", "--iterations", "10"))
+    x2 = torch.load(tmp_path / "x2" / "latest.pt", weights_only=True)
+    model = EDSR.baseline(4)
+    copied = model.load_body_from(x2)
+    state = model.state_dict()
+    assert torch.equal(state["body.3.body.0.weight"], x2["body.3.body.0.weight"])
+    assert torch.equal(state["tail.1.weight"], x2["tail.1.weight"])
+    assert copied == len([k for k in x2 if not k.startswith("tail.0.")])
+
+
+def test_learning_rate_halves_at_each_decay_step():
+    args = train.parse_args(["--data", ".", "--scale", "2", "--run", ".", "--decay", "100,200"])
+    assert [train.learning_rate(args, i) for i in (0, 99, 100, 250)] == [1e-4, 1e-4, 5e-5, 2.5e-5]
