@@ -1,0 +1,258 @@
+"""Shared fixtures. Integration tests run a REAL Celery worker subprocess against the real Redis
+(a dedicated db, flushed per session) and the test database with committed rows.
+
+The database is DATABASE_URL when set; otherwise the machine's PostgreSQL at 127.0.0.1:5432 when it
+answers, else the default SQLite.
+"""
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import dj_database_url
+import pytest
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent.parent
+REDIS_TEST_DB = int(os.environ.get("REDIS_TEST_DB", "15"))
+LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+TEST_SETTINGS = {
+    "JOB_LEASE_SECONDS": "4",
+    "JOB_PROGRESS_INTERVAL": "0.2",
+    "REPUBLISH_AFTER": "2",
+    "UPSCALE_THREADS": "1",
+}
+
+
+def answers(host, port):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def redis_url(db=REDIS_TEST_DB):
+    parsed = urlparse(settings.REDIS_URL)
+    return urlunparse(parsed._replace(path=f"/{db}"))
+
+
+def _configure():
+    """Point this process at the test services before any connection is made."""
+    if "DATABASE_URL" not in os.environ and answers("127.0.0.1", 5432):
+        from django.db import connections
+
+        db = settings.DATABASES["default"]
+        db.clear()
+        db.update(dj_database_url.parse(LOCAL_POSTGRES))
+        connections.__dict__.pop("settings", None)  # re-read, with Django's defaults
+        try:
+            del connections["default"]  # a wrapper made before this point would still be SQLite's
+        except AttributeError:
+            pass
+    url = redis_url()
+    settings.REDIS_URL = settings.CELERY_BROKER_URL = url
+    settings.CACHES["default"]["LOCATION"] = url
+    settings.MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="upscale-test-media-"))
+    settings.WORKER_TMP_DIR = Path(tempfile.mkdtemp(prefix="upscale-test-tmp-"))
+    for name, value in TEST_SETTINGS.items():
+        if hasattr(settings, name):
+            setattr(settings, name, type(getattr(settings, name))(value))
+
+
+_configure()
+
+
+def database_url():
+    """The test database (after pytest-django created it) as a URL for subprocesses."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def service_env(**extra):
+    env = dict(os.environ)
+    env.update(TEST_SETTINGS)
+    env.update(
+        DJANGO_SETTINGS_MODULE="webapp.settings",
+        DATABASE_URL=database_url(),
+        REDIS_URL=settings.REDIS_URL,
+        MEDIA_ROOT=str(settings.MEDIA_ROOT),
+        WORKER_TMP_DIR=str(settings.WORKER_TMP_DIR),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Worker:
+    """A `celery -A upscale_worker worker -Q upscale` subprocess in its own process group."""
+
+    def __init__(self, log_dir, concurrency=1, **env):
+        self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+        self.log = Path(log_dir) / f"{self.name.split('@')[0]}.log"
+        cmd = [sys.executable, "-m", "celery", "-A", "upscale_worker", "worker", "-Q", "upscale", "-n", self.name,
+               "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
+               "--without-heartbeat"]
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=service_env(**env), stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_ready()
+
+    def output(self):
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while " ready." not in self.output():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not start:\n{self.output()[-3000:]}")
+            time.sleep(0.1)
+
+    def kill(self):
+        """kill -9 the whole worker (main process and pool children)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(scope="session")
+def flushed_redis():
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()
+
+
+@pytest.fixture(scope="session")
+def worker(django_db_setup, django_db_blocker, flushed_redis, tmp_path_factory):
+    """One worker for the whole session; tests that kill workers start their own."""
+    w = Worker(tmp_path_factory.mktemp("workers"))
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def start_worker(django_db_setup, flushed_redis, tmp_path):
+    started = []
+
+    def start(**kwargs):
+        started.append(Worker(tmp_path, **kwargs))
+        return started[-1]
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+# --- Images, users, clients ------------------------------------------------------------------------
+
+
+def image_bytes(width=48, height=48, fmt="PNG", mode="RGB", **save):
+    from PIL import Image
+
+    im = Image.new(mode, (width, height))
+    px = im.load()
+    for y in range(height):
+        for x in range(width):
+            v = (x * 7 + y * 13) % 256
+            px[x, y] = (v, (x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1))[: len(mode)] \
+                if mode != "L" else v
+    buf = io.BytesIO()
+    im.save(buf, fmt, **save)
+    return buf.getvalue()
+
+
+def upload_file(name="photo.png", data=None, **kw):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data if data is not None else image_bytes(**kw), content_type="image/png")
+
+
+@pytest.fixture
+def make_user(django_user_model):
+    def make(username, password="a-long-secret-7", **fields):
+        return django_user_model.objects.create_user(username, f"{username}@example.com", password, **fields)
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user):
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user):
+    return make_user("bob")
+
+
+def token_client(user):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+@pytest.fixture
+def alice_api(alice):
+    return token_client(alice)
+
+
+@pytest.fixture
+def bob_api(bob):
+    return token_client(bob)
+
+
+@pytest.fixture
+def alice_web(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def wait_for(job_id, statuses=("done", "failed", "cancelled"), timeout=60, poll=0.05):
+    """Poll the row (like the browser does) until the job reaches one of ``statuses``."""
+    from webapp.jobs.models import Job
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job = Job.objects.get(pk=job_id)
+        if job.status in statuses:
+            return job
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} stayed {job.status} ({job.progress}%) for {timeout} s: {job.error}")
+        time.sleep(poll)
+
+
+def media_files(kind=""):
+    root = Path(settings.MEDIA_ROOT) / kind
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+@pytest.fixture(autouse=True)
+def _fresh_media():
+    yield
+    for child in Path(settings.MEDIA_ROOT).iterdir():
+        shutil.rmtree(child, ignore_errors=True)

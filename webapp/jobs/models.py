@@ -1,0 +1,110 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class Status(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE = (Status.QUEUED, Status.RUNNING)
+FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+FORMATS = ("png", "jpeg", "webp")
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+
+
+class Job(models.Model):
+    """One upscaling job. Status changes go through webapp.jobs.services only."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="jobs")
+    original_name = models.CharField(max_length=255)
+    input_format = models.CharField(max_length=8)
+    input_width = models.PositiveIntegerField()
+    input_height = models.PositiveIntegerField()
+    input_bytes = models.BigIntegerField(default=0)
+    output_width = models.PositiveIntegerField(null=True, blank=True)
+    output_height = models.PositiveIntegerField(null=True, blank=True)
+    output_bytes = models.BigIntegerField(default=0)
+    scale = models.PositiveSmallIntegerField()
+    model = models.CharField(max_length=64)
+    format = models.CharField(max_length=8, default="png")
+    quality = models.PositiveSmallIntegerField(default=95)
+    keep_metadata = models.BooleanField(default=False)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    progress = models.FloatField(default=0)
+    eta_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+
+    input_file = models.FileField(max_length=255, blank=True)
+    result_file = models.FileField(max_length=255, blank=True)
+    input_preview = models.FileField(max_length=255, blank=True)
+    result_preview = models.FileField(max_length=255, blank=True)
+    thumbnail = models.FileField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "lease_expires_at"])]
+
+    def __str__(self):
+        return f"{self.original_name} x{self.scale} ({self.status})"
+
+    def get_absolute_url(self):
+        return reverse("job", args=[self.id])
+
+    @property
+    def input_megapixels(self):
+        return self.input_width * self.input_height / 1e6
+
+    @property
+    def output_megapixels(self):
+        return self.input_megapixels * self.scale * self.scale
+
+    @property
+    def is_active(self):
+        return self.status in ACTIVE
+
+    @property
+    def eta_seconds(self):
+        if self.status != Status.RUNNING or self.eta_at is None:
+            return None
+        return max(0, round((self.eta_at - timezone.now()).total_seconds()))
+
+    @property
+    def queued_seconds(self):
+        return (self.started_at - self.created_at).total_seconds() if self.started_at else None
+
+    @property
+    def run_seconds(self):
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+    @property
+    def content_type(self):
+        return CONTENT_TYPES[self.format]
+
+    @property
+    def result_name(self):
+        stem = self.original_name.rsplit(".", 1)[0] or "image"
+        return f"{stem}-x{self.scale}.{'jpg' if self.format == 'jpeg' else self.format}"
+
+    def files(self):
+        return [f for f in (self.input_file, self.result_file, self.input_preview, self.result_preview, self.thumbnail) if f]

@@ -1,0 +1,60 @@
+from django.urls import reverse
+from rest_framework import serializers
+
+from webapp.jobs.models import FORMATS, Job, Status
+
+
+class JobSerializer(serializers.ModelSerializer):
+    error = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
+    result_url = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    filename = serializers.CharField(source="original_name")
+    run_seconds = serializers.FloatField(read_only=True)
+    expired = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "status", "progress", "eta_seconds", "scale", "input_width", "input_height", "output_width",
+            "output_height", "error", "created_at", "started_at", "finished_at", "result_url", "filename",
+            "format", "quality", "keep_metadata", "model", "attempts", "run_seconds", "expired", "url",
+        ]
+
+    def get_error(self, job) -> str | None:
+        return job.error or None
+
+    def get_eta_seconds(self, job) -> int | None:
+        return job.eta_seconds
+
+    def get_expired(self, job) -> bool:
+        return job.expired_at is not None
+
+    def _absolute(self, path):
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+    def get_result_url(self, job) -> str | None:
+        if job.status != Status.DONE or not job.result_file:
+            return None
+        return self._absolute(reverse("api-job-result", args=[job.id]))
+
+    def get_url(self, job) -> str:
+        return self._absolute(job.get_absolute_url())
+
+
+class JobCreateSerializer(serializers.Serializer):
+    image = serializers.FileField()
+    scale = serializers.ChoiceField(choices=[2, 3, 4])
+    format = serializers.ChoiceField(choices=FORMATS, default="png")
+    quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
+    keep_metadata = serializers.BooleanField(default=False)
+
+
+class CredentialsSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128, style={"input_type": "password"})
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField()

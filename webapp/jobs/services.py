@@ -1,0 +1,362 @@
+"""Everything that changes a Job: creation, every status change, the worker's run, the sweeper.
+
+Status changes are conditional UPDATEs (``move``), so two processes never both win a transition
+and a finished job never runs again.
+"""
+
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from webapp.jobs import queue
+from webapp.jobs.models import ACTIVE, FINISHED, Job, Status
+
+log = logging.getLogger(__name__)
+
+
+def move(job_id, sources, target, where=None, **fields):
+    """The one place where a status changes: from one of ``sources`` to ``target``. True if it did."""
+    fields["status"] = target
+    if target in FINISHED:
+        fields.setdefault("finished_at", timezone.now())
+        fields.setdefault("lease_expires_at", None)
+        fields.setdefault("eta_at", None)
+    return Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+
+
+# --- Web side -----------------------------------------------------------------------------------
+
+
+def storage_name(kind, ext):
+    """An unguessable name under the storage root."""
+    return f"{kind}/{secrets.token_urlsafe(18)}.{ext}"
+
+
+def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False):
+    """Store a validated upload and queue it; the job is published after the transaction commits."""
+    ext = "jpg" if header.format == "jpeg" else header.format
+    upload.seek(0)
+    name = default_storage.save(storage_name("inputs", ext), upload)
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(
+                owner=owner,
+                original_name=os.path.basename(upload.name or "image")[:255],
+                input_format=header.format,
+                input_width=header.width,
+                input_height=header.height,
+                input_bytes=upload.size,
+                scale=scale,
+                model=f"edsr-x{scale}",
+                format=fmt,
+                quality=quality,
+                keep_metadata=keep_metadata,
+                input_file=name,
+            )
+            transaction.on_commit(lambda: publish(job.id))
+    except BaseException:
+        default_storage.delete(name)
+        raise
+    return job
+
+
+def publish(job_id):
+    """Ring the doorbell; the row stays the truth, so a failed publish is retried by the sweeper."""
+    if queue.publish(job_id):
+        Job.objects.filter(pk=job_id).update(published_at=timezone.now())
+
+
+def cancel(job):
+    return move(job.id, ACTIVE, Status.CANCELLED, error="Cancelled.")
+
+
+def retry(job):
+    """Queue a failed or cancelled job again (if its input is still there)."""
+    if job.expired_at or not job.input_file:
+        return False
+    ok = move(job.id, (Status.FAILED, Status.CANCELLED), Status.QUEUED, error="", progress=0, attempts=0,
+              started_at=None, finished_at=None, worker="", created_at=timezone.now())
+    if ok:
+        transaction.on_commit(lambda: publish(job.id))
+    return ok
+
+
+def delete_files(job):
+    for f in job.files():
+        try:
+            f.storage.delete(f.name)
+        except OSError:
+            log.warning("could not delete %s", f.name, exc_info=True)
+
+
+def delete(job):
+    """Delete a job and its files; a running job is cancelled first so its worker stops."""
+    cancel(job)
+    job.refresh_from_db()
+    delete_files(job)
+    job.delete()
+
+
+def storage_used(user):
+    used = Job.objects.filter(owner=user, expired_at=None).aggregate(i=Sum("input_bytes"), o=Sum("output_bytes"))
+    return (used["i"] or 0) + (used["o"] or 0)
+
+
+def megapixels_today(user):
+    since = timezone.now() - timedelta(days=1)
+    jobs = Job.objects.filter(owner=user, created_at__gte=since).values_list("input_width", "input_height", "scale")
+    return sum(w * h * s * s for w, h, s in jobs) / 1e6
+
+
+def check_quotas(user, header, scale, size):
+    """A sentence saying which quota this upload would exceed, or None."""
+    if Job.objects.filter(owner=user, status__in=ACTIVE).count() >= settings.MAX_QUEUED_JOBS_PER_USER:
+        return f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to finish."
+    mp = header.width * header.height * scale * scale / 1e6
+    if megapixels_today(user) + mp > settings.MEGAPIXELS_PER_DAY:
+        return f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels."
+    if storage_used(user) + size > settings.USER_STORAGE_MB * 2**20:
+        return f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first."
+    return None
+
+
+# --- Worker side --------------------------------------------------------------------------------
+
+
+def worker_id():
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def lease():
+    return timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
+
+
+def _pid_is_dead(worker):
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def claim(job_id):
+    """Take the job: a QUEUED row, or a RUNNING row whose worker is gone. Returns the Job or None."""
+    now = timezone.now()
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or job.status not in ACTIVE:
+        return None
+    if job.status == Status.RUNNING and _pid_is_dead(job.worker):
+        # Our own host's pool child died mid-job (kill -9, OOM): no need to wait for its lease.
+        Job.objects.filter(pk=job_id, status=Status.RUNNING, worker=job.worker).update(lease_expires_at=now)
+    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
+    if move(job_id, [Status.RUNNING], Status.FAILED, where={"lease_expires_at__lte": now,
+            "attempts__gte": settings.JOB_MAX_ATTEMPTS},
+            error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up."):
+        return None
+    claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
+        status=Status.RUNNING, attempts=F("attempts") + 1, lease_expires_at=lease(), worker=worker_id(),
+        started_at=now, progress=0, eta_at=None,
+    )
+    return Job.objects.get(pk=job_id) if claimed else None
+
+
+class Reporter:
+    """Progress and cancel callbacks for the engine: throttled writes that also renew the lease."""
+
+    def __init__(self, job):
+        self.job = job
+        self.started = time.monotonic()
+        self.last_write = self.last_check = 0.0
+        self.lost = False
+
+    def mine(self):
+        return Job.objects.filter(pk=self.job.pk, status=Status.RUNNING, attempts=self.job.attempts)
+
+    def progress(self, done, total):
+        now = time.monotonic()
+        if now - self.last_write < settings.JOB_PROGRESS_INTERVAL and done < total:
+            return
+        self.last_write = now
+        fraction = done / total if total else 0
+        eta = None
+        if done:
+            eta = timezone.now() + timedelta(seconds=(now - self.started) / done * (total - done))
+        self.lost = not self.mine().update(progress=round(99 * fraction, 1), eta_at=eta, lease_expires_at=lease())
+
+    def cancelled(self):
+        now = time.monotonic()
+        if not self.lost and now - self.last_check >= min(0.5, settings.JOB_PROGRESS_INTERVAL):
+            self.last_check = now
+            self.lost = not self.mine().exists()
+        return self.lost
+
+    def renew(self):
+        self.lost = self.lost or not self.mine().update(lease_expires_at=lease())
+
+
+def finish(job, target, **fields):
+    return move(job.pk, [Status.RUNNING], target, where={"attempts": job.attempts}, **fields)
+
+
+def run_job(job_id):
+    """The worker's whole job: claim, upscale, store, record the outcome. Returns the final status."""
+    job = claim(job_id)
+    if job is None:
+        return "skipped"
+    from upscale_worker.engine import Cancelled, EngineError, upscale_file  # only in workers
+
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    reporter = Reporter(job)
+    settings.WORKER_TMP_DIR.mkdir(parents=True, exist_ok=True)
+    saved = []
+    try:
+        with tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix="job-") as tmp:
+            dst = Path(tmp) / f"result.{job.format}"
+            with job.input_file.open("rb") as src:
+                result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
+                                      keep_metadata=job.keep_metadata, progress=reporter.progress,
+                                      cancelled=reporter.cancelled)
+            reporter.renew()
+            if reporter.lost:
+                raise Cancelled("cancelled")
+            saved = store_result(job, dst, saved)
+            w, h = result.output_size
+            if finish(job, Status.DONE, progress=100, output_width=w, output_height=h,
+                      output_bytes=dst.stat().st_size, result_file=saved[0], result_preview=saved[1],
+                      input_preview=saved[2], thumbnail=saved[3]):
+                return Status.DONE
+            raise Cancelled("cancelled")
+    except Cancelled:
+        remove(saved)
+        return "cancelled"
+    except EngineError as e:
+        remove(saved)
+        finish(job, Status.FAILED, error=str(e))
+    except SoftTimeLimitExceeded:
+        remove(saved)
+        finish(job, Status.FAILED, error=f"The job timed out after {settings.JOB_SOFT_TIME_LIMIT} seconds.")
+    except OSError as e:
+        remove(saved)
+        log.exception("storage error for job %s", job_id)
+        finish(job, Status.FAILED, error=f"The result could not be written ({e.strerror or e}); try again later.")
+    except BaseException:
+        remove(saved)
+        raise
+    return Status.FAILED
+
+
+def remove(names):
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            pass
+
+
+def store_result(job, dst, saved):
+    """Save the result and its previews through the storage API; returns their names."""
+    from PIL import Image
+
+    with open(dst, "rb") as f:
+        saved.append(default_storage.save(storage_name("results", dst.suffix.lstrip(".")), File(f)))
+    with Image.open(dst) as im:
+        saved.append(save_preview(im, settings.PREVIEW_SIZE))
+    with job.input_file.open("rb") as f, Image.open(f) as im:
+        saved.append(save_preview(im, settings.PREVIEW_SIZE))
+        saved.append(save_preview(im, settings.THUMBNAIL_SIZE))
+    return saved
+
+
+def save_preview(im, size):
+    import io
+
+    from PIL import ImageOps
+
+    im = ImageOps.exif_transpose(im)
+    im.draft("RGB", (size, size))
+    im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    im.save(buf, "WEBP", quality=85)
+    return default_storage.save(storage_name("previews", "webp"), ContentFile(buf.getvalue()))
+
+
+# --- Sweeper ------------------------------------------------------------------------------------
+
+
+def sweep():
+    """Re-publish what the broker may have lost: QUEUED rows never picked up, RUNNING rows whose lease
+    ran out (their worker died). Returns how many were re-published."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.REPUBLISH_AFTER)
+    lost = Job.objects.filter(
+        Q(status=Status.QUEUED, published_at=None)
+        | Q(status=Status.QUEUED, published_at__lt=stale)
+        | Q(status=Status.RUNNING, lease_expires_at__lt=now)
+    ).values_list("pk", flat=True)
+    count = 0
+    for job_id in list(lost[:1000]):
+        if queue.publish(job_id):
+            Job.objects.filter(pk=job_id).update(published_at=now)
+            count += 1
+    return count
+
+
+def expire():
+    """Delete inputs and results older than RETENTION_DAYS; the rows stay, marked expired."""
+    cutoff = timezone.now() - timedelta(days=settings.RETENTION_DAYS)
+    count = 0
+    for job in Job.objects.filter(created_at__lt=cutoff, expired_at=None).exclude(status__in=ACTIVE)[:1000]:
+        delete_files(job)
+        Job.objects.filter(pk=job.pk).update(expired_at=timezone.now(), input_file="", result_file="",
+                                             input_preview="", result_preview="", thumbnail="", input_bytes=0,
+                                             output_bytes=0)
+        count += 1
+    return count
+
+
+# --- Submitting (web form and API alike) -----------------------------------------------------------
+
+
+class Refused(Exception):
+    """An upload refused with a sentence for the user and an HTTP status."""
+
+    def __init__(self, message, status=400):
+        super().__init__(message)
+        self.status = status
+
+
+def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False):
+    """Validate one upload from its header, check rate limits and quotas, store it and queue it."""
+    from webapp import ratelimit
+    from webapp.jobs.validation import Invalid, validate_upload
+
+    if not ratelimit.allow(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE):
+        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429)
+    try:
+        header = validate_upload(upload, scale, fmt)
+    except Invalid as e:
+        raise Refused(str(e)) from None
+    quota = check_quotas(user, header, scale, upload.size)
+    if quota:
+        raise Refused(quota, 429)
+    return create_job(user, upload, header, scale, fmt, quality, keep_metadata)

@@ -1,0 +1,114 @@
+"""Upload validation from the header only: magic bytes, then Pillow's lazy open (no decoding)."""
+
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from PIL import Image
+
+MAGIC = {"png": [b"\x89PNG\r\n\x1a\n"], "jpeg": [b"\xff\xd8\xff"], "webp": [b"RIFF"]}
+PILLOW_FORMATS = {"PNG": "png", "JPEG": "jpeg", "WEBP": "webp"}
+WEBP_MAX_SIDE = 16383
+ALLOWED = "PNG, JPEG or WebP"
+
+
+class Invalid(Exception):
+    """A user-readable reason to refuse an upload."""
+
+
+@dataclass
+class Header:
+    format: str
+    width: int
+    height: int
+
+
+def sniff(head):
+    """The format decided by the magic bytes, or None."""
+    for fmt, magics in MAGIC.items():
+        if any(head.startswith(m) for m in magics):
+            if fmt != "webp" or head[8:12] == b"WEBP":
+                return fmt
+    return None
+
+
+def available_scales():
+    """Scales with a model, from models/manifest.json (read, never the engine)."""
+    try:
+        manifest = json.loads(settings.MODEL_MANIFEST.read_text())
+    except (OSError, ValueError):
+        return [2, 3, 4]
+    models = manifest.get("models", manifest)
+    if isinstance(models, dict):
+        models = [dict(v, scale=v.get("scale", k)) if isinstance(v, dict) else {"scale": k} for k, v in models.items()]
+    scales = set()
+    for m in models:
+        try:
+            scales.add(int(str(m.get("scale")).lstrip("x")))
+        except (TypeError, ValueError, AttributeError):
+            continue
+    return sorted(scales & {2, 3, 4}) or [2, 3, 4]
+
+
+def read_header(f):
+    """Format and size of an uploaded file, from its header; raises Invalid."""
+    f.seek(0)
+    head = f.read(32)
+    f.seek(0)
+    fmt = sniff(head)
+    if fmt is None:
+        raise Invalid(f"This is not a {ALLOWED} image.")
+    try:
+        with Image.open(f, formats=[k for k, v in PILLOW_FORMATS.items() if v == fmt]) as im:
+            width, height = im.size
+            frames = getattr(im, "n_frames", 1)
+    except Image.DecompressionBombError:
+        raise Invalid(f"The image has far more pixels than the limit of {settings.MAX_INPUT_MEGAPIXELS:g} megapixels.")
+    except Exception:
+        raise Invalid(f"The file is damaged or not a valid {fmt.upper()} image.")
+    finally:
+        f.seek(0)
+    if frames > 1:
+        raise Invalid(f"Animated images are not supported (this one has {frames} frames).")
+    if width < 1 or height < 1:
+        raise Invalid("The image is empty.")
+    return Header(fmt, width, height)
+
+
+def fits(width, height, scale, fmt):
+    out_mp = width * height * scale * scale / 1e6
+    if out_mp > settings.MAX_OUTPUT_MEGAPIXELS:
+        return False
+    return fmt != "webp" or max(width, height) * scale <= WEBP_MAX_SIDE
+
+
+def check_limits(header, scale, fmt):
+    """Raise Invalid when the input or the output would be too large."""
+    w, h = header.width, header.height
+    mp = w * h / 1e6
+    if mp > settings.MAX_INPUT_MEGAPIXELS:
+        raise Invalid(
+            f"The image is {w}x{h} ({mp:.1f} megapixels); the limit is {settings.MAX_INPUT_MEGAPIXELS:g} megapixels."
+        )
+    if fits(w, h, scale, fmt):
+        return
+    smaller = [s for s in available_scales() if s < scale and fits(w, h, s, fmt)]
+    hint = f" The largest scale that fits is x{max(smaller)}." if smaller else " No scale fits; use a smaller image."
+    if fmt == "webp" and max(w, h) * scale > WEBP_MAX_SIDE:
+        raise Invalid(f"WebP output cannot exceed {WEBP_MAX_SIDE} pixels a side ({w}x{h} at x{scale}).{hint}")
+    raise Invalid(
+        f"At x{scale} the result would be {w * scale}x{h * scale} ({mp * scale * scale:.1f} megapixels); "
+        f"the limit is {settings.MAX_OUTPUT_MEGAPIXELS:g} megapixels.{hint}"
+    )
+
+
+def validate_upload(f, scale, fmt):
+    """Check an uploaded file before anything is stored; returns its Header or raises Invalid."""
+    if scale not in available_scales():
+        offered = ", ".join(f"x{s}" for s in available_scales())
+        raise Invalid(f"Scale x{scale} is not available on this server (available: {offered}).")
+    if f.size > settings.MAX_UPLOAD_BYTES:
+        raise Invalid(f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.")
+    header = read_header(f)
+    check_limits(header, scale, fmt)
+    return header

@@ -1,0 +1,26 @@
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+
+
+def too_large(request, message, status=413):
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=status)
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 from the Content-Length header, before any of the body is read."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.MAX_REQUEST_BYTES
+        length = request.META.get("CONTENT_LENGTH") or "0"
+        if request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+            return too_large(request, "Send a Content-Length; chunked uploads are not accepted.", 411)
+        if not length.isdigit():
+            return too_large(request, "Bad Content-Length.", 400)
+        if int(length) > limit:
+            return too_large(request, f"The request is larger than the limit of {settings.MAX_UPLOAD_MB:g} MB.")
+        return self.get_response(request)

@@ -1,0 +1,106 @@
+// A little vanilla JS: drag and drop with one request per file, live job progress, the slider.
+"use strict";
+
+function csrf(form) { return form.querySelector("[name=csrfmiddlewaretoken]").value; }
+
+function setupUpload() {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  const drop = document.getElementById("drop");
+  const input = form.querySelector("input[type=file]");
+  const queue = document.getElementById("queue");
+  ["dragenter", "dragover"].forEach(e => drop.addEventListener(e, ev => { ev.preventDefault(); drop.classList.add("over"); }));
+  ["dragleave", "drop"].forEach(e => drop.addEventListener(e, ev => { ev.preventDefault(); drop.classList.remove("over"); }));
+  drop.addEventListener("drop", ev => { input.files = ev.dataTransfer.files; });
+
+  form.addEventListener("submit", async ev => {
+    ev.preventDefault();
+    const files = Array.from(input.files);
+    for (const file of files) {
+      const item = document.createElement("li");
+      item.textContent = file.name + ": uploading…";
+      queue.appendChild(item);
+      const body = new FormData(form);
+      body.delete("image");
+      body.append("image", file);
+      try {
+        const r = await fetch(form.action, { method: "POST", body, headers: { "Accept": "application/json", "X-CSRFToken": csrf(form) } });
+        const data = await r.json().catch(() => ({ detail: "The server answered " + r.status + "." }));
+        if (r.ok) {
+          item.innerHTML = "";
+          const a = document.createElement("a");
+          a.href = data.url; a.textContent = file.name;
+          item.append(a, " queued: ");
+          const status = document.createElement("span");
+          status.className = "status"; status.textContent = "queued";
+          item.append(status);
+          watch(data.url + "/status", job => { status.textContent = job.status + (job.status === "running" ? " " + Math.round(job.progress) + "%" : ""); });
+        } else {
+          item.className = "error";
+          item.textContent = file.name + ": " + (data.detail || "refused");
+        }
+      } catch (e) {
+        item.className = "error";
+        item.textContent = file.name + ": the upload failed (" + e.message + ").";
+      }
+    }
+    input.value = "";
+  });
+}
+
+function watch(url, onUpdate, onDone) {
+  let delay = 500;
+  const tick = async () => {
+    try {
+      const r = await fetch(url, { headers: { "Accept": "application/json" } });
+      if (r.ok) {
+        const job = await r.json();
+        onUpdate(job);
+        if (!["queued", "running"].includes(job.status)) { if (onDone) onDone(job); return; }
+      }
+    } catch (e) { /* keep polling through a blip */ }
+    delay = Math.min(delay * 1.2, 3000);
+    setTimeout(tick, delay);
+  };
+  tick();
+}
+
+function formatEta(s) {
+  if (s === null || s === undefined) return "estimating…";
+  if (s < 60) return "about " + s + " s left";
+  return "about " + Math.round(s / 60) + " min left";
+}
+
+function setupJob() {
+  const live = document.getElementById("live");
+  if (!live || live.dataset.active !== "1") return;
+  const bar = document.getElementById("progress"), percent = document.getElementById("percent");
+  const eta = document.getElementById("eta"), status = document.getElementById("status");
+  watch(live.dataset.statusUrl, job => {
+    bar.value = job.progress;
+    percent.textContent = Math.round(job.progress);
+    status.textContent = job.status;
+    status.className = "badge " + job.status;
+    eta.textContent = job.status === "queued" ? "waiting for a worker" : formatEta(job.eta_seconds);
+  }, () => window.location.reload());
+}
+
+function setupCompare() {
+  const slider = document.getElementById("slider");
+  if (!slider) return;
+  const before = document.getElementById("before");
+  const after = document.querySelector("#compare > img");
+  const fit = () => { before.querySelector("img").style.width = after.clientWidth + "px"; };
+  after.addEventListener("load", fit);
+  window.addEventListener("resize", fit);
+  fit();
+  slider.addEventListener("input", () => { before.style.width = slider.value + "%"; });
+}
+
+function setupConfirm() {
+  document.querySelectorAll("[data-confirm]").forEach(b => b.addEventListener("click", ev => {
+    if (!window.confirm(b.dataset.confirm)) ev.preventDefault();
+  }));
+}
+
+document.addEventListener("DOMContentLoaded", () => { setupUpload(); setupJob(); setupCompare(); setupConfirm(); });

@@ -1,0 +1,42 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from webapp import health
+from webapp.accounts import views as accounts
+from webapp.jobs import api
+from webapp.jobs import views as jobs
+
+router = SimpleRouter()
+router.trailing_slash = "/?"  # both /jobs and /jobs/
+router.register("jobs", api.JobViewSet, basename="api-job")
+
+api_urls = [
+    re_path(r"^auth/register/?$", api.register, name="api-register"),
+    re_path(r"^auth/token/?$", api.token, name="api-token-auth"),
+    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    *router.urls,
+]
+
+urlpatterns = [
+    path("", jobs.home, name="home"),
+    path("upload", jobs.upload, name="upload"),
+    path("jobs/", jobs.history, name="history"),
+    path("jobs/delete", jobs.bulk_delete, name="bulk-delete"),
+    path("jobs/<uuid:job_id>", jobs.job_page, name="job"),
+    path("jobs/<uuid:job_id>/status", jobs.job_status, name="job-status"),
+    path("jobs/<uuid:job_id>/cancel", jobs.job_cancel, name="job-cancel"),
+    path("jobs/<uuid:job_id>/retry", jobs.job_retry, name="job-retry"),
+    path("jobs/<uuid:job_id>/delete", jobs.job_delete, name="job-delete"),
+    path("jobs/<uuid:job_id>/<slug:kind>", jobs.job_file, name="job-file"),
+    path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/login/", accounts.LoginView.as_view(), name="login"),
+    path("accounts/token/", accounts.api_token, name="api-token"),
+    path("accounts/token/reset", accounts.api_token_reset, name="api-token-reset"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("api/v1/", include(api_urls)),
+]
