@@ -1,0 +1,215 @@
+"""Export an EDSR checkpoint to the OpenVINO IR the workers load, with its manifest entry.
+
+    python -m training.export --weights training/runs/x2/best.pt --scale 2 --evaluate ../shared/datasets/benchmark/Set5
+    python -m training.export --official edsr_baseline_x4-6b446fab.pt      # a local file, or downloaded by name
+
+Writes ``models/<name>.xml/.bin`` (weights compressed to FP16) and, unless ``--no-int8``, the NNCF int8
+twin ``<name>_int8`` calibrated on LR crops of training images (never benchmark images). Each gets an
+entry in ``models/manifest.json``: architecture, scale, parameters, sha256 of the files, training data and,
+with ``--evaluate``, the PSNR/SSIM measured on those sets through the engine itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import torch
+from PIL import Image
+
+from training.data import list_images, split_validation
+from training.edsr import EDSR, VARIANTS, from_state_dict
+from upscale_worker.engine.imresize import imresize
+from upscale_worker.engine.models import REPO_ROOT, read_manifest, sha256, write_manifest
+
+TRAIN_DIR = REPO_ROOT.parent / "shared" / "datasets" / "train"
+OFFICIAL_URL = "https://cv.snu.ac.kr/research/EDSR/models/{}"
+# The official release names its files <model>-<first 8 hex digits of the file's sha256>.pt.
+OFFICIAL_NAME = re.compile(r"^(edsr_baseline|edsr)_x([234])-([0-9a-f]{8})\.pt$")
+OFFICIAL_DATA = "DIV2K train (800 images), official EDSR-PyTorch release"
+
+
+# --- checkpoints -----------------------------------------------------------------------------------------
+
+
+def load_checkpoint(path: Path) -> EDSR:
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = state.get("model", state)  # a resumable last.pt wraps the weights
+    return from_state_dict(state).eval()
+
+
+def official_checkpoint(name_or_path: str, download_dir: Path) -> Path:
+    """An official checkpoint file, downloaded by its name when not on disk; its hash prefix is checked."""
+    path = Path(name_or_path)
+    match = OFFICIAL_NAME.match(path.name)
+    if not match:
+        raise SystemExit(f"{path.name} is not an official EDSR file name (e.g. edsr_baseline_x4-6b446fab.pt)")
+    if not path.exists():
+        download_dir.mkdir(parents=True, exist_ok=True)
+        path = download_dir / path.name
+        if not path.exists():
+            torch.hub.download_url_to_file(OFFICIAL_URL.format(path.name), str(path), hash_prefix=match[3])
+    if sha256(path)[:8] != match[3]:
+        raise SystemExit(f"{path} does not match the hash prefix {match[3]} in its name")
+    return path
+
+
+def variant_name(model: EDSR) -> str:
+    return next(n for n, v in VARIANTS.items() if v[:2] == (model.blocks, model.feats))
+
+
+# --- conversion ------------------------------------------------------------------------------------------
+
+
+def to_openvino(model: EDSR) -> ov.Model:
+    example = torch.rand(1, 3, 32, 32) * 255
+    ov_model = ov.convert_model(model, example_input=example, input=[ov.PartialShape([1, 3, -1, -1])])
+    ov_model.input(0).set_names({"lr"})
+    ov_model.output(0).set_names({"sr"})
+    return ov_model
+
+
+def calibration_crops(folder: Path, scale: int, count: int, side: int, seed: int = 0) -> list[np.ndarray]:
+    """LR crops (1x3xSxS float32, 0..255) made like the engine's inputs: MATLAB bicubic of training HR crops."""
+    rng = np.random.default_rng(seed)
+    paths, _ = split_validation(list_images(folder))
+    crops = []
+    for path in rng.choice(paths, size=count, replace=count > len(paths)):
+        hr = np.asarray(Image.open(path).convert("RGB"))
+        hs = side * scale
+        if min(hr.shape[:2]) < hs:
+            continue
+        y, x = (int(rng.integers(0, n - hs + 1)) for n in hr.shape[:2])
+        lr = imresize(hr[y : y + hs, x : x + hs], 1 / scale)
+        crops.append(lr.astype(np.float32).transpose(2, 0, 1)[None])
+    return crops
+
+
+def quantize_int8(ov_model: ov.Model, crops: list[np.ndarray]) -> ov.Model:
+    import nncf  # training-only dependency
+
+    return nncf.quantize(ov_model, nncf.Dataset(crops), subset_size=len(crops))
+
+
+# --- the manifest ----------------------------------------------------------------------------------------
+
+
+def save_ir(ov_model: ov.Model, out: Path, name: str) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    xml = out / f"{name}.xml"
+    ov.save_model(ov_model, xml, compress_to_fp16=True)
+    files = {"xml": xml.name, "bin": xml.with_suffix(".bin").name}
+    return {"files": files, "sha256": {k: sha256(out / f) for k, f in files.items()}}
+
+
+def add_entry(out: Path, entry: dict) -> None:
+    manifest = read_manifest(out)
+    manifest["models"] = [e for e in manifest["models"] if e["name"] != entry["name"]] + [entry]
+    write_manifest(manifest, out)
+
+
+def measure(out: Path, scale: int, precisions: list[str], datasets: list[Path]) -> dict:
+    """Mean Y-PSNR/SSIM per dataset and precision, measured through the engine on the files just written."""
+    from upscale_worker import evaluate
+    from upscale_worker.engine import Options
+
+    os.environ["UPSCALE_MODELS_DIR"] = str(out)
+    scores = {}
+    for folder in datasets:
+        for precision in precisions:
+            rows = evaluate.evaluate(folder, scale, Options(precision=precision))
+            mean = evaluate.mean_row(rows)
+            scores.setdefault(folder.name, {})[precision] = {"psnr": round(mean.psnr, 3),
+                                                              "ssim": round(mean.ssim, 4)}
+            print(f"{folder.name} x{scale} {precision}: {mean.psnr:.3f} dB, SSIM {mean.ssim:.4f}", flush=True)
+    return scores
+
+
+def describe_training_data(folder: Path) -> str:
+    sets = sorted(d.name for d in folder.iterdir() if d.is_dir()) if folder.is_dir() else []
+    return f"{folder.name}: {', '.join(sets)}; LR by MATLAB bicubic; every 40th image held out for validation"
+
+
+def checkpoint_facts(path: Path) -> dict:
+    facts = {"checkpoint": path.name, "checkpoint_sha256": sha256(path)}
+    meta = path.parent / "meta.json"
+    if meta.exists():  # a run folder of training/train.py
+        m = json.loads(meta.read_text())
+        facts["training"] = {k: m[k] for k in ("iteration", "best_iteration", "best_val_psnr") if k in m}
+    return facts
+
+
+def export(model: EDSR, out: Path, source: dict, training_data: str, args: argparse.Namespace) -> list[dict]:
+    variant = variant_name(model)
+    name = f"{'edsr_baseline' if variant == 'baseline' else 'edsr'}_x{model.scale}"
+    blocks, feats, res_scale = VARIANTS[variant]
+    common = {
+        "architecture": f"EDSR {variant} ({blocks} residual blocks, {feats} features, res_scale {res_scale})",
+        "scale": model.scale,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "training_data": training_data,
+        **source,
+    }
+    ov_model = to_openvino(model)
+    entries = [{"name": name, "weights": "fp16", **common, **save_ir(ov_model, out, name)}]
+    if args.int8:
+        crops = calibration_crops(args.calibration, model.scale, args.calibration_crops, args.crop)
+        calibration = f"{len(crops)} LR crops of {args.crop}x{args.crop} from {args.calibration.name} (seed 0)"
+        int8 = quantize_int8(ov_model, crops)
+        entries.append({"name": f"{name}_int8", "weights": "int8", **common, "calibration": calibration,
+                        **save_ir(int8, out, f"{name}_int8")})
+    for entry in entries:
+        add_entry(out, entry)
+    if args.evaluate:
+        for entry in entries:
+            precisions = ["f32", "bf16"] if entry["weights"] == "fp16" else ["int8"]
+            entry["psnr"] = measure(out, model.scale, precisions, args.evaluate)
+            add_entry(out, entry)
+    return entries
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", type=Path, help="a state dict in the official layout (training/runs/*/best.pt)")
+    source.add_argument("--official", help="an official file name or path, e.g. edsr_baseline_x4-6b446fab.pt")
+    source.add_argument("--random", action="store_true", help="a freshly initialised model (for tests)")
+    p.add_argument("--scale", type=int, choices=(2, 3, 4), help="checked against the checkpoint's own scale")
+    p.add_argument("--variant", choices=tuple(VARIANTS), default="baseline", help="for --random")
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "models")
+    p.add_argument("--training-data", help="what the weights were trained on (manifest text)")
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also write the int8 IR")
+    p.add_argument("--calibration", type=Path, default=TRAIN_DIR, help="training images for int8 calibration")
+    p.add_argument("--calibration-crops", type=int, default=64)
+    p.add_argument("--crop", type=int, default=96, help="LR calibration crop side")
+    p.add_argument("--evaluate", type=Path, action="append", default=[], help="dataset folder to measure PSNR on")
+    p.add_argument("--download-dir", type=Path, default=REPO_ROOT / "var" / "official")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    if args.random:
+        torch.manual_seed(0)
+        model = EDSR.variant(args.variant, args.scale or 2).eval()
+        source, data = {"checkpoint": "random initialisation"}, "none (random weights)"
+    else:
+        path = args.weights or official_checkpoint(args.official, args.download_dir)
+        model, source = load_checkpoint(path), checkpoint_facts(path)
+        data = OFFICIAL_DATA if args.official else describe_training_data(TRAIN_DIR)
+    if args.scale and args.scale != model.scale:
+        raise SystemExit(f"the checkpoint is x{model.scale}, not x{args.scale}")
+    entries = export(model, args.out, source, args.training_data or data, args)
+    for entry in entries:
+        print(f"wrote {args.out / entry['files']['xml']} ({entry['weights']})")
+    return entries
+
+
+if __name__ == "__main__":
+    main()

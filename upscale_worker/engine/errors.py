@@ -1,0 +1,16 @@
+"""The engine's two exceptions. Their messages are sentences for the end user."""
+
+
+class EngineError(Exception):
+    """The image cannot be upscaled as asked (unreadable, unsupported, no model for the scale...)."""
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class Cancelled(EngineError):
+    """The caller's ``cancelled()`` returned True; the job stopped between two tiles."""
+
+    def __init__(self, message: str = "The upscaling was cancelled."):
+        super().__init__(message)

@@ -1,0 +1,76 @@
+"""The model folder: ``manifest.json`` lists one OpenVINO IR per (scale, weights) with its provenance.
+
+Nothing here imports OpenVINO, so the web app and the export tool can read the manifest cheaply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from upscale_worker.engine.errors import EngineError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MANIFEST = "manifest.json"
+# Runtime precision -> the IR weights it runs: f32 and bf16 run the FP16-compressed IR, int8 its NNCF twin.
+WEIGHTS_FOR_PRECISION = {"f32": "fp16", "bf16": "fp16", "int8": "int8"}
+
+
+def models_dir() -> Path:
+    return Path(os.environ.get("UPSCALE_MODELS_DIR") or REPO_ROOT / "models")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    xml: Path
+    bin: Path
+    entry: dict
+
+
+def read_manifest(folder: Path | None = None) -> dict:
+    path = (folder or models_dir()) / MANIFEST
+    if not path.exists():
+        return {"models": []}
+    return json.loads(path.read_text())
+
+
+def write_manifest(manifest: dict, folder: Path) -> None:
+    manifest["models"].sort(key=lambda e: (e["scale"], e["weights"], e["name"]))
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def available_scales(folder: Path | None = None) -> list[int]:
+    return sorted({e["scale"] for e in read_manifest(folder)["models"]})
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def find_model(scale: int, precision: str, folder: Path | None = None) -> ModelFile:
+    """The IR for ``scale`` at ``precision``, its files checked against the manifest's hashes."""
+    folder = folder or models_dir()
+    if precision not in WEIGHTS_FOR_PRECISION:
+        raise EngineError(f"Unknown precision {precision!r}; choose one of {', '.join(WEIGHTS_FOR_PRECISION)}.")
+    weights = WEIGHTS_FOR_PRECISION[precision]
+    for_scale = [e for e in read_manifest(folder)["models"] if e["scale"] == scale]
+    if not for_scale:
+        scales = available_scales(folder)
+        offer = f"available: x{', x'.join(map(str, scales))}" if scales else "no model is installed"
+        raise EngineError(f"Upscaling x{scale} is not available yet ({offer}).")
+    entries = [e for e in for_scale if e["weights"] == weights]
+    if not entries:
+        raise EngineError(f"Upscaling x{scale} is not available at {precision} precision; try f32.")
+    entry = entries[0]
+    model = ModelFile(folder / entry["files"]["xml"], folder / entry["files"]["bin"], entry)
+    for kind, path in (("xml", model.xml), ("bin", model.bin)):
+        if not path.exists() or sha256(path) != entry["sha256"][kind]:
+            raise EngineError(f"The x{scale} model file {path.name} is missing or damaged; reinstall the models.")
+    return model

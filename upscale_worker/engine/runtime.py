@@ -1,0 +1,76 @@
+"""The only module that imports OpenVINO: compiles each model once per process, lazily.
+
+Settings come from the environment: UPSCALE_PRECISION (f32, bf16, int8), UPSCALE_THREADS (default: every
+core this process may use), UPSCALE_TILE (tile side in input pixels), UPSCALE_CACHE_DIR (compiled-model
+cache, default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import openvino as ov
+import openvino.properties as props
+import openvino.properties.hint as hints
+
+from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.models import REPO_ROOT, find_model, models_dir
+from upscale_worker.engine.tiling import Infer
+
+DEFAULT_PRECISION = "f32"
+DEFAULT_TILE = 128
+# Every precision is forced: on a CPU with bf16, OpenVINO would otherwise run an "f32" model in bf16.
+# int8 IRs keep their non-quantised layers in f32.
+INFERENCE_TYPE = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}
+
+
+def precision() -> str:
+    return os.environ.get("UPSCALE_PRECISION") or DEFAULT_PRECISION
+
+
+def tile_size() -> int:
+    return int(os.environ.get("UPSCALE_TILE") or DEFAULT_TILE)
+
+
+def threads() -> int:
+    return int(os.environ.get("UPSCALE_THREADS") or len(os.sched_getaffinity(0)))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("UPSCALE_CACHE_DIR") or REPO_ROOT / "var" / "ov-cache")
+
+
+@lru_cache(maxsize=1)
+def core() -> ov.Core:
+    core = ov.Core()
+    core.set_property({props.cache_dir: str(cache_dir())})
+    return core
+
+
+def cpu_has_bf16() -> bool:
+    return "BF16" in core().get_property("CPU", props.device.capabilities)
+
+
+@lru_cache(maxsize=None)
+def compiled_model(folder: Path, scale: int, precision: str, tile: int, threads: int) -> ov.CompiledModel:
+    model_file = find_model(scale, precision, folder)
+    if precision == "bf16" and not cpu_has_bf16():
+        raise EngineError("bf16 precision is not available on this processor; use f32 or int8.")
+    model = core().read_model(model_file.xml)
+    model.reshape([1, 3, tile, tile])  # one fixed shape: a single compilation serves every image size
+    config = {
+        hints.inference_precision: INFERENCE_TYPE[precision],
+        hints.performance_mode: hints.PerformanceMode.LATENCY,
+        props.inference_num_threads: threads,
+        hints.enable_cpu_pinning: False,  # several worker processes share the host's cores
+    }
+    return core().compile_model(model, "CPU", config)
+
+
+def infer_function(scale: int, precision: str, tile: int) -> Infer:
+    """A callable running one tile; each call of this function gets its own infer request."""
+    request = compiled_model(models_dir(), scale, precision, tile, threads()).create_infer_request()
+    return lambda batch: request.infer([np.ascontiguousarray(batch)])[0]
