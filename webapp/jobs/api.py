@@ -71,6 +71,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return Job.objects.none()
         jobs = Job.objects.filter(owner=self.request.user)
         wanted = self.request.query_params.get("status")
         if wanted:

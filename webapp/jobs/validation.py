@@ -62,12 +62,16 @@ def read_header(f):
         with Image.open(f, formats=[k for k, v in PILLOW_FORMATS.items() if v == fmt]) as im:
             width, height = im.size
             frames = getattr(im, "n_frames", 1)
+            if fmt == "png":
+                im.verify()  # chunk CRCs up to IEND: catches truncation and flipped bits, decodes nothing
     except Image.DecompressionBombError:
         raise Invalid(f"The image has far more pixels than the limit of {settings.MAX_INPUT_MEGAPIXELS:g} megapixels.")
     except Exception:
         raise Invalid(f"The file is damaged or not a valid {fmt.upper()} image.")
     finally:
         f.seek(0)
+    if fmt == "webp" and int.from_bytes(head[4:8], "little") + 8 > getattr(f, "size", float("inf")):
+        raise Invalid("The file is damaged or not a valid WEBP image.")
     if frames > 1:
         raise Invalid(f"Animated images are not supported (this one has {frames} frames).")
     if width < 1 or height < 1:

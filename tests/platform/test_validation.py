@@ -1,0 +1,80 @@
+"""Uploads are checked from the header: magic bytes, an allow-list, bytes and pixels."""
+
+import pytest
+
+from tests.conftest import image_bytes, media_files, upload_file
+from tests.platform.hostile import HOSTILE, png_bomb
+from webapp.jobs.models import Job
+from webapp.jobs.validation import Invalid, read_header
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client, data, name="x.png", **options):
+    return client.post("/api/v1/jobs", {"image": upload_file(name, data), "scale": 2, **options}, format="multipart")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_it_accepts_the_allowed_formats(alice_api, fmt):
+    assert post(alice_api, image_bytes(20, 10, fmt)).status_code == 201
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTILE))
+def test_it_refuses_hostile_files_and_stores_nothing(alice_api, kind):
+    r = post(alice_api, HOSTILE[kind]())
+    assert r.status_code == 400, r.content
+    message = r.json().get("detail") or r.json()["image"][0]
+    assert message.endswith(".")
+    assert not Job.objects.exists() and media_files() == []
+
+
+def test_it_refuses_a_pixel_bomb_from_its_header_quickly(alice_api):
+    import time
+
+    data = png_bomb()
+    assert len(data) < 5000
+    started = time.monotonic()
+    r = post(alice_api, data)
+    assert time.monotonic() - started < 1
+    assert r.status_code == 400 and "megapixels" in r.json()["detail"]
+
+
+def test_it_says_the_input_limit_in_pixels(alice_api, settings):
+    settings.MAX_INPUT_MEGAPIXELS = 0.001
+    r = post(alice_api, image_bytes(40, 30))
+    assert r.json()["detail"] == "The image is 40x30 (0.0 megapixels); the limit is 0.001 megapixels."
+
+
+def test_it_names_the_largest_scale_that_fits(alice_api, settings, tmp_path):
+    (tmp_path / "manifest.json").write_text('{"models": [{"scale": 2}, {"scale": 3}, {"scale": 4}]}')
+    settings.MODEL_MANIFEST = tmp_path / "manifest.json"
+    settings.MAX_OUTPUT_MEGAPIXELS = 0.05  # 100x100 is 0.04 MP at x2, 0.09 MP at x3
+    r = post(alice_api, image_bytes(100, 100), scale=4)
+    assert r.status_code == 400
+    assert "the limit is 0.05 megapixels. The largest scale that fits is x2." in r.json()["detail"]
+
+
+def test_it_limits_webp_output_to_16383_pixels_a_side(alice_api, settings):
+    settings.MAX_INPUT_MEGAPIXELS = settings.MAX_OUTPUT_MEGAPIXELS = 1000
+    r = post(alice_api, png_bomb(9000, 1), format="webp")
+    assert r.status_code == 400 and "16383" in r.json()["detail"]
+
+
+def test_it_refuses_files_over_the_byte_limit(alice_api, settings):
+    settings.MAX_UPLOAD_BYTES = 100
+    r = post(alice_api, image_bytes(40, 40))
+    assert r.status_code == 400 and "limit" in r.json()["detail"]
+
+
+def test_it_reads_the_header_without_decoding():
+    import io
+
+    header = read_header(io.BytesIO(png_bomb(300, 200)))
+    assert (header.format, header.width, header.height) == ("png", 300, 200)
+
+
+def test_it_raises_invalid_for_garbage():
+    import io
+
+    with pytest.raises(Invalid):
+        read_header(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 100))
