@@ -137,11 +137,12 @@ def describe_training_data(folder: Path) -> str:
 
 
 def checkpoint_facts(path: Path) -> dict:
-    facts = {"checkpoint": path.name, "checkpoint_sha256": sha256(path)}
+    shown = path.resolve().relative_to(REPO_ROOT) if path.resolve().is_relative_to(REPO_ROOT) else path.name
+    facts = {"checkpoint": str(shown), "checkpoint_sha256": sha256(path)}
     meta = path.parent / "meta.json"
-    if meta.exists():  # a run folder of training/train.py
+    if path.name == "best.pt" and meta.exists():  # a run folder of training/train.py
         m = json.loads(meta.read_text())
-        facts["training"] = {k: m[k] for k in ("iteration", "best_iteration", "best_val_psnr") if k in m}
+        facts["training"] = {"iteration": m["best_iteration"], "validation_psnr": round(m["best_val_psnr"], 3)}
     return facts
 
 
