@@ -180,9 +180,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--weights", type=Path, help="a state dict in the official layout (training/runs/*/best.pt)")
     source.add_argument("--official", help="an official file name or path, e.g. edsr_baseline_x4-6b446fab.pt")
-    source.add_argument("--random", action="store_true", help="a freshly initialised model (for tests)")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), help="checked against the checkpoint's own scale")
-    p.add_argument("--variant", choices=tuple(VARIANTS), default="baseline", help="for --random")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "models")
     p.add_argument("--training-data", help="what the weights were trained on (manifest text)")
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also write the int8 IR")
@@ -196,17 +194,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
-    if args.random:
-        torch.manual_seed(0)
-        model = EDSR.variant(args.variant, args.scale or 2).eval()
-        source, data = {"checkpoint": "random initialisation"}, "none (random weights)"
-    else:
-        path = args.weights or official_checkpoint(args.official, args.download_dir)
-        model, source = load_checkpoint(path), checkpoint_facts(path)
-        data = OFFICIAL_DATA if args.official else describe_training_data(TRAIN_DIR)
+    path = args.weights or official_checkpoint(args.official, args.download_dir)
+    model = load_checkpoint(path)
     if args.scale and args.scale != model.scale:
         raise SystemExit(f"the checkpoint is x{model.scale}, not x{args.scale}")
-    entries = export(model, args.out, source, args.training_data or data, args)
+    data = args.training_data or (OFFICIAL_DATA if args.official else describe_training_data(TRAIN_DIR))
+    entries = export(model, args.out, checkpoint_facts(path), data, args)
     for entry in entries:
         print(f"wrote {args.out / entry['files']['xml']} ({entry['weights']})")
     return entries

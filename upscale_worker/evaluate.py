@@ -63,7 +63,9 @@ def mean_row(rows: list[Row]) -> Row:
 
 def table(rows: list[Row], scale: int, model_label: str) -> str:
     lines = [f"{'image':<16} {'bicubic PSNR':>12} {'SSIM':>7} {model_label + ' PSNR':>16} {'SSIM':>7}"]
+    number = lambda v, width, digits: f"{v:{width}.{digits}f}" if v == v else f"{'-':>{width}}"  # noqa: E731
     for r in rows + [mean_row(rows)]:
-        lines.append(f"{r.image:<16} {r.bicubic_psnr:12.3f} {r.bicubic_ssim:7.4f} {r.psnr:16.3f} {r.ssim:7.4f}")
+        lines.append(f"{r.image:<16} {number(r.bicubic_psnr, 12, 3)} {number(r.bicubic_ssim, 7, 4)} "
+                     f"{number(r.psnr, 16, 3)} {number(r.ssim, 7, 4)}")
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     return "\n".join(lines) + f"\n(x{scale}; PSNR in dB and SSIM on Y, BT.601, {scale}-pixel border shaved)"

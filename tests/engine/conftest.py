@@ -1,4 +1,4 @@
-"""Engine fixtures: random-initialised EDSR exported through the real export path into a temporary folder."""
+"""Engine fixtures: a random-initialised EDSR checkpoint exported through the real export path."""
 
 from __future__ import annotations
 
@@ -7,17 +7,29 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from training import export
+from training.edsr import EDSR
 
 TILE = 64  # small tiles keep tests fast and still cut small images into several tiles
+SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "benchmark" / "Set5"
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory) -> Path:
+def checkpoint(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("checkpoint") / "random_x2.pt"
+    torch.save(EDSR.baseline(2).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, checkpoint) -> Path:
     folder = tmp_path_factory.mktemp("models")
-    export.main(["--random", "--scale", "2", "--no-int8", "--out", str(folder)])
+    export.main(["--weights", str(checkpoint), "--out", str(folder), "--training-data", "none (random weights)",
+                 "--calibration-crops", "4", "--crop", "32"])
     return folder
 
 
@@ -30,13 +42,14 @@ def engine_env(models_dir, monkeypatch, tmp_path_factory):
 
 
 def gradient(width: int, height: int, channels: int = 3, dtype=np.uint8) -> np.ndarray:
-    """A smooth but not flat test pattern."""
+    """A smooth but not flat test pattern (16-bit: with values that 8 bits cannot hold)."""
     y, x = np.mgrid[0:height, 0:width]
     planes = [(x * 3 + y) % 256, (x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), 255 - x % 256]
     img = np.stack(planes[:channels], axis=-1).astype(np.float64)
     if dtype == np.uint16:
-        img = img * 257 + (x % 7)[..., None]  # values that 8 bits cannot hold
-    return img.astype(dtype)
+        img = img * 257 + (x % 7)[..., None]
+    img = img.astype(dtype)
+    return img[..., 0] if channels == 1 else img
 
 
 def encode(img: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> bytes:
@@ -44,3 +57,8 @@ def encode(img: np.ndarray | Image.Image, fmt: str = "PNG", **options) -> bytes:
     buf = io.BytesIO()
     im.save(buf, fmt, **options)
     return buf.getvalue()
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))

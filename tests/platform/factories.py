@@ -14,9 +14,9 @@ def stored(kind, data, ext="png"):
     return default_storage.save(storage_name(kind, ext), ContentFile(data))
 
 
-def make_job(owner, status="queued", **fields):
-    data = image_bytes(16, 16)
-    fields = {"original_name": "cat.png", "input_format": "png", "input_width": 16, "input_height": 16,
+def make_job(owner, status="queued", size=16, **fields):
+    data = image_bytes(size, size)
+    fields = {"original_name": "cat.png", "input_format": "png", "input_width": size, "input_height": size,
               "input_bytes": len(data), "scale": 2, "model": "edsr-x2", **fields}
     job = Job.objects.create(owner=owner, status=status, input_file=stored("inputs", data), **fields)
     if status == "done":

@@ -55,3 +55,20 @@ def test_it_does_not_run_a_done_job_twice(alice_api):
     job.refresh_from_db()
     assert job.attempts == 1 and job.finished_at == finished
     assert len(media_files("results")) == 2
+
+
+def test_it_stops_a_running_job_when_cancelled(alice_api):
+    import time
+
+    r = alice_api.post("/api/v1/jobs", {"image": upload_file(width=512, height=512), "scale": 2}, format="multipart")
+    job = wait_for(r.json()["id"], ("running",))
+    while Job.objects.get(pk=job.id).progress == 0:
+        time.sleep(0.05)
+    assert alice_api.post(f"/api/v1/jobs/{job.id}/cancel").json()["status"] == "cancelled"
+    started = time.monotonic()
+    small = alice_api.post("/api/v1/jobs", {"image": upload_file(), "scale": 2}, format="multipart").json()
+    assert wait_for(small["id"], timeout=30).status == "done"
+    assert time.monotonic() - started < 5  # the worker dropped the big job between two tiles
+    job.refresh_from_db()
+    assert job.status == "cancelled" and not job.result_file
+    assert len(media_files("results")) == 1

@@ -7,6 +7,7 @@ and a finished job never runs again.
 import logging
 import os
 import secrets
+import shutil
 import socket
 import tempfile
 import time
@@ -221,47 +222,77 @@ def run_job(job_id):
     job = claim(job_id)
     if job is None:
         return "skipped"
-    from upscale_worker.engine import Cancelled, EngineError, upscale_file  # only in workers
+    saved = []  # storage names written so far, removed again unless the job ends DONE
+    try:
+        fields = upscale_and_store(job, saved)
+        if finish(job, Status.DONE, progress=100, **fields):
+            return Status.DONE
+        error = None  # cancelled, or taken over by another worker, meanwhile
+    except Exception as e:
+        error = failure_message(job, e)
+    finally:
+        if not Job.objects.filter(pk=job.pk, status=Status.DONE, attempts=job.attempts).exists():
+            remove(saved)
+    if error is None:
+        return "cancelled"
+    finish(job, Status.FAILED, error=error)
+    return Status.FAILED
 
+
+class StorageFailed(Exception):
+    pass
+
+
+def failure_message(job, e):
+    """The sentence a user reads for an expected failure (None when cancelled)."""
     from celery.exceptions import SoftTimeLimitExceeded
 
+    from upscale_worker.engine import Cancelled, EngineError
+
+    if isinstance(e, Cancelled):
+        return None
+    if isinstance(e, EngineError):
+        return str(e)
+    if isinstance(e, SoftTimeLimitExceeded):
+        return "The job timed out: it ran longer than the time limit."
+    if isinstance(e, StorageFailed):
+        return str(e)
+    log.exception("job %s failed", job.pk)
+    return "The image could not be processed."
+
+
+def upscale_and_store(job, saved):
+    """Run the engine into a temporary folder (removed on every path), then store the outputs."""
+    from upscale_worker.engine import Cancelled, upscale_file  # only workers import the engine
+
     reporter = Reporter(job)
+    clean_tmp()
+    with tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
+        dst = Path(tmp) / f"result.{job.format}"
+        with job.input_file.open("rb") as src:
+            result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
+                                  keep_metadata=job.keep_metadata, progress=reporter.progress,
+                                  cancelled=reporter.cancelled)
+        reporter.renew()
+        if reporter.lost:
+            raise Cancelled()
+        try:
+            store_result(job, dst, saved)
+        except OSError as e:
+            log.exception("could not store the result of job %s", job.pk)
+            raise StorageFailed(f"The result could not be stored ({e.strerror or e}); try again later.") from e
+        w, h = result.output_size
+        return {"output_width": w, "output_height": h, "output_bytes": dst.stat().st_size, "result_file": saved[0],
+                "result_preview": saved[1], "input_preview": saved[2], "thumbnail": saved[3]}
+
+
+def clean_tmp():
+    """Remove the temporary folders of this host's dead processes (killed mid-job, so never cleaned)."""
     settings.WORKER_TMP_DIR.mkdir(parents=True, exist_ok=True)
-    saved = []
-    try:
-        with tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix="job-") as tmp:
-            dst = Path(tmp) / f"result.{job.format}"
-            with job.input_file.open("rb") as src:
-                result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
-                                      keep_metadata=job.keep_metadata, progress=reporter.progress,
-                                      cancelled=reporter.cancelled)
-            reporter.renew()
-            if reporter.lost:
-                raise Cancelled("cancelled")
-            saved = store_result(job, dst, saved)
-            w, h = result.output_size
-            if finish(job, Status.DONE, progress=100, output_width=w, output_height=h,
-                      output_bytes=dst.stat().st_size, result_file=saved[0], result_preview=saved[1],
-                      input_preview=saved[2], thumbnail=saved[3]):
-                return Status.DONE
-            raise Cancelled("cancelled")
-    except Cancelled:
-        remove(saved)
-        return "cancelled"
-    except EngineError as e:
-        remove(saved)
-        finish(job, Status.FAILED, error=str(e))
-    except SoftTimeLimitExceeded:
-        remove(saved)
-        finish(job, Status.FAILED, error=f"The job timed out after {settings.JOB_SOFT_TIME_LIMIT} seconds.")
-    except OSError as e:
-        remove(saved)
-        log.exception("storage error for job %s", job_id)
-        finish(job, Status.FAILED, error=f"The result could not be written ({e.strerror or e}); try again later.")
-    except BaseException:
-        remove(saved)
-        raise
-    return Status.FAILED
+    for folder in settings.WORKER_TMP_DIR.glob("job-*-*"):
+        pid = folder.name.split("-")[1]
+        if pid.isdigit() and _pid_is_dead(f"{socket.gethostname()}:{pid}"):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def remove(names):
@@ -272,32 +303,40 @@ def remove(names):
             pass
 
 
+def save_new(kind, ext, content, saved):
+    """Save under a new unguessable name, noted in ``saved`` first so a half-written file is removed too."""
+    name = default_storage.get_available_name(storage_name(kind, ext))
+    saved.append(name)
+    if default_storage.save(name, content) != name:
+        raise OSError(f"storage renamed {name}")
+
+
 def store_result(job, dst, saved):
-    """Save the result and its previews through the storage API; returns their names."""
+    """Save the result and its previews (result, input, thumbnail) through the storage API."""
     from PIL import Image
 
     with open(dst, "rb") as f:
-        saved.append(default_storage.save(storage_name("results", dst.suffix.lstrip(".")), File(f)))
+        save_new("results", dst.suffix.lstrip("."), File(f), saved)
     with Image.open(dst) as im:
-        saved.append(save_preview(im, settings.PREVIEW_SIZE))
+        save_new("previews", "webp", preview(im, settings.PREVIEW_SIZE), saved)
     with job.input_file.open("rb") as f, Image.open(f) as im:
-        saved.append(save_preview(im, settings.PREVIEW_SIZE))
-        saved.append(save_preview(im, settings.THUMBNAIL_SIZE))
-    return saved
+        save_new("previews", "webp", preview(im, settings.PREVIEW_SIZE), saved)
+        save_new("previews", "webp", preview(im, settings.THUMBNAIL_SIZE), saved)
 
 
-def save_preview(im, size):
+def preview(im, size):
+    """A downscaled WebP for the comparison slider and the history thumbnails."""
     import io
 
     from PIL import ImageOps
 
+    im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
     im = ImageOps.exif_transpose(im)
-    im.draft("RGB", (size, size))
     im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
     im.thumbnail((size, size))
     buf = io.BytesIO()
     im.save(buf, "WEBP", quality=85)
-    return default_storage.save(storage_name("previews", "webp"), ContentFile(buf.getvalue()))
+    return ContentFile(buf.getvalue())
 
 
 # --- Sweeper ------------------------------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""The command line: upscale (file and folder mode) and evaluate (the EDSR paper's protocol)."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.engine.conftest import SET5, encode, gradient
+from upscale_worker import evaluate
+from upscale_worker.cli import main
+
+
+def test_it_upscales_one_file_in_the_format_of_the_output_suffix(tmp_path, capsys):
+    (tmp_path / "in.png").write_bytes(encode(gradient(20, 10)))
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.jpg"), "--scale", "2",
+                 "--precision", "f32", "--tile", "48", "--keep-metadata"]) == 0
+    assert Image.open(tmp_path / "out.jpg").format == "JPEG"
+    assert "20x10 ->" in capsys.readouterr().out
+
+
+def test_it_upscales_a_folder_and_reports_the_files_it_could_not_read(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.png").write_bytes(encode(gradient(12, 8)))
+    (src / "b.jpg").write_bytes(encode(gradient(8, 12), "JPEG"))
+    (src / "broken.png").write_bytes(b"<html>")
+    assert main(["upscale", str(src), str(tmp_path / "out"), "--scale", "2", "--format", "webp"]) == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.webp", "b.webp"]
+    out = capsys.readouterr()
+    assert "error: broken.png: The file is not an image" in out.err and "2 of 3 images" in out.out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["missing.png", "out.png"], "does not exist"),
+    (["in.png", "out.tiff"], "Cannot tell the output format"),
+    (["in.png", "out.png", "--scale", "4"], "x4 is not available yet"),
+])
+def test_it_explains_errors_in_one_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.png").write_bytes(encode(gradient(8, 8)))
+    assert main(["upscale", *args, *(["--scale", "2"] if "--scale" not in args else [])]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_evaluate_reads_hr_images_from_the_folder_or_its_hr_subfolder(tmp_path):
+    for folder in (tmp_path / "flat", tmp_path / "nested" / "HR"):
+        folder.mkdir(parents=True)
+        cv2.imwrite(str(folder / "a.png"), gradient(30, 20))
+    assert [r.image for r in evaluate.evaluate(tmp_path / "flat", 2)] == ["a"]
+    assert [r.image for r in evaluate.evaluate(tmp_path / "nested", 2)] == ["a"]
+
+
+@pytest.mark.skipif(not SET5.is_dir(), reason="needs the shared Set5 benchmark")
+def test_evaluate_reproduces_the_papers_bicubic_x4_on_set5(capsys):
+    assert main(["evaluate", "--scale", "4", str(SET5)]) == 0  # no x4 model here: bicubic alone
+    out = capsys.readouterr().out
+    mean = next(line for line in out.splitlines() if line.startswith("mean"))
+    assert abs(float(mean.split()[1]) - 28.42) <= 0.02
+
+
+@pytest.mark.skipif(not SET5.is_dir(), reason="needs the shared Set5 benchmark")
+def test_evaluate_scores_the_model_beside_bicubic():
+    rows = evaluate.evaluate(SET5, 2)
+    assert len(rows) == 5 and all(np.isfinite(r.psnr) and 0 < r.ssim <= 1 for r in rows)

@@ -1,0 +1,89 @@
+"""Export and import: official EDSR layout, IR + manifest, int8 twin, and OpenVINO matching PyTorch."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tests.engine.conftest import gradient, psnr
+from training import export
+from training.edsr import EDSR, from_state_dict
+from upscale_worker.engine import Options, upscale_array
+from upscale_worker.engine.api import OVERLAP
+from upscale_worker.engine.models import sha256
+
+
+def test_parameter_names_and_shapes_are_the_official_ones():
+    state = EDSR.baseline(4).state_dict()
+    assert state["head.0.weight"].shape == (64, 3, 3, 3)
+    assert state["body.15.body.2.weight"].shape == (64, 64, 3, 3) and "body.16.weight" in state
+    assert state["tail.0.0.weight"].shape == state["tail.0.2.weight"].shape == (256, 64, 3, 3)
+    assert state["tail.1.weight"].shape == (3, 64, 3, 3) and "sub_mean.bias" in state
+    full = EDSR.variant("full", 3).state_dict()
+    assert full["body.31.body.0.weight"].shape == (256, 256, 3, 3) and full["tail.0.0.weight"].shape[0] == 9 * 256
+    for model in (EDSR.baseline(4), EDSR.variant("full", 3)):
+        clone = from_state_dict(model.state_dict())  # strict=True inside
+        assert (clone.scale, clone.blocks, clone.feats, clone.res_scale) == (
+            model.scale, model.blocks, model.feats, model.res_scale)
+
+
+def test_the_manifest_describes_both_irs(models_dir, checkpoint):
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    fp16, int8 = sorted(manifest["models"], key=lambda e: e["weights"])
+    assert (fp16["name"], int8["name"]) == ("edsr_baseline_x2", "edsr_baseline_x2_int8")
+    for entry in (fp16, int8):
+        assert entry["scale"] == 2 and entry["parameters"] == 1_369_883
+        assert entry["architecture"].startswith("EDSR baseline") and entry["training_data"]
+        assert entry["checkpoint_sha256"] == sha256(checkpoint)
+        for kind, name in entry["files"].items():
+            assert sha256(models_dir / name) == entry["sha256"][kind]
+    assert "calibration" in int8 and "LR crops" in int8["calibration"]
+    # FP16-compressed weights: about 2 bytes per parameter.
+    assert (models_dir / "edsr_baseline_x2.bin").stat().st_size < 2.1 * fp16["parameters"]
+
+
+def test_openvino_f32_matches_pytorch_of_the_same_checkpoint(checkpoint):
+    model = from_state_dict(torch.load(checkpoint, weights_only=True))
+    img = gradient(60, 44)
+    padded = np.pad(img, ((OVERLAP, OVERLAP), (OVERLAP, OVERLAP), (0, 0)), mode="reflect")
+    with torch.no_grad():
+        out = model(torch.from_numpy(padded.transpose(2, 0, 1)[None].astype(np.float32)))[0].numpy()
+    m = 2 * OVERLAP
+    reference = np.clip(out.transpose(1, 2, 0)[m:-m, m:-m], 0, 255)
+    assert psnr(upscale_array(img, 2, Options(precision="f32")), reference) >= 50
+
+
+@pytest.mark.parametrize(("precision", "floor"), [("bf16", 35), ("int8", 25)])
+def test_other_precisions_run_and_stay_close(precision, floor):
+    from upscale_worker.engine import runtime
+
+    if precision == "bf16" and not runtime.cpu_has_bf16():
+        pytest.skip("no bf16 on this CPU")
+    img = gradient(40, 30)
+    out = upscale_array(img, 2, Options(precision=precision))
+    assert psnr(out, upscale_array(img, 2, Options(precision="f32"))) >= floor
+    compiled = runtime.compiled_model(runtime.models_dir(), 2, precision, runtime.tile_size(), runtime.threads())
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.INFERENCE_TYPE[precision]
+
+
+def official_copy(tmp_path, checkpoint, prefix=None):
+    """The checkpoint under an official-style name whose hash prefix is right (or the given wrong one)."""
+    path = tmp_path / f"edsr_baseline_x2-{prefix or sha256(checkpoint)[:8]}.pt"
+    path.write_bytes(checkpoint.read_bytes())
+    return path
+
+
+def test_import_accepts_an_official_file_and_checks_its_hash_prefix(tmp_path, checkpoint):
+    good = official_copy(tmp_path, checkpoint)
+    entries = export.main(["--official", str(good), "--out", str(tmp_path / "m"), "--no-int8"])
+    assert entries[0]["training_data"] == export.OFFICIAL_DATA and entries[0]["checkpoint"] == good.name
+    with pytest.raises(SystemExit, match="does not match the hash prefix"):
+        export.main(["--official", str(official_copy(tmp_path, checkpoint, "00000000")), "--no-int8"])
+    with pytest.raises(SystemExit, match="not an official EDSR file name"):
+        export.main(["--official", str(checkpoint), "--no-int8"])
+
+
+def test_export_refuses_a_scale_that_is_not_the_checkpoints(checkpoint, tmp_path):
+    with pytest.raises(SystemExit, match="x2, not x4"):
+        export.main(["--weights", str(checkpoint), "--scale", "4", "--out", str(tmp_path), "--no-int8"])

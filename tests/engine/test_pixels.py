@@ -1,0 +1,139 @@
+"""Faithful pixels: modes, bit depth, orientation, colour profile, metadata and output formats."""
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
+
+from tests.engine.conftest import encode, gradient
+from upscale_worker.engine import upscale_file
+from upscale_worker.engine.pixels import from_model, orient, to_model
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+
+
+def xmp_of(im: Image.Image) -> str:
+    return str(im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or "")
+
+
+def upscale(data: bytes, tmp_path, fmt="png", **kw) -> Image.Image:
+    dst = tmp_path / f"out.{fmt}"
+    upscale_file(io.BytesIO(data), dst, scale=2, fmt=fmt, **kw)
+    return Image.open(dst)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_model_range_round_trips_exactly(dtype):
+    img = gradient(9, 5, dtype=dtype)
+    model_input = to_model(img)
+    assert model_input.shape == (1, 3, 5, 9) and model_input.max() <= 255.0
+    assert np.array_equal(from_model(model_input, dtype), img)
+
+
+def test_it_clips_and_rounds_at_the_end():
+    out = from_model(np.array([-3.0, 0.4, 0.6, 254.5, 300.0], np.float32).reshape(1, 1, 1, 5).repeat(3, 1), np.uint8)
+    assert out[0, :, 0].tolist() == [0, 0, 1, 254, 255]
+
+
+def test_grey_stays_grey(tmp_path):
+    out = upscale(encode(gradient(12, 8, channels=1)), tmp_path)
+    assert out.mode == "L" and out.size == (24, 16)
+
+
+def test_palette_becomes_rgb_and_keeps_its_transparency(tmp_path):
+    palette = Image.fromarray(gradient(12, 8)).quantize(16)
+    assert upscale(encode(palette), tmp_path).mode == "RGB"
+    palette.info["transparency"] = 0
+    assert upscale(encode(palette, transparency=0), tmp_path).mode == "RGBA"
+
+
+def test_alpha_is_upscaled_smoothly(tmp_path):
+    rgba = gradient(32, 8, channels=4)
+    rgba[..., 3] = np.linspace(0, 255, 32).astype(np.uint8)[None, :]  # a soft edge
+    out = np.asarray(upscale(encode(rgba), tmp_path))
+    assert out.shape == (16, 64, 4)
+    steps = np.abs(np.diff(out[..., 3].astype(int), axis=1))
+    assert steps.max() <= 8  # input steps are ~8.2 per pixel: smooth is <= one step per output pixel
+
+
+def test_opaque_alpha_costs_nothing_and_is_dropped(tmp_path):
+    rgba = gradient(12, 8, channels=4)
+    rgba[..., 3] = 255
+    assert upscale(encode(rgba), tmp_path).mode == "RGB"
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_16_bit_png_stays_16_bit(tmp_path, channels):
+    img = gradient(12, 8, channels=channels, dtype=np.uint16)
+    src = tmp_path / "in.png"
+    cv2.imwrite(str(src), img if channels == 1 else img[..., ::-1])
+    upscale_file(src, tmp_path / "out.png", scale=2)
+    out = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape[:2] == (16, 24) and out.ndim == (2 if channels == 1 else 3)
+    assert np.any(out % 257)  # not just 8-bit values stretched
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_orientation_matches_pillow(orientation):
+    img = gradient(5, 3)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    im = Image.open(io.BytesIO(encode(img, exif=exif.tobytes())))
+    assert np.array_equal(orient(img, orientation), np.asarray(ImageOps.exif_transpose(im)))
+
+
+def test_exif_orientation_is_applied_and_reset(tmp_path):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees to display
+    out = upscale(encode(gradient(20, 10), "JPEG", exif=exif.tobytes()), tmp_path, keep_metadata=True)
+    assert out.size == (20, 40)
+    assert out.getexif()[0x0112] == 1
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_the_icc_profile_is_kept_even_without_metadata(tmp_path, fmt):
+    out = upscale(encode(gradient(12, 8), "PNG", icc_profile=SRGB), tmp_path, fmt, keep_metadata=False)
+    assert out.info.get("icc_profile") == SRGB
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
+def test_metadata_is_kept_or_stripped_on_request(tmp_path, fmt):
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"  # Make
+    exif[0x0132] = "2024:05:01 12:00:00"  # DateTime
+    data = encode(gradient(12, 8), "JPEG", exif=exif.tobytes(), xmp=b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>")
+    kept = upscale(data, tmp_path, fmt, keep_metadata=True)
+    assert kept.getexif()[0x010F] == "Camera maker" and kept.getexif()[0x0132] == "2024:05:01 12:00:00"
+    assert "adobe:ns:meta" in xmp_of(kept)
+    stripped = upscale(data, tmp_path, fmt, keep_metadata=False)
+    assert not stripped.getexif() and not xmp_of(stripped)
+
+
+def test_jpeg_output_is_4_4_4_at_the_requested_quality(tmp_path):
+    data = encode(gradient(32, 32))
+    high = upscale(data, tmp_path, "jpeg", quality=95)
+    assert JpegImagePlugin.get_sampling(high) == 0
+    size_high = (tmp_path / "out.jpeg").stat().st_size
+    upscale(data, tmp_path, "jpeg", quality=30)
+    assert (tmp_path / "out.jpeg").stat().st_size < size_high
+
+
+def test_jpeg_output_flattens_alpha_onto_white(tmp_path):
+    rgba = gradient(12, 8, channels=4)
+    rgba[..., 3] = 0
+    out = np.asarray(upscale(encode(rgba), tmp_path, "jpeg"))
+    assert out.min() >= 250
+
+
+def test_webp_output(tmp_path):
+    out = upscale(encode(gradient(12, 8)), tmp_path, "webp")
+    assert out.format == "WEBP" and out.size == (24, 16)
+
+
+def test_animated_images_give_their_first_frame(tmp_path):
+    frames = [Image.fromarray(gradient(12, 8)), Image.new("RGB", (12, 8), "red")]
+    buf = io.BytesIO()
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    assert upscale(buf.getvalue(), tmp_path).size == (24, 16)

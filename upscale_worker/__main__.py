@@ -1,0 +1,3 @@
+from upscale_worker.cli import main
+
+raise SystemExit(main())
