@@ -36,7 +36,7 @@ def test_it_refuses_to_start_compose_without_a_secret_key():
 
 def test_it_passes_check_deploy_with_production_settings(tmp_path):
     env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "x" * 24 + "-production-secret-" + "y" * 24,
-           "ALLOWED_HOSTS": "upscale.example.org", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
+           "ALLOWED_HOSTS": "upscale.example.org", "HTTPS": "1", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
     result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                             cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
