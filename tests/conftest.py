@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REDIS_TEST_DB = int(os.environ.get("REDIS_TEST_DB", "15"))
 LOCAL_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 TEST_SETTINGS = {
-    "JOB_LEASE_SECONDS": "4",
+    "JOB_LEASE_SECONDS": "6",
     "JOB_PROGRESS_INTERVAL": "0.2",
     "REPUBLISH_AFTER": "2",
     "UPSCALE_THREADS": "1",

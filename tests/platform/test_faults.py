@@ -35,6 +35,12 @@ def wait_running(job_id, attempt=1, timeout=30, progressed=True):
         time.sleep(0.02)
 
 
+def assert_done_once(job_id, attempts=2):
+    job = wait_for(job_id)
+    assert (job.status, job.attempts) == ("done", attempts)
+    assert len(media_files("results")) == 1  # one result file: the job ran to the end once
+
+
 def pool_child(job):
     return int(job.worker.rpartition(":")[2])
 
@@ -46,9 +52,7 @@ def test_it_redelivers_at_once_when_the_pool_child_is_killed(alice_api, start_wo
     killed = time.monotonic()
     wait_running(job_id, attempt=2, progressed=False)
     assert time.monotonic() - killed < settings.JOB_LEASE_SECONDS  # no wait for the lease
-    job = wait_for(job_id)
-    assert (job.status, job.attempts) == ("done", 2)
-    assert len(media_files("results")) == 1
+    assert_done_once(job_id)
 
 
 def test_it_finishes_once_after_the_whole_worker_is_killed(alice_api, start_worker):
@@ -62,9 +66,7 @@ def test_it_finishes_once_after_the_whole_worker_is_killed(alice_api, start_work
     while services.sweep() == 0:  # what the beat does every SWEEP_INTERVAL
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    job = wait_for(job_id)
-    assert (job.status, job.attempts) == ("done", 2)
-    assert len(media_files("results")) == 1
+    assert_done_once(job_id)
 
 
 def test_it_gives_up_on_a_job_that_kills_its_worker_every_time(alice_api, start_worker):

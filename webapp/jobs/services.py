@@ -176,7 +176,11 @@ def claim(job_id):
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_expires_at=lease(), worker=worker_id(),
         started_at=now, progress=0, eta_at=None,
     )
-    return Job.objects.get(pk=job_id) if claimed else None
+    if not claimed:
+        log.info("job %s not claimed: %s, worker %s, lease until %s", job_id, job.status, job.worker,
+                 job.lease_expires_at)
+        return None
+    return Job.objects.get(pk=job_id)
 
 
 class Reporter:
@@ -222,6 +226,7 @@ def run_job(job_id):
     job = claim(job_id)
     if job is None:
         return "skipped"
+    log.info("job %s claimed, attempt %s", job.pk, job.attempts)
     saved = []  # storage names written so far, removed again unless the job ends DONE
     try:
         fields = upscale_and_store(job, saved)

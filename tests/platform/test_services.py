@@ -1,0 +1,124 @@
+"""Status changes, claims, the sweeper, retention and quotas (no worker: the rows are driven directly)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import media_files, upload_file
+from tests.platform.factories import make_job
+from webapp.jobs import services
+from webapp.jobs.models import Job
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_moves_a_status_only_from_the_given_ones(alice):
+    job = make_job(alice, "done")
+    assert not services.move(job.id, ["queued", "running"], "cancelled")
+    assert services.move(job.id, ["done"], "failed", error="x")
+    job.refresh_from_db()
+    assert job.status == "failed" and job.finished_at
+
+
+def test_it_claims_a_queued_job_once(alice):
+    job = make_job(alice)
+    claimed = services.claim(job.id)
+    assert claimed.status == "running" and claimed.attempts == 1 and claimed.lease_expires_at > timezone.now()
+    assert services.claim(job.id) is None
+
+
+def test_it_reclaims_a_running_job_whose_lease_expired(alice):
+    job = make_job(alice, "running", attempts=1, worker="elsewhere:1",
+                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.claim(job.id).attempts == 2
+
+
+def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
+    import socket
+
+    job = make_job(alice, "running", attempts=1, worker=f"{socket.gethostname()}:999999",
+                   lease_expires_at=timezone.now() + timedelta(minutes=5))
+    assert services.claim(job.id).attempts == 2
+
+
+def test_it_leaves_a_running_job_with_a_live_lease_alone(alice):
+    job = make_job(alice, "running", attempts=1, worker="elsewhere:1",
+                   lease_expires_at=timezone.now() + timedelta(minutes=5))
+    assert services.claim(job.id) is None
+
+
+def test_it_fails_a_job_after_too_many_attempts(alice, settings):
+    job = make_job(alice, "running", attempts=settings.JOB_MAX_ATTEMPTS, worker="elsewhere:1",
+                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert services.claim(job.id) is None
+    job.refresh_from_db()
+    assert job.status == "failed" and "times" in job.error
+
+
+def test_it_never_claims_a_finished_job(alice):
+    for status in ("done", "failed", "cancelled"):
+        assert services.claim(make_job(alice, status).id) is None
+
+
+def test_the_sweeper_republishes_lost_jobs(alice, settings):
+    never_published = make_job(alice)
+    stale = make_job(alice, published_at=timezone.now() - timedelta(seconds=settings.REPUBLISH_AFTER + 1))
+    make_job(alice, published_at=timezone.now())
+    dead = make_job(alice, "running", lease_expires_at=timezone.now() - timedelta(seconds=1))
+    make_job(alice, "running", lease_expires_at=timezone.now() + timedelta(minutes=1))
+    make_job(alice, "done")
+    assert services.sweep() == 3
+    for job in (never_published, stale, dead):
+        job.refresh_from_db()
+        assert job.published_at > timezone.now() - timedelta(seconds=5)
+    assert services.sweep() == 1  # only the dead lease again, until a worker takes it
+
+
+def test_it_expires_old_files_and_keeps_the_row(alice, settings):
+    settings.RETENTION_DAYS = 7
+    old = make_job(alice, "done", created_at=timezone.now() - timedelta(days=8))
+    new = make_job(alice, "done")
+    running = make_job(alice, "running", created_at=timezone.now() - timedelta(days=8))
+    before = len(media_files())
+    assert services.expire() == 1
+    assert len(media_files()) == before - 3  # input, result and the (shared) previews of the old job
+    old.refresh_from_db()
+    assert old.expired_at and not old.result_file and not old.input_file and old.status == "done"
+    assert Job.objects.get(pk=new.pk).result_file and Job.objects.get(pk=running.pk).input_file
+
+
+def test_it_shows_an_expired_job_without_files(alice, alice_web):
+    job = make_job(alice, "done", expired_at=timezone.now())
+    job.result_file = job.input_file = job.result_preview = ""
+    job.save()
+    page = alice_web.get(f"/jobs/{job.id}").content.decode()
+    assert "expired" in page and "Download" not in page
+    assert alice_web.get(f"/jobs/{job.id}/result").status_code == 404
+
+
+def post(api):
+    return api.post("/api/v1/jobs", {"image": upload_file(), "scale": 2}, format="multipart")
+
+
+def test_it_limits_queued_jobs_per_user(alice, alice_api, bob_api, settings):
+    settings.MAX_QUEUED_JOBS_PER_USER = 2
+    make_job(alice), make_job(alice, "running"), make_job(alice, "done")
+    r = post(alice_api)
+    assert r.status_code == 429 and "2 jobs waiting" in r.json()["detail"]
+    assert post(bob_api).status_code == 201
+
+
+def test_it_limits_megapixels_per_day(alice, alice_api, settings):
+    settings.MEGAPIXELS_PER_DAY = 0.01  # a 48x48 job at x2 makes 0.0092 MP
+    assert post(alice_api).status_code == 201
+    r = post(alice_api)
+    assert r.status_code == 429 and "daily limit" in r.json()["detail"]
+
+
+def test_it_bounds_storage_per_user(alice, alice_api, settings):
+    make_job(alice, "done")
+    settings.USER_STORAGE_MB = 0.000001
+    r = post(alice_api)
+    assert r.status_code == 429 and "storage is full" in r.json()["detail"]
+    assert media_files("inputs") == [media_files("inputs")[0]]
