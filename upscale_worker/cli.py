@@ -97,7 +97,7 @@ def parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=run_evaluate)
     for sub in (up, ev):
         sub.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-        sub.add_argument("--precision", choices=("f32", "bf16", "int8"), help="default: UPSCALE_PRECISION or f32")
+        sub.add_argument("--precision", choices=("f32", "bf16", "int8"), help="default: UPSCALE_PRECISION, else bf16 where the CPU has it, else f32")
         sub.add_argument("--tile", type=int, help="tile side in input pixels (default: UPSCALE_TILE or 128)")
     return p
 

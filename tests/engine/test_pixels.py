@@ -9,6 +9,7 @@ from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from tests.engine.conftest import encode, gradient
 from upscale_worker.engine import upscale_file
+from upscale_worker.engine import pixels
 from upscale_worker.engine.pixels import from_model, orient, to_model
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -35,6 +36,21 @@ def test_model_range_round_trips_exactly(dtype):
 def test_it_clips_and_rounds_at_the_end():
     out = from_model(np.array([-3.0, 0.4, 0.6, 254.5, 300.0], np.float32).reshape(1, 1, 1, 5).repeat(3, 1), np.uint8)
     assert out[0, :, 0].tolist() == [0, 0, 1, 254, 255]
+
+
+@pytest.mark.parametrize(("channels", "dtype", "grey"), [(3, np.uint8, False), (4, np.uint8, False),
+                                                       (3, np.uint16, False), (3, np.uint8, True)])
+def test_png_output_holds_exactly_the_pixels_given(tmp_path, channels, dtype, grey):
+    img = gradient(13, 7, channels=channels, dtype=dtype)
+    rgb, alpha = img[..., :3], img[..., 3] if channels == 4 else None
+    if grey:
+        rgb = np.repeat(rgb[..., :1], 3, axis=2)
+    pixels.save(pixels.Picture(rgb.copy(), alpha, grey), tmp_path / "out.png", "png", 95, False)
+    back = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
+    expected = rgb[..., 0] if grey else np.dstack([rgb, alpha]) if alpha is not None else rgb
+    assert back.dtype == dtype
+    assert np.array_equal(back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA if channels == 4
+                                                                    else cv2.COLOR_BGR2RGB), expected)
 
 
 def test_grey_stays_grey(tmp_path):

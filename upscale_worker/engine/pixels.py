@@ -149,9 +149,8 @@ def upscale_alpha(alpha: np.ndarray | None, scale: int) -> np.ndarray | None:
 
 
 def _channels(picture: Picture) -> np.ndarray:
-    """The output array: grey collapses the (nearly equal) RGB channels, alpha goes last."""
-    dtype = picture.rgb.dtype
-    colour = np.rint(picture.rgb.mean(axis=2)).astype(dtype) if picture.grey else picture.rgb
+    """The output array: grey collapses the (nearly equal) RGB channels to luma, alpha goes last."""
+    colour = cv2.cvtColor(picture.rgb, cv2.COLOR_RGB2GRAY) if picture.grey else picture.rgb
     if picture.alpha is None:
         return colour
     return np.dstack([colour, picture.alpha])
@@ -164,16 +163,18 @@ def save(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadat
     if fmt not in OUTPUT_FORMATS:
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
     if fmt == "png":
-        Path(dst).write_bytes(_encode_png(picture, keep_metadata))
+        _write_png(picture, Path(dst), keep_metadata)
     else:
         _save_with_pillow(picture, dst, fmt, quality, keep_metadata)
 
 
-def _encode_png(picture: Picture, keep_metadata: bool) -> bytes:
+def _write_png(picture: Picture, dst: Path, keep_metadata: bool) -> None:
     # OpenCV writes 16-bit RGB(A) PNG (Pillow cannot) straight from numpy; metadata chunks are added after.
     x = _channels(picture)
-    if x.ndim == 3:
-        x = cv2.cvtColor(x, {2: cv2.COLOR_GRAY2BGRA, 3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[x.shape[2]])
+    if x.ndim == 3 and x.shape[2] == 2:
+        x = cv2.cvtColor(x, cv2.COLOR_GRAY2BGRA)
+    elif x.ndim == 3:  # in place: the output can be hundreds of MB, and the caller is done with it
+        cv2.cvtColor(x, cv2.COLOR_RGB2BGR if x.shape[2] == 3 else cv2.COLOR_RGBA2BGRA, dst=x)
     ok, png = cv2.imencode(".png", x, [cv2.IMWRITE_PNG_COMPRESSION, PNG_COMPRESSION])
     if not ok:
         raise EngineError("The result could not be written as PNG.")
@@ -184,9 +185,11 @@ def _encode_png(picture: Picture, keep_metadata: bool) -> bytes:
         chunks.append(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\0\0")))
     if keep_metadata and picture.xmp:
         chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + picture.xmp))
-    png = png.tobytes()
     ihdr_end = len(PNG_SIGNATURE) + 25  # metadata chunks go right after IHDR (length+type+13 bytes+crc)
-    return png[:ihdr_end] + b"".join(chunks) + png[ihdr_end:]
+    with dst.open("wb") as f:  # written in pieces: no copy of the encoded image
+        f.write(png[:ihdr_end].data)
+        f.write(b"".join(chunks))
+        f.write(png[ihdr_end:].data)
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
