@@ -30,11 +30,14 @@ function setupUpload() {
           item.innerHTML = "";
           const a = document.createElement("a");
           a.href = data.url; a.textContent = file.name;
-          item.append(a, " queued: ");
+          item.append(a, " ");
           const status = document.createElement("span");
           status.className = "status"; status.textContent = "queued";
           item.append(status);
-          watch(data.url + "/status", job => { status.textContent = job.status + (job.status === "running" ? " " + Math.round(job.progress) + "%" : ""); });
+          watch(data.url + "/status", job => {
+            status.textContent = job.status + (job.status === "running" ? " " + Math.round(job.progress) + "%" : "");
+            item.dataset.status = job.status;
+          });
         } else {
           item.className = "error";
           item.textContent = file.name + ": " + (data.detail || "refused");
@@ -82,7 +85,7 @@ function setupJob() {
     status.textContent = job.status;
     status.className = "badge " + job.status;
     eta.textContent = job.status === "queued" ? "waiting for a worker" : formatEta(job.eta_seconds);
-  }, () => window.location.reload());
+  }, () => setTimeout(() => window.location.reload(), 400));  // show 100% before the result
 }
 
 function setupCompare() {
@@ -90,7 +93,11 @@ function setupCompare() {
   if (!slider) return;
   const before = document.getElementById("before");
   const after = document.querySelector("#compare > img");
-  const fit = () => { before.querySelector("img").style.width = after.clientWidth + "px"; };
+  const fit = () => {  // the original, stretched over exactly the upscaled preview
+    const img = before.querySelector("img");
+    img.style.width = after.clientWidth + "px";
+    img.style.height = after.clientHeight + "px";
+  };
   after.addEventListener("load", fit);
   window.addEventListener("resize", fit);
   fit();

@@ -1,0 +1,89 @@
+"""Headless Chromium (Playwright) against a live server and a real worker: sign up, upload two images,
+watch progress reach 100%, compare with the slider, download, find both in history, delete one."""
+
+import os
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import MODELS_DIR, image_bytes
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("worker"),
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(base_url=live_server.url, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(30000)
+    page.on("dialog", lambda dialog: dialog.accept())
+    yield page
+    context.close()
+
+
+def shot(page, name):
+    """SCREENSHOTS=folder keeps a picture of each step (for the README)."""
+    if os.environ.get("SCREENSHOTS"):
+        page.screenshot(path=str(Path(os.environ["SCREENSHOTS"]) / f"{name}.png"), full_page=True)
+
+
+def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", "dora")
+    page.fill("#id_password1", "a-long-secret-7")
+    page.fill("#id_password2", "a-long-secret-7")
+    page.click("button[type=submit]")
+    page.wait_for_selector("#upload")
+
+    files = []
+    for name, size in (("small.png", 48), ("large.png", 256)):
+        (tmp_path / name).write_bytes(image_bytes(size, size))
+        files.append(str(tmp_path / name))
+    page.set_input_files("input[type=file]", files)
+    page.select_option("select[name=scale]", "2")
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#queue li:nth-child(2) a")
+    shot(page, "1-upload")
+
+    page.click("#queue li:nth-child(2) a")  # the larger image: its page shows live progress
+    if MODELS_DIR.name == "models":  # real EDSR: a 256x256 job takes seconds, so it is still running
+        assert page.locator("#live").is_visible()
+        shot(page, "2-progress")
+    page.wait_for_function("document.getElementById('percent')?.textContent === '100'")
+    page.wait_for_selector("#slider")
+    page.locator("#slider").fill("30")
+    assert page.evaluate("document.getElementById('before').style.width") == "30%"
+    shot(page, "3-result")
+    with page.expect_download() as download:
+        page.click("#download")
+    with Image.open(download.value.path()) as im:
+        assert im.size == (512, 512)
+
+    page.goto("/jobs/")
+    page.wait_for_function("document.querySelectorAll('tr.job[data-status=done]').length === 2", timeout=30000)
+    assert page.locator("tr.job").count() == 2
+    assert page.locator("td.thumb img").count() == 2
+    shot(page, "4-history")
+    page.locator("tr.job", has_text="small.png").locator("input[type=checkbox]").check()
+    page.click("text=Delete selected")
+    page.wait_for_selector("text=Deleted 1 job")
+    assert page.locator("tr.job").count() == 1 and page.locator("tr.job", has_text="large.png").count() == 1
