@@ -92,9 +92,15 @@ def calibration_crops(folder: Path, scale: int, count: int, side: int, seed: int
 
 
 def quantize_int8(ov_model: ov.Model, crops: list[np.ndarray]) -> ov.Model:
+    """Post-training int8 of the residual body and upsampler; the first and last convs stay in float.
+
+    Judged on held-out training images (x2, iteration 1000): f32 32.864 dB, all int8 32.625 dB, with the
+    RGB-facing convs (mean shifts, head, final conv) kept in float 32.801 dB, at a small cost in speed.
+    """
     import nncf  # training-only dependency
 
-    return nncf.quantize(ov_model, nncf.Dataset(crops), subset_size=len(crops))
+    keep_float = nncf.IgnoredScope(patterns=[r".*_mean/.*", r".*head\.0/.*", r".*tail\.1/.*"])
+    return nncf.quantize(ov_model, nncf.Dataset(crops), subset_size=len(crops), ignored_scope=keep_float)
 
 
 # --- the manifest ----------------------------------------------------------------------------------------

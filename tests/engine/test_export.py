@@ -64,7 +64,16 @@ def test_other_precisions_run_and_stay_close(precision, floor):
     out = upscale_array(img, 2, Options(precision=precision))
     assert psnr(out, upscale_array(img, 2, Options(precision="f32"))) >= floor
     compiled = runtime.compiled_model(runtime.models_dir(), 2, precision, runtime.tile_size(), runtime.threads())
-    assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.INFERENCE_TYPE[precision]
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.inference_type(precision)
+
+
+def test_the_default_precision_is_bf16_where_the_cpu_has_it(monkeypatch):
+    from upscale_worker.engine import runtime
+
+    monkeypatch.delenv("UPSCALE_PRECISION")
+    assert runtime.precision() == ("bf16" if runtime.cpu_has_bf16() else "f32")
+    monkeypatch.setenv("UPSCALE_PRECISION", "int8")
+    assert runtime.precision() == "int8"
 
 
 def official_copy(tmp_path, checkpoint, prefix=None):

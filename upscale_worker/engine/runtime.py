@@ -4,10 +4,10 @@ Settings come from the environment: UPSCALE_PRECISION (f32, bf16, int8), UPSCALE
 core this process may use), UPSCALE_TILE (tile side in input pixels), UPSCALE_CACHE_DIR (compiled-model
 cache, default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
 
-The default precision comes from measurements (Set5 x2, EDSR baseline, Xeon with AMX, 2 cores shared):
-f32 34.900 dB at ~20 kpx/s; bf16 34.892 dB (-0.008) at ~150 kpx/s; int8 34.523 dB (-0.38) at ~300 kpx/s.
-bf16 costs nothing visible and is 7x faster, so it is the default where the CPU has it; int8 costs a
-visible 0.4 dB and stays an opt-in for throughput.
+The default precision comes from measurements (Set5 x2, EDSR baseline at iteration 1000, Xeon with AMX,
+2 shared cores, tile 128): f32 35.384 dB at ~23 kpx/s of input; bf16 35.376 dB (-0.008) at ~165 kpx/s;
+int8 35.232 dB (-0.15) at ~300 kpx/s. bf16 costs nothing visible and is 7x faster than f32, so it is the
+default where the CPU has it; int8 trades 0.15 dB for another 2x and stays an opt-in for throughput.
 """
 
 from __future__ import annotations
@@ -26,9 +26,6 @@ from upscale_worker.engine.models import REPO_ROOT, find_model, models_dir
 from upscale_worker.engine.tiling import Infer
 
 DEFAULT_TILE = 128
-# Every precision is forced: on a CPU with bf16, OpenVINO would otherwise run an "f32" model in bf16.
-# int8 IRs keep their non-quantised layers in f32.
-INFERENCE_TYPE = {"f32": ov.Type.f32, "bf16": ov.Type.bf16, "int8": ov.Type.f32}
 
 
 def precision() -> str:
@@ -58,6 +55,13 @@ def cpu_has_bf16() -> bool:
     return "BF16" in core().get_property("CPU", props.device.capabilities)
 
 
+def inference_type(precision: str) -> ov.Type:
+    """Always explicit: on a CPU with bf16, OpenVINO would otherwise run an "f32" model in bf16."""
+    if precision == "int8":  # the int8 IR's float convs: bf16 makes it 2x faster for 0.003 dB (Set5 x2)
+        return ov.Type.bf16 if cpu_has_bf16() else ov.Type.f32
+    return {"f32": ov.Type.f32, "bf16": ov.Type.bf16}[precision]
+
+
 @lru_cache(maxsize=None)
 def compiled_model(folder: Path, scale: int, precision: str, tile: int, threads: int) -> ov.CompiledModel:
     model_file = find_model(scale, precision, folder)
@@ -66,7 +70,7 @@ def compiled_model(folder: Path, scale: int, precision: str, tile: int, threads:
     model = core().read_model(model_file.xml)
     model.reshape([1, 3, tile, tile])  # one fixed shape: a single compilation serves every image size
     config = {
-        hints.inference_precision: INFERENCE_TYPE[precision],
+        hints.inference_precision: inference_type(precision),
         hints.performance_mode: hints.PerformanceMode.LATENCY,
         props.inference_num_threads: threads,
         hints.enable_cpu_pinning: False,  # several worker processes share the host's cores
