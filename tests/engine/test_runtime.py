@@ -1,0 +1,53 @@
+"""Compilation: once per process, fixed tile shape, threads and cache from the environment, openvino in one place."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from tests.engine.conftest import TILE
+from upscale_worker.engine import Options, runtime, upscale_array
+
+ENGINE = Path(runtime.__file__).parent
+
+
+def compiled(precision="f32"):
+    return runtime.compiled_model(runtime.models_dir(), 2, precision, runtime.tile_size(), runtime.threads())
+
+
+def test_it_compiles_one_fixed_tile_shape_with_the_threads_asked(monkeypatch):
+    monkeypatch.setenv("UPSCALE_THREADS", "1")
+    model = compiled()
+    assert list(model.input(0).shape) == [1, 3, TILE, TILE]
+    assert model.get_property("INFERENCE_NUM_THREADS") == 1
+    assert model.get_property("ENABLE_CPU_PINNING") is False
+
+
+def test_it_fills_the_compiled_model_cache(tmp_path, monkeypatch):
+    # A fresh process, since the Core (and so its cache folder) is made once per process.
+    code = "from upscale_worker.engine import runtime; runtime.infer_function(2, 'f32', 48)"
+    env = {"UPSCALE_CACHE_DIR": str(tmp_path / "cache"), "UPSCALE_MODELS_DIR": str(runtime.models_dir()),
+           "PATH": "/usr/bin:/bin"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ENGINE.parents[1])
+    assert any((tmp_path / "cache").iterdir())
+
+
+def test_workers_need_no_torch_nor_nncf():
+    code = ("import sys, numpy as np; from upscale_worker.engine import upscale_array; "
+            "upscale_array(np.zeros((4, 4, 3), np.uint8), 2); "
+            "assert not {'torch', 'nncf'} & set(sys.modules), 'training dependency imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ENGINE.parents[1],
+                   env={"UPSCALE_MODELS_DIR": str(runtime.models_dir()), "PATH": "/usr/bin:/bin"})
+
+
+def test_only_one_module_imports_openvino():
+    importers = [p.name for p in ENGINE.glob("*.py") if "import openvino" in p.read_text()]
+    assert importers == ["runtime.py"]
+
+
+def test_the_tile_option_overrides_the_environment():
+    upscale_array(np.zeros((10, 10, 3), np.uint8), 2, Options(tile=40))
+    hits = runtime.compiled_model.cache_info().hits
+    runtime.compiled_model(runtime.models_dir(), 2, "f32", 40, runtime.threads())  # compiled above: a hit
+    assert runtime.compiled_model.cache_info().hits == hits + 1
