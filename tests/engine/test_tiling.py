@@ -4,11 +4,15 @@ import numpy as np
 import openvino as ov
 import pytest
 
-from tests.engine.conftest import gradient
 from upscale_worker.engine import Options, upscale_array
 from upscale_worker.engine.api import OVERLAP
 from upscale_worker.engine.pixels import from_model, to_model
 from upscale_worker.engine.tiling import upscale_tiled
+
+
+def noise(width: int, height: int) -> np.ndarray:
+    """Texture everywhere: the hardest case for seams."""
+    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
 def nearest(batch: np.ndarray) -> np.ndarray:
@@ -18,7 +22,7 @@ def nearest(batch: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("size", [(1, 1), (7, 300), (333, 517), (40, 40), (41, 39)])
 def test_every_pixel_comes_from_the_right_tile(size):
     """With a stand-in 'model' (nearest x2), tiling must be exact at any size, multiple of the tile or not."""
-    img = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    img = noise(size[1], size[0])
     out = upscale_tiled(img, 2, nearest, tile=64, overlap=OVERLAP)
     assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
 
@@ -44,7 +48,7 @@ def worst_difference(model, img: np.ndarray, tile: int, overlap: int) -> int:
 @pytest.mark.parametrize(("size", "tile"), [((1, 1), 64), ((7, 300), 64), ((333, 517), 128)])
 def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, size, tile):
     h, w = size
-    img = gradient(w, h)
+    img = noise(w, h)
     tiled = upscale_array(img, 2, Options(tile=tile))
     whole = untiled(whole_image_model, img, OVERLAP)
     assert tiled.shape == whole.shape == (2 * h, 2 * w, 3)
@@ -53,6 +57,6 @@ def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, size,
 
 def test_the_overlap_is_needed(whole_image_model):
     """Without enough overlap the zero padding of each tile shows as seams: the measured minimum was 8."""
-    img = gradient(90, 70)
+    img = noise(90, 70)
     assert worst_difference(whole_image_model, img, 64, 2) > 1
     assert worst_difference(whole_image_model, img, 64, 8) <= 1
