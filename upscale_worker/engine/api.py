@@ -10,7 +10,7 @@ import numpy as np
 
 from upscale_worker.engine import pixels
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.tiling import Progress, upscale_tiled
+from upscale_worker.engine.tiling import Infer, Progress, upscale_tiled
 
 # Tile overlap in input pixels: measured, not guessed (tests/engine/test_tiling.py and the report).
 OVERLAP = 12
@@ -31,13 +31,15 @@ class Options:
     tile: int | None = None
 
 
-def _infer(scale: int, options: Options):
+def _infer(scale: int, options: Options) -> tuple[Infer, int]:
     if scale not in SCALES:
         raise EngineError(f"Scale x{scale} is not offered; choose x2, x3 or x4.")
     # Imported here so that processes which only validate requests (the web app) never load OpenVINO.
     from upscale_worker.engine import runtime
 
     tile = options.tile or runtime.tile_size()
+    if tile <= 2 * OVERLAP:
+        raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
     return runtime.infer_function(scale, options.precision or runtime.precision(), tile), tile
 
 
