@@ -48,15 +48,23 @@ def redis_url(db=REDIS_TEST_DB):
 
 
 def models_dir():
-    """The real models when x2 is installed, else a tiny nearest-neighbour x2 IR made here, so that
-    the platform's tests run on a machine without trained weights."""
-    real = ROOT / "models"
-    try:
-        if 2 in {m["scale"] for m in json.loads((real / "manifest.json").read_text())["models"]}:
-            return real
-    except (OSError, ValueError, KeyError):
-        pass
+    """A snapshot of the real x2 model (the models/ folder may be rewritten while tests run), or, on a
+    machine without trained weights, a tiny nearest-neighbour x2 IR made here."""
+    import hashlib
+
     folder = Path(tempfile.mkdtemp(prefix="upscale-test-models-"))
+    try:
+        manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
+        entries = [m for m in manifest["models"] if m["scale"] == 2]
+        for entry in entries:
+            for kind, name in entry["files"].items():
+                shutil.copyfile(ROOT / "models" / name, folder / name)
+                assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"][kind]
+        if entries:
+            (folder / "manifest.json").write_text(json.dumps({"models": entries}))
+            return folder
+    except (OSError, ValueError, KeyError, AssertionError):
+        pass
     subprocess.run([sys.executable, "-c", FAKE_MODEL, str(folder)], check=True, cwd=ROOT)
     return folder
 

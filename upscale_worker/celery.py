@@ -2,9 +2,17 @@
 
 import os
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
 app = Celery("upscale_worker", include=["upscale_worker.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
+
+
+@signals.celeryd_init.connect
+def share_the_cores(options=None, **kwargs):
+    """Each pool process gets its share of the cores for OpenVINO (read by the engine at compile time)."""
+    cores = len(os.sched_getaffinity(0))
+    processes = int((options or {}).get("concurrency") or cores)
+    os.environ.setdefault("UPSCALE_THREADS", str(max(1, cores // processes)))

@@ -129,7 +129,8 @@ def test_it_passes_the_deploy_checks():
     import subprocess
     import sys
 
-    env = dict(os.environ, SECRET_KEY="x" * 60 + "-a-real-secret-key-for-check-deploy", DEBUG="0", HTTPS="1",
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env.update(SECRET_KEY="x" * 60 + "-a-real-secret-key-for-check-deploy", DEBUG="0", HTTPS="1",
                DJANGO_SETTINGS_MODULE="webapp.settings")
     out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                          capture_output=True, text=True, env=env)
