@@ -135,3 +135,20 @@ def test_it_passes_the_deploy_checks():
     out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
                          capture_output=True, text=True, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_the_web_process_never_imports_the_engine():
+    import subprocess
+    import sys
+
+    code = (
+        "import django, sys; django.setup()\n"
+        "from django.test import Client\n"
+        "import webapp.urls, webapp.jobs.services, webapp.jobs.api, webapp.health, upscale_worker.celery\n"
+        "Client().get('/healthz'); Client().get('/api/v1/schema')\n"
+        "bad = [m for m in sys.modules if m.startswith(('openvino', 'upscale_worker.engine', 'upscale_worker.tasks'))]\n"
+        "assert not bad, bad\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"})
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -135,6 +135,7 @@ def test_nothing_accepted_is_lost_when_redis_restarts(platform, private_redis, a
         assert seconds < 1.5  # publishing never blocks a request long
         during.append(job_id)
     assert browser.get(platform + "/jobs/").status_code == 200  # history works
+    login(platform)  # so does logging in (sessions in the database, rate limits fail open)
     assert browser.get(platform + f"/jobs/{running}").status_code == 200
     health = requests.get(platform + "/healthz").json()
     assert health["broker"].startswith("failed") and health["database"] == "ok"
@@ -145,3 +146,15 @@ def test_nothing_accepted_is_lost_when_redis_restarts(platform, private_redis, a
     assert [job.status for job in jobs] == ["done"] * 5
     assert len(media_files("results")) == 5  # each ran to the end exactly once
     assert Job.objects.filter(published_at=None).count() == 0
+
+
+def test_it_answers_413_from_the_header_before_reading_the_body(platform):
+    """Through a real server: a huge Content-Length and no body get 413 at once."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(platform)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as s:
+        s.sendall(b"POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+                  b"boundary=x\r\nContent-Length: 10000000000\r\nAuthorization: Token nope\r\n\r\n")
+        assert s.recv(200).startswith(b"HTTP/1.1 413")
