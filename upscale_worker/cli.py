@@ -71,9 +71,11 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from upscale_worker.engine import runtime  # the CLI runs the model anyway
+
     try:
         rows = evaluation.evaluate(args.dataset, args.scale, options(args))
-        label = "EDSR"
+        label = f"EDSR {args.precision or runtime.precision()}"
     except EngineError as e:  # no model for this scale yet: the bicubic column still checks the protocol
         print(f"note: {e} Only bicubic is scored.", file=sys.stderr)
         rows, label = evaluation.evaluate(args.dataset, args.scale, None), "(no model)"
