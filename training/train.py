@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -168,7 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
     last_save = started
     piece_start_seconds = meta["train_seconds"]
     losses: list[float] = []
-    while meta["iteration"] < args.iterations:
+    stop_requested = []
+    # SIGTERM/SIGINT end the piece cleanly: the loop finishes its step and the checkpoint is saved.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop_requested.append(True))
+    while meta["iteration"] < args.iterations and not stop_requested:
         if args.minutes and time.monotonic() - started > args.minutes * 60:
             break
         for group in opt.param_groups:
