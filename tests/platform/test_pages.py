@@ -98,7 +98,7 @@ def test_it_serves_files_with_nosniff_and_real_types(alice, alice_web):
     job = make_job(alice, "done")
     r = alice_web.get(f"/jobs/{job.id}/result")
     assert r["Content-Type"] == "image/png" and r["X-Content-Type-Options"] == "nosniff"
-    assert alice_web.get(f"/jobs/{job.id}/thumbnail")["Content-Type"] == "image/webp"
+    assert alice_web.get(f"/jobs/{job.id}/thumbnail")["Content-Type"] == "image/webp"  # the factory stores WebP
 
 
 def test_it_never_serves_media_from_a_public_url(alice, client):

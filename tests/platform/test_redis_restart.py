@@ -148,10 +148,15 @@ def test_nothing_accepted_is_lost_when_redis_restarts(platform, private_redis, a
     assert Job.objects.filter(published_at=None).count() == 0
 
 
-def test_it_answers_413_from_the_header_before_reading_the_body(platform):
-    """Through a real server: a huge Content-Length and no body get 413 at once."""
+def test_it_limits_bodies_and_logins_through_a_real_server(platform):
+    """A huge Content-Length gets 413 before the body is read; login attempts are counted in Redis,
+    shared by gunicorn's two processes."""
     import socket
     from urllib.parse import urlparse
+
+    codes = [requests.post(platform + "/api/v1/auth/token", data={"username": "alice", "password": "wrong"}).status_code
+             for _ in range(11)]
+    assert codes == [400] * 10 + [429]
 
     url = urlparse(platform)
     with socket.create_connection((url.hostname, url.port), timeout=5) as s:

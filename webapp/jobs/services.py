@@ -323,25 +323,30 @@ def store_result(job, dst, saved):
     with open(dst, "rb") as f:
         save_new("results", dst.suffix.lstrip("."), File(f), saved)
     with Image.open(dst) as im:
-        save_new("previews", "webp", preview(im, settings.PREVIEW_SIZE), saved)
+        save_new("previews", *preview(im, settings.PREVIEW_SIZE), saved)
     with job.input_file.open("rb") as f, Image.open(f) as im:
-        save_new("previews", "webp", preview(im, settings.PREVIEW_SIZE), saved)
-        save_new("previews", "webp", preview(im, settings.THUMBNAIL_SIZE), saved)
+        save_new("previews", *preview(im, settings.PREVIEW_SIZE), saved)
+        save_new("previews", *preview(im, settings.THUMBNAIL_SIZE), saved)
 
 
 def preview(im, size):
-    """A downscaled WebP for the comparison slider and the history thumbnails."""
+    """A downscaled copy for the comparison slider and the history: (extension, content).
+    JPEG when opaque (fast to encode), WebP when there is transparency."""
     import io
 
     from PIL import ImageOps
 
     im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
     im = ImageOps.exif_transpose(im)
-    im = im.convert("RGBA" if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info else "RGB")
+    alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    im = im.convert("RGBA" if alpha else "RGB")
     im.thumbnail((size, size))
     buf = io.BytesIO()
-    im.save(buf, "WEBP", quality=85)
-    return ContentFile(buf.getvalue())
+    if alpha:
+        im.save(buf, "WEBP", quality=85, method=0)
+    else:
+        im.save(buf, "JPEG", quality=85)
+    return ("webp" if alpha else "jpg"), ContentFile(buf.getvalue())
 
 
 # --- Sweeper ------------------------------------------------------------------------------------

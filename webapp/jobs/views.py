@@ -97,13 +97,9 @@ def job_status(request, job_id):
     return JsonResponse(JobSerializer(job, context={"request": request}).data)
 
 
-FILES = {
-    "input": ("input_file", None),
-    "result": ("result_file", None),
-    "input-preview": ("input_preview", "image/webp"),
-    "result-preview": ("result_preview", "image/webp"),
-    "thumbnail": ("thumbnail", "image/webp"),
-}
+FILES = {"input": "input_file", "result": "result_file", "input-preview": "input_preview",
+         "result-preview": "result_preview", "thumbnail": "thumbnail"}
+PREVIEW_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 
 @login_required
@@ -111,15 +107,14 @@ def job_file(request, job_id, kind):
     job = owned_job(request, job_id)
     if kind not in FILES:
         raise Http404()
-    attr, content_type = FILES[kind]
-    field = getattr(job, attr)
+    field = getattr(job, FILES[kind])
     if not field or (kind == "result" and job.status != Status.DONE):
         raise Http404("The file is not available.")
     if kind == "input":
         return file_response(field, f"image/{job.input_format}", job.original_name, attachment=True)
     if kind == "result":
         return file_response(field, job.content_type, job.result_name, attachment=True)
-    return file_response(field, content_type)
+    return file_response(field, PREVIEW_TYPES.get(field.name.rpartition(".")[2], "application/octet-stream"))
 
 
 @login_required
