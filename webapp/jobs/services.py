@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, FINISHED, Job, Status
+from webapp.jobs.validation import model_name
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
                 input_height=header.height,
                 input_bytes=upload.size,
                 scale=scale,
-                model=f"edsr-x{scale}",
+                model=model_name(scale),
                 format=fmt,
                 quality=quality,
                 keep_metadata=keep_metadata,
@@ -89,7 +90,7 @@ def retry(job):
     if job.expired_at or not job.input_file:
         return False
     ok = move(job.id, (Status.FAILED, Status.CANCELLED), Status.QUEUED, error="", progress=0, attempts=0,
-              started_at=None, finished_at=None, worker="", created_at=timezone.now())
+              started_at=None, finished_at=None, worker="", published_at=None)
     if ok:
         transaction.on_commit(lambda: publish(job.id))
     return ok

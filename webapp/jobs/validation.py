@@ -32,22 +32,22 @@ def sniff(head):
     return None
 
 
-def available_scales():
-    """Scales with a model, from models/manifest.json (read, never the engine)."""
+def installed_models():
+    """{scale: model name} from models/manifest.json (read as data: the web never loads the engine)."""
     try:
-        manifest = json.loads(settings.MODEL_MANIFEST.read_text())
-    except (OSError, ValueError):
-        return [2, 3, 4]
-    models = manifest.get("models", manifest)
-    if isinstance(models, dict):
-        models = [dict(v, scale=v.get("scale", k)) if isinstance(v, dict) else {"scale": k} for k, v in models.items()]
-    scales = set()
-    for m in models:
-        try:
-            scales.add(int(str(m.get("scale")).lstrip("x")))
-        except (TypeError, ValueError, AttributeError):
-            continue
-    return sorted(scales & {2, 3, 4}) or [2, 3, 4]
+        entries = json.loads(settings.MODEL_MANIFEST.read_text())["models"]
+        return {int(e["scale"]): e.get("name", f"x{e['scale']}") for e in entries if int(e["scale"]) in (2, 3, 4)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def available_scales():
+    """Scales with an installed model (all three when the manifest cannot be read: the worker will say)."""
+    return sorted(installed_models()) or [2, 3, 4]
+
+
+def model_name(scale):
+    return installed_models().get(scale, f"edsr-x{scale}")
 
 
 def read_header(f):
