@@ -5,6 +5,7 @@ The database is DATABASE_URL when set; otherwise the machine's PostgreSQL at 127
 answers, else the default SQLite.
 """
 
+import atexit
 import io
 import json
 import os
@@ -47,12 +48,19 @@ def redis_url(db=REDIS_TEST_DB):
     return urlunparse(parsed._replace(path=f"/{db}"))
 
 
+def scratch(prefix):
+    """A temporary folder removed when the test session ends."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
 def models_dir():
     """A snapshot of the real x2 model (the models/ folder may be rewritten while tests run), or, on a
     machine without trained weights, a tiny nearest-neighbour x2 IR made here."""
     import hashlib
 
-    folder = Path(tempfile.mkdtemp(prefix="upscale-test-models-"))
+    folder = scratch("upscale-test-models-")
     try:
         manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
         entries = [m for m in manifest["models"] if m["scale"] == 2]
@@ -104,8 +112,8 @@ def _configure():
     url = redis_url()
     settings.REDIS_URL = settings.CELERY_BROKER_URL = url
     settings.CACHES["default"]["LOCATION"] = redis_url(REDIS_TEST_DB - 1)  # cleared before each test
-    settings.MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="upscale-test-media-"))
-    settings.WORKER_TMP_DIR = Path(tempfile.mkdtemp(prefix="upscale-test-tmp-"))
+    settings.MEDIA_ROOT = scratch("upscale-test-media-")
+    settings.WORKER_TMP_DIR = scratch("upscale-test-tmp-")
     settings.MODEL_MANIFEST = MODELS_DIR / "manifest.json"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast tests
     for name, value in TEST_SETTINGS.items():
