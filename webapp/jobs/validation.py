@@ -36,7 +36,9 @@ def installed_models():
     """{scale: model name} from models/manifest.json (read as data: the web never loads the engine)."""
     try:
         entries = json.loads(settings.MODEL_MANIFEST.read_text())["models"]
-        return {int(e["scale"]): e.get("name", f"x{e['scale']}") for e in entries if int(e["scale"]) in (2, 3, 4)}
+        entries.sort(key=lambda e: e.get("weights") != "fp16")  # name the default weights, not int8
+        return {int(e["scale"]): e.get("name", f"x{e['scale']}") for e in reversed(entries)
+                if int(e["scale"]) in (2, 3, 4)}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
