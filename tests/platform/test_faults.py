@@ -35,8 +35,22 @@ def wait_running(job_id, attempt=1, timeout=30, progressed=True):
         time.sleep(0.02)
 
 
-def assert_done_once(job_id, attempts=2):
-    job = wait_for(job_id)
+RANK = {"queued": 0, "running": 1, "done": 2}
+
+
+def assert_done_once(job_id, attempts=2, linger=1.0):
+    """The job ends DONE after ``attempts`` claims, its status only ever moved forward, and it stays
+    done with one result file (a late duplicate message does not run it again)."""
+    seen, done_at = [], None
+    deadline = time.monotonic() + 60
+    while done_at is None or time.monotonic() < done_at + linger:
+        job = Job.objects.get(pk=job_id)
+        seen.append((RANK[job.status], job.attempts))
+        if job.status == "done" and done_at is None:
+            done_at = time.monotonic()
+        assert time.monotonic() < deadline, seen[-1]
+        time.sleep(0.02)
+    assert seen == sorted(seen), "status or attempts went backwards"
     assert (job.status, job.attempts) == ("done", attempts)
     assert len(media_files("results")) == 1  # one result file: the job ran to the end once
 

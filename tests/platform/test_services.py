@@ -122,3 +122,10 @@ def test_it_bounds_storage_per_user(alice, alice_api, settings):
     r = post(alice_api)
     assert r.status_code == 429 and "storage is full" in r.json()["detail"]
     assert media_files("inputs") == [media_files("inputs")[0]]
+
+
+def test_time_limits_are_below_the_redis_visibility_timeout(settings):
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT < visibility
+    assert settings.CELERY_TASK_ACKS_LATE and settings.CELERY_TASK_REJECT_ON_WORKER_LOST
+    assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
