@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our own static files: works offline
     "webapp.accounts",
     "webapp.jobs",
 ]
@@ -244,6 +245,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Upscale images with EDSR: create jobs, poll them, download results.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
 
 # Security.

@@ -14,8 +14,12 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("worker"),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}"),
+    # Not a skip: `make test` and .ci/run install Debian's chromium, so its absence is a failure.
 ]
+
+
+def test_chromium_is_installed():
+    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `make system-deps` installs Debian's chromium"
 
 
 @pytest.fixture(scope="module")

@@ -152,3 +152,9 @@ def test_the_web_process_never_imports_the_engine():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"})
     assert out.returncode == 0, out.stderr[-2000:]
+
+
+def test_it_serves_the_api_docs_without_the_internet(alice_web):
+    html = alice_web.get("/api/v1/docs").content.decode()
+    assert "swagger-ui" in html
+    assert "cdn" not in html.lower() and "https://" not in html
