@@ -1,0 +1,15 @@
+"""Benchmarks of the engine and the platform (issue 6). Each prints a table and rewrites its README block.
+
+    python -m bench                      # all of them, one after another (a few minutes each)
+    python -m bench engine_peers web     # some of them
+    python -m bench.engine_peers --help  # one, with its flags for longer runs
+
+Models for the speed runs are exported into bench/out/ (git-ignored) by bench/prepare.py through
+training/export.py; while a benchmark times something, the background training (if any) is paused.
+"""
+
+BENCHMARKS = ["engine_peers", "engine_overhead", "intel_peer", "memory", "end_to_end", "scale_out", "web"]
+
+from bench.common import prioritise  # noqa: E402
+
+prioritise()

@@ -1,0 +1,139 @@
+"""End to end: API submit -> result ready for one 512x512 x4 job on an idle platform, against the engine alone.
+
+    python -m bench.end_to_end [--size 512] [--scale 4] [--jobs 3]
+
+Starts gunicorn and one Celery worker (bench/stack.py: real Redis on a free database number, a temporary
+PostgreSQL database), sends a warm-up job (the worker compiles its model lazily), then ``--jobs`` jobs one
+after another, each polled every 20 ms until done and its result downloaded. The engine alone is
+``upscale_file`` on the same PNG with the same precision and threads, in this process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+
+from bench import prepare
+from bench.common import OUT, fmt, markdown_table, publish, threads, time_call, training_paused
+from bench.engine_peers import test_image
+from bench.stack import Stack
+
+
+def png_bytes(size: int, seed: int = 0) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(test_image(size, seed)).save(buf, "PNG", compress_level=3)
+    return buf.getvalue()
+
+
+def seconds(a: str | None, b: str | None) -> float:
+    if not a or not b:
+        return float("nan")
+    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
+
+
+def platform_job(stack: Stack, image: bytes, scale: int) -> dict:
+    t0 = time.perf_counter()
+    job = stack.submit(image, scale)
+    t_submitted = time.perf_counter()
+    done = stack.wait_done(job["id"])
+    t_done = time.perf_counter()
+    result = stack.session.get(done["result_url"], timeout=60)
+    result.raise_for_status()
+    t_fetched = time.perf_counter()
+    return {
+        "submit": t_submitted - t0,
+        "done": t_done - t0,
+        "fetched": t_fetched - t0,
+        "queued": seconds(done["created_at"], done["started_at"]),
+        "run": seconds(done["started_at"], done["finished_at"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> str:
+    from upscale_worker.engine import runtime, upscale_file
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--scale", type=int, default=4)
+    p.add_argument("--jobs", type=int, default=3)
+    args = p.parse_args(argv)
+    prepare.prepare()
+    import os
+
+    os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
+    image = png_bytes(args.size)
+    precision = runtime.precision()
+    with Stack("e2e", prepare.MODELS, UPSCALE_PRECISION=precision) as stack:
+        stack.start_web()
+        stack.start_worker("worker-1", threads=threads())
+        stack.use(stack.register())
+        platform_job(stack, png_bytes(64, seed=3), args.scale)  # warm-up: the worker compiles its model
+        platform_job(stack, image, args.scale)
+        with training_paused():
+            jobs = [platform_job(stack, image, args.scale) for _ in range(args.jobs)]
+        with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+            src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
+            src.write_bytes(image)
+            upscale_file(src, dst, args.scale)  # warm-up in this process
+            with training_paused():
+                engine = time_call(
+                    lambda: upscale_file(src, dst, args.scale),
+                    min_seconds=float("inf"),
+                    max_runs=args.jobs,
+                    warmup=0,
+                )
+    med = {k: min(j[k] for j in jobs) for k in jobs[0]}
+    print(jobs, engine, flush=True)
+    rows = [
+        ["engine alone: upscale_file (decode, tiles, PNG encode)", fmt(engine * 1000, 0), "", ""],
+        [
+            "platform: POST /api/v1/jobs answered (upload stored, row committed, task published)",
+            fmt(med["submit"] * 1000, 0),
+            "",
+            "",
+        ],
+        ["platform: job row created -> worker claimed it (queue wait)", fmt(med["queued"] * 1000, 0), "", ""],
+        [
+            "platform: worker run (claim -> DONE: engine, result and 3 previews stored)",
+            fmt(med["run"] * 1000, 0),
+            fmt((med["run"] - engine) * 1000, 0),
+            f"{(med['run'] - engine) / engine * 100:.1f}%",
+        ],
+        [
+            "**platform: submit -> status says done (20 ms polling)**",
+            fmt(med["done"] * 1000, 0),
+            fmt((med["done"] - engine) * 1000, 0),
+            f"**{(med['done'] - engine) / engine * 100:.1f}%**",
+        ],
+        [
+            "platform: submit -> result downloaded",
+            fmt(med["fetched"] * 1000, 0),
+            fmt((med["fetched"] - engine) * 1000, 0),
+            f"{(med['fetched'] - engine) / engine * 100:.1f}%",
+        ],
+    ]
+    headers = ["step", "ms (best of N)", "overhead vs engine (ms)", "overhead %"]
+    notes = [
+        f"One {args.size}x{args.size} PNG at x{args.scale}, {precision}, {threads()} threads for the worker and for the "
+        f"engine alone; best of {args.jobs} jobs sent one at a time after a warm-up job (each column its own best), training paused.",
+        "Platform: gunicorn (2 processes x 4 threads) + one Celery worker (concurrency 1) started by "
+        "bench/stack.py on the machine's Redis (a dedicated database number) and a temporary PostgreSQL "
+        "database; job times from the API's created_at / started_at / finished_at.",
+        "Goal (issue 6): submit -> done overhead under 10%.",
+    ]
+    return publish(
+        "end-to-end",
+        "End to end: API submit -> result ready, against the engine alone",
+        markdown_table(headers, rows),
+        notes,
+    )
+
+
+if __name__ == "__main__":
+    main()
