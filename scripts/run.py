@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from scripts.services import ROOT, ensure_redis
+from scripts.services import ROOT, VAR, ensure_redis
 
 BIN = os.path.dirname(sys.executable)
 
@@ -23,7 +23,7 @@ def commands(bind: str) -> dict[str, list[str]]:
         "web": [os.path.join(BIN, "gunicorn"), "webapp.wsgi", "--bind", bind, "--workers", "2",
                 "--threads", "4", "--access-logfile", "-"],
         "worker": celery + ["worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
-        "beat": celery + ["beat", "--loglevel", "INFO", "--schedule", str(ROOT / "var" / "celerybeat-schedule")],
+        "beat": celery + ["beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")],
     }
 
 
