@@ -161,6 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
         hr = centre_crop(load_pair(path, args.scale, cache)[1], args.val_crop, args.scale)
         val_pairs.append((imresize(hr, 1 / args.scale), hr))
     model, opt, meta = build(args, run)
+    meta.update(planned_iterations=args.iterations, lr=args.lr, decay=args.decay, batch=args.batch, patch=args.patch)
     sampler = PatchSampler([load_pair(p, args.scale, cache) for p in train_paths], args.scale, args.patch,
                            seed=args.seed + meta["iteration"])
     autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)

@@ -1,0 +1,124 @@
+"""Write models/README.md: the model card, with the PSNR/SSIM table measured by the engine itself.
+
+    python -m training.model_card --benchmarks ../shared/datasets/benchmark
+
+Each cell is the evaluate tool's mean over a benchmark set (Y channel, border = scale, MATLAB bicubic
+LR) beside bicubic and the EDSR paper's EDSR-baseline, with how far we are from the paper.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+from upscale_worker.engine import EngineError, Options, runtime
+from upscale_worker.engine.models import find_model
+from upscale_worker.evaluate import evaluate, mean_row
+
+ROOT = Path(__file__).resolve().parent.parent
+SETS = ("Set5", "Set14", "B100")
+SCALES = (2, 3, 4)
+# EDSR paper, Table 3, EDSR-baseline (Y channel PSNR, dB).
+PAPER = {"Set5": {2: 37.99, 3: 34.37, 4: 32.09}, "Set14": {2: 33.57, 3: 30.28, 4: 28.58},
+         "B100": {2: 32.16, 3: 29.08, 4: 27.57}}
+FIRST_BAR_SET5 = {2: 37.0, 3: 33.3, 4: 31.0}
+FIRST_BAR_FRACTION = 0.65
+
+
+def measure(benchmarks: Path, precision: str) -> dict:
+    cells = {}
+    for name in SETS:
+        for scale in SCALES:
+            try:
+                find_model(scale, precision)
+                options = Options(precision=precision)
+            except EngineError:  # no model for this scale yet: bicubic only
+                options = None
+            mean = mean_row(evaluate(benchmarks / name, scale, options))
+            cells[(name, scale)] = mean
+            print(f"{name} x{scale}: bicubic {mean.bicubic_psnr:.2f}, ours {mean.psnr:.2f}", flush=True)
+    return cells
+
+
+def training_facts() -> dict:
+    facts = {}
+    for scale in SCALES:
+        meta = ROOT / "training" / "runs" / f"x{scale}" / "meta.json"
+        if meta.exists():
+            facts[scale] = json.loads(meta.read_text())
+    return facts
+
+
+def table(cells: dict) -> str:
+    lines = ["| set | scale | bicubic | ours (PSNR / SSIM) | paper EDSR-baseline | gap to paper | way from bicubic to paper | first bar |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    for name in SETS:
+        for scale in SCALES:
+            row, paper = cells[(name, scale)], PAPER[name][scale]
+            way = (row.psnr - row.bicubic_psnr) / (paper - row.bicubic_psnr)
+            bar = way >= FIRST_BAR_FRACTION and (name != "Set5" or row.psnr >= FIRST_BAR_SET5[scale])
+            lines.append(
+                f"| {name} | x{scale} | {row.bicubic_psnr:.2f} / {row.bicubic_ssim:.4f} | "
+                f"{row.psnr:.2f} / {row.ssim:.4f} | {paper:.2f} | {row.psnr - paper:+.2f} dB | {way:.0%} | "
+                f"{'met' if bar else 'not yet'} |")
+    return "\n".join(lines)
+
+
+def training_table(facts: dict) -> str:
+    lines = ["| scale | started from | iterations | lr schedule (halved at) | CPU time | best validation PSNR (held-out training images) |",
+             "|---|---|---:|---|---:|---:|"]
+    for scale, m in sorted(facts.items()):
+        start = "the x2 body" if m.get("init_from") else "scratch"
+        lines.append(f"| x{scale} | {start} | {m['iteration']:,} | {m.get('decay', '-')} | "
+                     f"{m['train_seconds'] / 3600:.1f} h | {m['best_val_psnr']:.2f} dB (iteration {m['best_iteration']:,}) |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--benchmarks", type=Path, default=ROOT.parent / "shared" / "datasets" / "benchmark")
+    p.add_argument("--precision", default=None, help="default: the engine's default on this CPU")
+    p.add_argument("--notes", type=Path, default=ROOT / "training" / "model_card_notes.md",
+                   help="hand-written part of the card, appended as it is")
+    args = p.parse_args(argv)
+    precision = args.precision or runtime.precision()
+    cells = measure(args.benchmarks, precision)
+    card = [
+        "# Model card: EDSR-baseline x2, x3, x4",
+        "",
+        "EDSR-baseline (Lim et al., 2017: 16 residual blocks, 64 features, res_scale 1, DIV2K mean shift inside "
+        "the network, pixels 0..255), trained by `training/train.py` in this repository and exported to OpenVINO "
+        "IR by `training/export.py`: FP16-compressed weights (`edsr_baseline_xN`) and an NNCF int8 twin "
+        "(`edsr_baseline_xN_int8`). `manifest.json` lists every file with its sha256.",
+        "",
+        "## Training",
+        "",
+        "- Data: `shared/datasets/train` (T91, General100, BSD200, Kodak24, McMaster: 433 images); every 40th "
+        "image (11) held out for validation and checkpoint choice. The benchmark sets are used only for the table "
+        "below. LR images by MATLAB-compatible bicubic (`upscale_worker/engine/imresize.py`).",
+        "- Recipe: the paper's: L1 loss, Adam (0.9, 0.999, 1e-8), lr 1e-4 with step halving, LR patches 48x48, "
+        "batch 16, random flips and 90-degree rotations; x3 and x4 start from the trained x2 body.",
+        f"- Hardware: CPU only ({platform.processor() or platform.machine()}, 2 cores, bf16 autocast, channels_last), "
+        "shared with other work, so iterations per hour varied.",
+        "",
+        training_table(training_facts()),
+        "",
+        f"## Quality (`python -m upscale_worker evaluate`, engine precision {precision})",
+        "",
+        "Mean PSNR (dB) / SSIM on Y (BT.601), border of `scale` pixels shaved, LR by MATLAB bicubic: the paper's "
+        "protocol. *Way* = (ours - bicubic) / (paper - bicubic). First bar (issue 3): Set5 at least "
+        "37.0 / 33.3 / 31.0 dB and every cell at least 65% of the way.",
+        "",
+        table(cells),
+        "",
+    ]
+    if args.notes.exists():
+        card.append(args.notes.read_text())
+    (ROOT / "models" / "README.md").write_text("\n".join(card))
+    print(f"wrote {ROOT / 'models' / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()
