@@ -37,17 +37,19 @@ def seconds(a: str | None, b: str | None) -> float:
     return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
-def platform_job(stack: Stack, image: bytes, scale: int) -> dict:
-    t0 = time.perf_counter()
+def platform_job(stack: Stack, image: bytes, scale: int, poll: float) -> dict:
+    wall0, t0 = time.time(), time.perf_counter()
     job = stack.submit(image, scale)
     t_submitted = time.perf_counter()
-    done = stack.wait_done(job["id"])
+    done = stack.wait_done(job["id"], poll=poll)
     t_done = time.perf_counter()
     result = stack.session.get(done["result_url"], timeout=60)
     result.raise_for_status()
     t_fetched = time.perf_counter()
+    finished = datetime.fromisoformat(done["finished_at"]).timestamp()  # same host, same clock
     return {
         "submit": t_submitted - t0,
+        "finished": finished - wall0,
         "done": t_done - t0,
         "fetched": t_fetched - t0,
         "queued": seconds(done["created_at"], done["started_at"]),
@@ -62,6 +64,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--jobs", type=int, default=3)
+    p.add_argument("--poll", type=float, default=0.1, help="status polling interval, seconds")
     args = p.parse_args(argv)
     prepare.prepare()
     import os
@@ -73,10 +76,10 @@ def main(argv: list[str] | None = None) -> str:
         stack.start_web()
         stack.start_worker("worker-1", threads=threads())
         stack.use(stack.register())
-        platform_job(stack, png_bytes(64, seed=3), args.scale)  # warm-up: the worker compiles its model
-        platform_job(stack, image, args.scale)
+        platform_job(stack, png_bytes(64, seed=3), args.scale, args.poll)  # warm-up: the worker compiles
+        platform_job(stack, image, args.scale, args.poll)
         with training_paused():
-            jobs = [platform_job(stack, image, args.scale) for _ in range(args.jobs)]
+            jobs = [platform_job(stack, image, args.scale, args.poll) for _ in range(args.jobs)]
         with tempfile.TemporaryDirectory(dir=OUT) as tmp:
             src, dst = Path(tmp) / "in.png", Path(tmp) / "out.png"
             src.write_bytes(image)
@@ -106,10 +109,16 @@ def main(argv: list[str] | None = None) -> str:
             f"{(med['run'] - engine) / engine * 100:.1f}%",
         ],
         [
-            "**platform: submit -> status says done (20 ms polling)**",
+            "**platform: submit -> job DONE (the row's finished_at)**",
+            fmt(med["finished"] * 1000, 0),
+            fmt((med["finished"] - engine) * 1000, 0),
+            f"**{(med['finished'] - engine) / engine * 100:.1f}%**",
+        ],
+        [
+            f"platform: submit -> client sees done (polling every {args.poll * 1000:.0f} ms)",
             fmt(med["done"] * 1000, 0),
             fmt((med["done"] - engine) * 1000, 0),
-            f"**{(med['done'] - engine) / engine * 100:.1f}%**",
+            f"{(med['done'] - engine) / engine * 100:.1f}%",
         ],
         [
             "platform: submit -> result downloaded",

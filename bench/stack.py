@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -93,6 +94,8 @@ class Stack:
             time.sleep(1)
         with contextlib.suppress(Exception), psycopg.connect(POSTGRES, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        for folder in [self.folder / "media", *self.folder.glob("*/ov-cache")]:  # the logs stay
+            shutil.rmtree(folder, ignore_errors=True)
 
     def _start(self, name: str, cmd: list[str], cwd: Path, env: dict) -> subprocess.Popen:
         cwd.mkdir(parents=True, exist_ok=True)
