@@ -4,10 +4,13 @@ Settings come from the environment: UPSCALE_PRECISION (f32, bf16, int8), UPSCALE
 core this process may use), UPSCALE_TILE (tile side in input pixels), UPSCALE_CACHE_DIR (compiled-model
 cache, default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
 
-The default precision comes from measurements (Set5 x2, EDSR baseline at iteration 1000, Xeon with AMX,
-2 shared cores, tile 128): f32 35.384 dB at ~23 kpx/s of input; bf16 35.376 dB (-0.008) at ~165 kpx/s;
-int8 35.232 dB (-0.15) at ~300 kpx/s. bf16 costs nothing visible and is 7x faster than f32, so it is the
-default where the CPU has it; int8 trades 0.15 dB for another 2x and stays an opt-in for throughput.
+The default precision comes from measurements (EDSR baseline x2 at iteration 2500, Xeon with AMX, 2 shared
+cores, tile 128; PSNR on Y, Set5 / Set14):
+    f32   36.474 / 32.269 dB              ~22 kpx/s of input
+    bf16  36.468 / 32.266 dB (-0.006)     ~120-140 kpx/s
+    int8  36.282 / 32.171 dB (-0.19)      ~210-260 kpx/s
+bf16 costs nothing visible and is 6x faster than f32, so it is the default where the CPU has it; int8
+trades 0.1-0.2 dB for another ~1.8x and stays an opt-in for throughput.
 """
 
 from __future__ import annotations
