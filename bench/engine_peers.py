@@ -15,13 +15,23 @@ import argparse
 import gc
 import json
 import os
+import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from bench import prepare
-from bench.common import BENCHMARK_SETS, fmt, markdown_table, publish, threads, time_call, training_paused
+from bench.common import (
+    BENCHMARK_SETS,
+    LOADS,
+    fmt,
+    markdown_table,
+    publish,
+    threads,
+    time_call,
+    training_paused,
+)
 
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 1x3xHxW 0..255 -> 1x3x(sH)x(sW)
 PEERS = ["torch-f32", "torch-bf16", "onnxruntime", "opencv-dnn"]
@@ -234,6 +244,8 @@ def main(argv: list[str] | None = None) -> str:
         saved = json.loads(args.results.read_text())
         times = {(n, int(sc), int(si)): v for n, sc, si, v in saved["times"]}
         psnr = saved["psnr"]
+        LOADS.extend(saved.get("loads", []))  # the load seen while those were timed, for the caption
+        measured_at = saved.get("measured_at", "earlier")
     for name in names:
         for scale, size in configs:
             if (name, scale, size) in times:
@@ -251,7 +263,15 @@ def main(argv: list[str] | None = None) -> str:
             except Exception as e:
                 psnr[name] = f"failed: {type(e).__name__}"
             print(name, "Set5 x2", psnr[name], flush=True)
-    RESULTS.write_text(json.dumps({"times": [[*k, v] for k, v in times.items()], "psnr": psnr}, indent=1))
+    if not args.results:
+        measured_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    saved = {
+        "times": [[*k, v] for k, v in times.items()],
+        "psnr": psnr,
+        "loads": LOADS,
+        "measured_at": measured_at,
+    }
+    RESULTS.write_text(json.dumps(saved, indent=1))
     fastest = {
         c: min((times[n, *c] for n in names if n in PEERS and isinstance(times[n, *c], float)), default=None)
         for c in configs
@@ -283,6 +303,10 @@ def main(argv: list[str] | None = None) -> str:
         "OpenVINO one-inference rows share the engine's PSNR (tiled == untiled within 1 grey level).",
     ]
     notes.insert(0, goal_line(names, configs, times, fastest, psnr))
+    if args.results:
+        notes.append(
+            f"Speeds and PSNR measured {measured_at} (saved in {args.results.name}); table rendered later."
+        )
     if not args.no_psnr:
         try:
             shipped = {p: shipped_psnr(p) for p in ("f32", "bf16", "int8")}
