@@ -202,6 +202,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     path = args.weights or official_checkpoint(args.official, args.download_dir)
     model = load_checkpoint(path)
+    if "benchmark" in args.calibration.resolve().parts:
+        raise SystemExit("int8 calibration must use training images, never a benchmark set")
     if args.scale and args.scale != model.scale:
         raise SystemExit(f"the checkpoint is x{model.scale}, not x{args.scale}")
     data = args.training_data or (OFFICIAL_DATA if args.official else describe_training_data(TRAIN_DIR))

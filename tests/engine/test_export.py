@@ -96,3 +96,10 @@ def test_import_accepts_an_official_file_and_checks_its_hash_prefix(tmp_path, ch
 def test_export_refuses_a_scale_that_is_not_the_checkpoints(checkpoint, tmp_path):
     with pytest.raises(SystemExit, match="x2, not x4"):
         export.main(["--weights", str(checkpoint), "--scale", "4", "--out", str(tmp_path), "--no-int8"])
+
+
+def test_export_refuses_to_calibrate_on_a_benchmark_set(checkpoint, tmp_path):
+    bench = tmp_path / "benchmark" / "Set5"
+    bench.mkdir(parents=True)
+    with pytest.raises(SystemExit, match="never a benchmark set"):
+        export.main(["--weights", str(checkpoint), "--out", str(tmp_path), "--calibration", str(bench)])
