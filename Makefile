@@ -36,7 +36,7 @@ train: $(VENV)/.installed
 	nice -n 19 $(PY) -m training.train --data $(DATA) --scale $(SCALE) --run training/runs/x$(SCALE) $(TRAIN_ARGS)
 
 bench: $(VENV)/.installed-bench
-	$(PY) -m bench.engine
+	$(PY) -m bench
 
 clean:
 	rm -rf var/media var/ov-cache

@@ -95,6 +95,9 @@ class Run:
         torch.save({"model": state, "optimizer": opt.state_dict(), "meta": meta}, tmp)
         tmp.replace(self.last)
         self._save_weights(state, self.latest)
+        self.write_meta(meta)
+
+    def write_meta(self, meta: dict) -> None:
         self.meta.write_text(json.dumps(meta, indent=2) + "\n")
 
     def save_best(self, model: nn.Module) -> None:
@@ -195,6 +198,7 @@ def main(argv: list[str] | None = None) -> dict:
             if val > meta["best_val_psnr"]:
                 meta["best_val_psnr"], meta["best_iteration"] = val, meta["iteration"]
                 run.save_best(model)
+                run.write_meta(meta)  # at once, so best.pt and the iteration it records always agree
             row = {"iteration": meta["iteration"], "loss": round(float(np.mean(losses)), 4),
                    "val_psnr": round(val, 3), "lr": opt.param_groups[0]["lr"],
                    "train_seconds": round(meta["train_seconds"], 1)}
