@@ -10,8 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from training import train
+from training import export, train
 from training.edsr import EDSR
+from upscale_worker.engine import Options, upscale_array
 
 
 @pytest.fixture
@@ -74,3 +75,17 @@ def test_it_starts_x4_from_the_x2_body(images, tmp_path):
 def test_learning_rate_halves_at_each_decay_step():
     args = train.parse_args(["--data", ".", "--scale", "2", "--run", ".", "--decay", "100,200"])
     assert [train.learning_rate(args, i) for i in (0, 99, 100, 250)] == [1e-4, 1e-4, 5e-5, 2.5e-5]
+
+
+def test_the_trained_weights_export_to_an_ir_the_engine_runs(images, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    train.main(run_args(images, run, "--iterations", "10"))
+    models = tmp_path / "models"
+    export.main(["--weights", str(run / "best.pt"), "--out", str(models), "--no-int8",
+                 "--training-data", "six synthetic pictures"])
+    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(models))
+    monkeypatch.setenv("UPSCALE_CACHE_DIR", str(tmp_path / "ov-cache"))
+    lr = np.asarray(Image.open(images / "img0.png"))[:40, :30]
+    sr = upscale_array(lr, 2, Options(precision="f32", tile=64))
+    assert sr.shape == (80, 60, 3) and sr.dtype == np.uint8
+    assert sr.std() > 10  # a picture, not a constant
