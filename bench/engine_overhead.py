@@ -23,11 +23,29 @@ from bench.common import fmt, markdown_table, publish, threads, time_call, train
 from bench.engine_peers import openvino_runner, test_image
 
 
-def computed_ratio(width: int, height: int, tile: int) -> float:
+def engine_tile(width: int, height: int, tile: int | None) -> int:
+    """The tile the engine runs: ``tile`` when pinned, else its pick among the compiled tile sides."""
+    from upscale_worker.engine import runtime
     from upscale_worker.engine.api import OVERLAP
-    from upscale_worker.engine.tiling import count_tiles
+    from upscale_worker.engine.tiling import best_tile
 
-    return count_tiles(width, height, tile, OVERLAP) * tile * tile / (width * height)
+    return tile or best_tile(width, height, runtime.tile_sizes(), OVERLAP)
+
+
+def computed_ratio(width: int, height: int, tile: int | None) -> float:
+    from upscale_worker.engine.api import OVERLAP
+    from upscale_worker.engine.tiling import computed_pixels
+
+    return computed_pixels(width, height, engine_tile(width, height, tile), OVERLAP) / (width * height)
+
+
+def tile_label(width: int, height: int, tile: int | None) -> str:
+    from upscale_worker.engine import runtime
+
+    if tile:
+        return f"tile {tile}"
+    sides = "/".join(map(str, runtime.tile_sizes()))
+    return f"tiles {sides} (default): {engine_tile(width, height, None)} picked"
 
 
 def write_png(rgb: np.ndarray, folder: Path, name: str) -> Path:
@@ -38,7 +56,7 @@ def write_png(rgb: np.ndarray, folder: Path, name: str) -> Path:
     return path
 
 
-def measure(scale: int, precision: str, tile: int, src: Path, dst: Path, runs: int) -> dict:
+def measure(scale: int, precision: str, tile: int | None, src: Path, dst: Path, runs: int) -> dict:
     from upscale_worker.engine import Options, pixels, upscale_array, upscale_file
 
     options = Options(precision=precision, tile=tile)
@@ -78,7 +96,6 @@ def untiled(scale: int, precision: str, size: int, runs: int) -> float:
 
 def main(argv: list[str] | None = None) -> str:
     from upscale_worker.engine import Options, runtime, upscale_file
-    from upscale_worker.engine.api import OVERLAP
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", type=int, default=4)
@@ -86,23 +103,19 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument(
         "--tiles",
         default="",
-        help="tile sides to compare (default: the engine's default and 280, "
-        "whose interior, 280 - 2 x overlap = 256, tiles 512 exactly)",
+        help="tile sides to pin and compare with the engine's own pick per image (default: 128, the "
+        "former single tile)",
     )
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--no-large", action="store_true", help="skip the 2000x1500 image")
     args = p.parse_args(argv)
     prepare.prepare()
     os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
-    default_precision, default_tile = runtime.precision(), runtime.tile_size()
+    default_precision = runtime.precision()
     precisions = (
         args.precisions.split(",") if args.precisions else list(dict.fromkeys([default_precision, "int8"]))
     )
-    tiles = (
-        [int(t) for t in args.tiles.split(",")]
-        if args.tiles
-        else list(dict.fromkeys([default_tile, 256 + 2 * OVERLAP]))
-    )
+    tiles: list[int | None] = [None] + [int(t) for t in (args.tiles or "128").split(",")]
     scale, size = args.scale, 512
     rows = []
     with tempfile.TemporaryDirectory(dir=prepare.OUT) as tmp:
@@ -116,8 +129,7 @@ def main(argv: list[str] | None = None) -> str:
                 print(precision, tile, m, whole, flush=True)
                 rows.append(
                     [
-                        f"{precision}, tile {tile}"
-                        + (" (default)" if tile == default_tile and precision == default_precision else ""),
+                        f"{precision}, {tile_label(size, size, tile)}",
                         f"{size}x{size}",
                         fmt(whole * 1000, 0),
                         fmt(m["wall"] * 1000, 0),
@@ -147,7 +159,7 @@ def main(argv: list[str] | None = None) -> str:
                     print("2000x1500", precision, tile, wall, flush=True)
                     rows.append(
                         [
-                            f"{precision}, tile {tile}",
+                            f"{precision}, {tile_label(w, h, tile)}",
                             f"{w}x{h}",
                             "does not fit",
                             fmt(wall * 1000, 0),

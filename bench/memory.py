@@ -2,7 +2,7 @@
 
     python -m bench.memory [--sizes 1,4,16] [--scale 4] [--precision bf16] [--format png]
 
-Each child imports the engine, warms it up on a tiny image (model compiled, buffers allocated), notes its
+Each child imports the engine, warms it up on small images (tile shapes compiled, buffers allocated), notes its
 RSS, then runs ``upscale_file`` on the PNG once, as a worker does, and reports its peak RSS (ru_maxrss).
 Flat means: peak minus the output's own bytes stays about the same whatever the input size.
 """
@@ -57,11 +57,12 @@ def child(src: Path, scale: int, precision: str | None, fmt_: str) -> None:
 
     options = Options(precision=precision)
     with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
-        tiny = Path(tmp) / "tiny.png"
         from PIL import Image
 
-        Image.fromarray(test_image(64)).save(tiny)
-        upscale_file(tiny, Path(tmp) / f"tiny.{fmt_}", scale, fmt=fmt_, options=options)
+        for side in (64, 256):  # a worker that has run small and larger jobs: each tile shape compiled
+            warm_up = Path(tmp) / f"warm{side}.png"
+            Image.fromarray(test_image(side)).save(warm_up)
+            upscale_file(warm_up, Path(tmp) / f"warm.{fmt_}", scale, fmt=fmt_, options=options)
         ready, ready_peak = current_rss(), peak_rss()
         job_peak_known = reset_peak()
         t = time.perf_counter()
@@ -164,12 +165,13 @@ def main(argv: list[str] | None = None) -> str:
         "seconds",
     ]
     notes = [
-        f"x{args.scale}, {args.precision or runtime.precision()} (the engine's default unless --precision), tile "
-        f"{runtime.tile_size()}, {args.format.upper()} output, {threads()} threads; one fresh process per size running "
-        "upscale_file as a worker does (engine only, no Celery/Django: those add a constant).",
-        "RSS ready: after importing the engine and upscaling a 64x64 image (model compiled). Peak during "
-        "the job: VmHWM reset (clear_refs 5) once ready, read after upscale_file returns. The process's "
-        f"lifetime peak (ru_maxrss) includes the model compilation: {lifetime}.",
+        f"x{args.scale}, {args.precision or runtime.precision()} (the engine's default unless --precision), tiles "
+        f"{'/'.join(map(str, runtime.tile_sizes()))} (the engine picks per image), {args.format.upper()} output, "
+        f"{threads()} threads; one fresh process per size running upscale_file as a worker does (engine only, "
+        "no Celery/Django: those add a constant).",
+        "RSS ready: after importing the engine and upscaling a 64x64 and a 256x256 image (each tile shape "
+        "compiled). Peak during the job: VmHWM reset (clear_refs 5) once ready, read after upscale_file "
+        f"returns. The process's lifetime peak (ru_maxrss) includes the model compilation: {lifetime}.",
         "Output buffer: the uint8 RGB result (W x H x 3). Flat means peak - output stays about constant; "
         "(peak - ready) / output shows how many output-sized copies the decode/encode path holds at once.",
         "The platform itself refuses outputs above MAX_OUTPUT_MEGAPIXELS (100 MP by default), so the "

@@ -85,3 +85,13 @@ def test_the_output_is_close_to_the_model_on_the_whole_image(tmp_path):
     upscale_file(io.BytesIO(encode(img)), tmp_path / "out.png", scale=2)
     out = np.asarray(Image.open(tmp_path / "out.png"))
     assert out.shape == (40, 60, 3) and out.dtype == np.uint8
+
+
+def test_it_shows_the_upscaled_pixels_before_encoding(tmp_path):
+    seen = []
+    img = gradient(30, 20, channels=4)
+    upscale_file(io.BytesIO(encode(img)), tmp_path / "out.png", scale=2,
+                 on_result=lambda rgb, alpha: seen.append((rgb.copy(), alpha.copy())))
+    rgb, alpha = seen[0]
+    written = np.asarray(Image.open(tmp_path / "out.png"))
+    assert np.array_equal(rgb, written[..., :3]) and np.array_equal(alpha, written[..., 3])

@@ -63,7 +63,7 @@ def test_other_precisions_run_and_stay_close(precision, floor):
     img = gradient(40, 30)
     out = upscale_array(img, 2, Options(precision=precision))
     assert psnr(out, upscale_array(img, 2, Options(precision="f32"))) >= floor
-    compiled = runtime.compiled_model(runtime.models_dir(), 2, precision, runtime.tile_size(), runtime.threads())
+    compiled = runtime.compiled_model(runtime.models_dir(), 2, precision, runtime.tile_sizes()[0], runtime.threads())
     assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.inference_type(precision)
 
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from tests.engine.conftest import encode, gradient
-from upscale_worker.engine import upscale_file
+from upscale_worker.engine import EngineError, upscale_file
 from upscale_worker.engine import pixels
 from upscale_worker.engine.pixels import from_model, orient, to_model
 
@@ -51,6 +51,21 @@ def test_png_output_holds_exactly_the_pixels_given(tmp_path, channels, dtype, gr
     assert back.dtype == dtype
     assert np.array_equal(back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA if channels == 4
                                                                     else cv2.COLOR_BGR2RGB), expected)
+
+
+@pytest.mark.parametrize("icc", [None, SRGB])
+def test_png_is_streamed_to_any_file_name_and_nothing_is_left_beside_it(tmp_path, icc):
+    img = gradient(13, 7)
+    pixels.save(pixels.Picture(img.copy(), None, False, icc=icc), tmp_path / "result.part", "png", 95, False)
+    assert [p.name for p in tmp_path.iterdir()] == ["result.part"]
+    with Image.open(tmp_path / "result.part") as back:
+        assert back.format == "PNG" and back.info.get("icc_profile") == icc
+        assert np.array_equal(np.asarray(back), img)
+
+
+def test_an_unwritable_png_destination_fails_with_a_sentence(tmp_path):
+    with pytest.raises(EngineError, match="could not be written as PNG"):
+        pixels.save(pixels.Picture(gradient(13, 7), None, False), tmp_path / "missing" / "out.png", "png", 95, False)
 
 
 def test_grey_stays_grey(tmp_path):

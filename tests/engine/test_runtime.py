@@ -1,4 +1,4 @@
-"""Compilation: once per process, fixed tile shape, threads and cache from the environment, openvino in one place."""
+"""Compilation: once per process and tile shape, threads and cache from the environment, openvino in one place."""
 
 import subprocess
 import sys
@@ -13,7 +13,7 @@ ENGINE = Path(runtime.__file__).parent
 
 
 def compiled(precision="f32"):
-    return runtime.compiled_model(runtime.models_dir(), 2, precision, runtime.tile_size(), runtime.threads())
+    return runtime.compiled_model(runtime.models_dir(), 2, precision, TILE, runtime.threads())
 
 
 def test_it_compiles_one_fixed_tile_shape_with_the_threads_asked(monkeypatch):
@@ -44,6 +44,21 @@ def test_workers_need_no_torch_nor_nncf():
 def test_only_one_module_imports_openvino():
     importers = [p.name for p in ENGINE.glob("*.py") if "import openvino" in p.read_text()]
     assert importers == ["runtime.py"]
+
+
+def test_each_image_gets_the_compiled_tile_that_computes_fewest_pixels(monkeypatch):
+    monkeypatch.setenv("UPSCALE_TILE", "64,40")
+    used = []
+    infer_function = runtime.infer_function
+    monkeypatch.setattr(runtime, "infer_function", lambda *args: used.append(args[2]) or infer_function(*args))
+    upscale_array(np.zeros((10, 10, 3), np.uint8), 2)  # one tile either way: the smaller
+    upscale_array(np.zeros((100, 100, 3), np.uint8), 2)  # 9 tiles of 64x64 rather than 49 of 40x40
+    assert runtime.tile_sizes() == (40, 64) and used == [40, 64]
+
+
+def test_without_the_setting_the_tiles_are_128_and_280(monkeypatch):
+    monkeypatch.delenv("UPSCALE_TILE")
+    assert runtime.tile_sizes() == (128, 280)
 
 
 def test_the_tile_option_overrides_the_environment():

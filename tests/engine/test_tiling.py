@@ -7,7 +7,7 @@ import pytest
 from upscale_worker.engine import Options, upscale_array
 from upscale_worker.engine.api import OVERLAP
 from upscale_worker.engine.pixels import from_model, to_model
-from upscale_worker.engine.tiling import upscale_tiled
+from upscale_worker.engine.tiling import best_tile, computed_pixels, upscale_tiled
 
 
 def noise(width: int, height: int) -> np.ndarray:
@@ -25,6 +25,19 @@ def test_every_pixel_comes_from_the_right_tile(size):
     img = noise(size[1], size[0])
     out = upscale_tiled(img, 2, nearest, tile=64, overlap=OVERLAP)
     assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
+
+
+@pytest.mark.parametrize(("size", "tile", "ratio"), [((64, 64), 128, 4.0), ((512, 512), 280, 1.196),
+                                                    ((2000, 1500), 280, 1.254), ((300, 100), 128, 1.638)])
+def test_each_image_gets_the_tile_that_computes_fewest_pixels(size, tile, ratio):
+    """Small images keep the small tile; 280 (interior 256) tiles 512 with 1.20x the pixels, not 1.56x."""
+    w, h = size
+    assert best_tile(w, h, (280, 128), OVERLAP) == tile
+    assert computed_pixels(w, h, tile, OVERLAP) / (w * h) == pytest.approx(ratio, abs=1e-3)
+
+
+def test_on_a_tie_the_smaller_tile_wins():
+    assert best_tile(10, 10, (64, 40), OVERLAP) == 40
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +58,9 @@ def worst_difference(model, img: np.ndarray, tile: int, overlap: int) -> int:
     return int(np.abs(tiled.astype(int) - untiled(model, img, overlap)).max())
 
 
-@pytest.mark.parametrize(("size", "tile"), [((1, 1), 64), ((7, 300), 64), ((333, 517), 128)])
-def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, size, tile):
+@pytest.mark.parametrize(("size", "tile"), [((1, 1), 64), ((7, 300), 64), ((333, 517), 128), ((333, 517), None)])
+def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, monkeypatch, size, tile):
+    monkeypatch.setenv("UPSCALE_TILE", "64,128")  # tile None: the engine picks one of these per image
     h, w = size
     img = noise(w, h)
     tiled = upscale_array(img, 2, Options(tile=tile))

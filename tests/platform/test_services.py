@@ -129,3 +129,33 @@ def test_time_limits_are_below_the_redis_visibility_timeout(settings):
     assert settings.CELERY_TASK_SOFT_TIME_LIMIT < settings.CELERY_TASK_TIME_LIMIT < visibility
     assert settings.CELERY_TASK_ACKS_LATE and settings.CELERY_TASK_REJECT_ON_WORKER_LOST
     assert settings.CELERY_WORKER_PREFETCH_MULTIPLIER == 1
+
+
+@pytest.mark.parametrize(("channels", "ext"), [(3, "jpg"), (4, "webp")])
+def test_the_result_preview_from_the_engines_pixels_matches_one_from_the_decoded_file(channels, ext):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    y, x = np.mgrid[0:300, 0:500]
+    img = np.dstack([x % 256, y % 256, (x + y) % 256, 128 + y % 128][:channels]).astype(np.uint8)
+    png = io.BytesIO()
+    Image.fromarray(img).save(png, "PNG")
+    with Image.open(png) as im:
+        decoded_ext, decoded = services.preview(im, 128)
+    made_ext, made = services.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
+    assert made_ext == decoded_ext == ext
+    with Image.open(made) as a, Image.open(decoded) as b:
+        assert a.size == b.size == (128, 77) and a.mode == b.mode
+        assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean() < 3
+
+
+def test_a_16_bit_result_gets_an_8_bit_preview():
+    import numpy as np
+    from PIL import Image
+
+    rgb = np.full((40, 60, 3), 257 * 200, np.uint16)
+    ext, content = services.pixels_preview(rgb, None, 30)
+    with Image.open(content) as im:
+        assert ext == "jpg" and im.size == (30, 20) and abs(int(np.asarray(im).mean()) - 200) <= 1

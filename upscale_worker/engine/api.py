@@ -10,11 +10,12 @@ import numpy as np
 
 from upscale_worker.engine import pixels
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.tiling import Infer, Progress, upscale_tiled
+from upscale_worker.engine.tiling import Progress, best_tile, upscale_tiled
 
 # Tile overlap in input pixels: measured, not guessed (tests/engine/test_tiling.py and the report).
 OVERLAP = 12
 SCALES = (2, 3, 4)
+OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
 
 @dataclass(frozen=True)
@@ -28,19 +29,32 @@ class Options:
     """Runtime choices; None means the environment's default (see runtime.py)."""
 
     precision: str | None = None
-    tile: int | None = None
+    tile: int | None = None  # one tile side for every image; None: per image, the best of runtime.tile_sizes()
 
 
-def _infer(scale: int, options: Options) -> tuple[Infer, int]:
+def _checked(scale: int, options: Options) -> tuple[str, tuple[int, ...]]:
+    """Refuse a bad request and find its model (hashes checked, nothing compiled): (precision, tile sides)."""
     if scale not in SCALES:
         raise EngineError(f"Scale x{scale} is not offered; choose x2, x3 or x4.")
     # Imported here so that processes which only validate requests (the web app) never load OpenVINO.
     from upscale_worker.engine import runtime
 
-    tile = options.tile or runtime.tile_size()
-    if tile <= 2 * OVERLAP:
+    tiles = (options.tile,) if options.tile else runtime.tile_sizes()
+    if min(tiles) <= 2 * OVERLAP:
         raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
-    return runtime.infer_function(scale, options.precision or runtime.precision(), tile), tile
+    precision = options.precision or runtime.precision()
+    runtime.checked_model(runtime.models_dir(), scale, precision)
+    return precision, tiles
+
+
+def _tiled(rgb: np.ndarray, scale: int, precision: str, tiles: tuple[int, ...], progress: Progress,
+           cancelled: Callable[[], bool]) -> np.ndarray:
+    """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
+    from upscale_worker.engine import runtime
+
+    tile = best_tile(rgb.shape[1], rgb.shape[0], tiles, OVERLAP)
+    infer = runtime.infer_function(scale, precision, tile)
+    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled)
 
 
 def upscale_array(
@@ -51,8 +65,7 @@ def upscale_array(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> np.ndarray:
     """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger."""
-    infer, tile = _infer(scale, options)
-    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled)
+    return _tiled(rgb, scale, *_checked(scale, options), progress, cancelled)
 
 
 def upscale_file(
@@ -65,13 +78,19 @@ def upscale_file(
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
     options: Options = Options(),
+    on_result: OnResult = lambda rgb, alpha: None,
 ) -> Result:
-    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg or webp)."""
+    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg or webp).
+
+    ``on_result(rgb, alpha)`` sees the upscaled pixels before they are encoded (alpha None when opaque),
+    e.g. to make previews without decoding ``dst`` again; it must not change them.
+    """
     if fmt not in pixels.OUTPUT_FORMATS:
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
-    infer, tile = _infer(scale, options)  # first, so a missing model fails before any decoding
+    precision, tiles = _checked(scale, options)  # first, so a missing model fails before any decoding
     picture = pixels.load(src)
-    rgb = upscale_tiled(picture.rgb, scale, infer, tile, OVERLAP, progress, cancelled)
+    rgb = _tiled(picture.rgb, scale, precision, tiles, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
+    on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)
     return Result(picture.size, result.size)

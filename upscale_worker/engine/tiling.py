@@ -1,4 +1,4 @@
-"""Seam-free tiling: one fixed tile shape serves every image size, with memory bounded by tile + output.
+"""Seam-free tiling: a few fixed tile shapes serve every image size, with memory bounded by tile + output.
 
 The image is padded by reflection (never cropped), cut into tiles of ``tile`` x ``tile`` pixels that
 overlap by ``overlap`` on each side, and only each tile's interior is kept. With an overlap at least as
@@ -29,6 +29,16 @@ def count_tiles(width: int, height: int, tile: int, overlap: int) -> int:
     return len(tile_origins(width, core)) * len(tile_origins(height, core))
 
 
+def computed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
+    """Input pixels the network computes for this image: tiles x tile area, overlap and padding included."""
+    return count_tiles(width, height, tile, overlap) * tile * tile
+
+
+def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int) -> int:
+    """The tile side computing the fewest pixels; the smaller one on a tie, so small images keep small tiles."""
+    return min(sorted(tiles), key=lambda tile: computed_pixels(width, height, tile, overlap))
+
+
 def upscale_tiled(
     rgb: np.ndarray,
     scale: int,
@@ -53,10 +63,9 @@ def upscale_tiled(
     for done, (y, x) in enumerate(product(rows, cols), start=1):
         if cancelled():
             raise Cancelled()
-        sr = from_model(infer(to_model(padded[y : y + tile, x : x + tile])), rgb.dtype)
+        sr = infer(to_model(padded[y : y + tile, x : x + tile]))
         keep_h, keep_w = min(core, h - y) * scale, min(core, w - x) * scale
-        out[y * scale : y * scale + keep_h, x * scale : x * scale + keep_w] = sr[
-            margin : margin + keep_h, margin : margin + keep_w
-        ]
+        interior = sr[:, :, margin : margin + keep_h, margin : margin + keep_w]  # converted alone: less work
+        out[y * scale : y * scale + keep_h, x * scale : x * scale + keep_w] = from_model(interior, rgb.dtype)
         progress(done, total)
     return out

@@ -272,18 +272,23 @@ def upscale_and_store(job, saved):
     from upscale_worker.engine import Cancelled, upscale_file  # only workers import the engine
 
     reporter = Reporter(job)
+    result_preview = []  # made from the engine's pixels: decoding the written result again costs far more
+
+    def make_result_preview(rgb, alpha):
+        result_preview.append(pixels_preview(rgb, alpha, settings.PREVIEW_SIZE))
+
     clean_tmp()
     with tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
         dst = Path(tmp) / f"result.{job.format}"
         with job.input_file.open("rb") as src:
             result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
                                   keep_metadata=job.keep_metadata, progress=reporter.progress,
-                                  cancelled=reporter.cancelled)
+                                  cancelled=reporter.cancelled, on_result=make_result_preview)
         reporter.renew()
         if reporter.lost:
             raise Cancelled()
         try:
-            store_result(job, dst, saved)
+            store_result(job, dst, result_preview[0], saved)
         except OSError as e:
             log.exception("could not store the result of job %s", job.pk)
             raise StorageFailed(f"The result could not be stored ({e.strerror or e}); try again later.") from e
@@ -317,14 +322,13 @@ def save_new(kind, ext, content, saved):
         raise OSError(f"storage renamed {name}")
 
 
-def store_result(job, dst, saved):
+def store_result(job, dst, result_preview, saved):
     """Save the result and its previews (result, input, thumbnail) through the storage API."""
     from PIL import Image
 
     with open(dst, "rb") as f:
         save_new("results", dst.suffix.lstrip("."), File(f), saved)
-    with Image.open(dst) as im:
-        save_new("previews", *preview(im, settings.PREVIEW_SIZE), saved)
+    save_new("previews", *result_preview, saved)
     with job.input_file.open("rb") as f, Image.open(f) as im:
         save_new("previews", *preview(im, settings.PREVIEW_SIZE), saved)
         save_new("previews", *preview(im, settings.THUMBNAIL_SIZE), saved)
@@ -348,6 +352,22 @@ def preview(im, size):
     else:
         im.save(buf, "JPEG", quality=85)
     return ("webp" if alpha else "jpg"), ContentFile(buf.getvalue())
+
+
+def pixels_preview(rgb, alpha, size):
+    """preview() of an upscaled H x W x 3 array (and H x W alpha or None) still in memory: OpenCV shrinks it
+    straight to the preview's size (no full-size copy, faster than Pillow's thumbnail), Pillow encodes it."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    h, w = rgb.shape[:2]
+    shrink = min(1.0, size / max(w, h))
+    fitted = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+    small = np.dstack([cv2.resize(x, fitted, interpolation=cv2.INTER_AREA) for x in (rgb, alpha) if x is not None])
+    if small.dtype == np.uint16:
+        small = np.rint(small / 257.0).astype(np.uint8)
+    return preview(Image.fromarray(small), size)
 
 
 # --- Sweeper ------------------------------------------------------------------------------------
