@@ -13,6 +13,7 @@ import json
 import platform
 from pathlib import Path
 
+from bench.common import write_block
 from upscale_worker.engine import EngineError, Options, runtime
 from upscale_worker.engine.models import find_model
 from upscale_worker.evaluate import evaluate, mean_row
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.notes.exists():
         card.append(args.notes.read_text())
     (ROOT / "models" / "README.md").write_text("\n".join(card))
+    write_block("model-card", f"Engine precision {precision}; details, training and the way to the paper's numbers "
+                f"in [models/README.md](models/README.md).\n\n{table(cells)}")
     print(f"wrote {ROOT / 'models' / 'README.md'}")
 
 
