@@ -38,6 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--minutes", type=float, default=0, help="stop this piece after so many minutes (0: never)")
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--decay", default="200000", help="comma-separated iterations where lr halves")
+    p.add_argument("--decay-minutes", default="",
+                   help="comma-separated minutes of this piece where lr also halves (fits a schedule to a time box)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=48, help="LR patch side")
     p.add_argument("--val-every", type=int, default=500)
@@ -62,6 +64,14 @@ def centre_crop(img: np.ndarray, side: int, scale: int) -> np.ndarray:
 
 def to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None].to(device)
+
+
+def to_device(batch: np.ndarray, device: str) -> torch.Tensor:
+    """A copy from pinned memory does not wait for the GPU, so the next batch is cut while it computes."""
+    tensor = torch.from_numpy(batch)
+    if device.startswith("cuda"):
+        tensor = tensor.pin_memory()
+    return tensor.to(device, non_blocking=True)
 
 
 @torch.inference_mode()
@@ -145,9 +155,27 @@ def build(args: argparse.Namespace, run: Run) -> tuple[nn.Module, torch.optim.Op
     return model, opt, meta
 
 
-def learning_rate(args: argparse.Namespace, iteration: int) -> float:
+def learning_rate(args: argparse.Namespace, iteration: int, minutes: float = 0.0) -> float:
     steps = [int(s) for s in args.decay.split(",") if s]
-    return args.lr * 0.5 ** sum(iteration >= s for s in steps)
+    at_minutes = [float(m) for m in args.decay_minutes.split(",") if m]
+    return args.lr * 0.5 ** (sum(iteration >= s for s in steps) + sum(minutes >= m for m in at_minutes))
+
+
+def validate_and_log(model: nn.Module, opt: torch.optim.Optimizer, run: Run, meta: dict,
+                     val_pairs: list[tuple[np.ndarray, np.ndarray]], losses: list[torch.Tensor],
+                     args: argparse.Namespace) -> None:
+    """Validation PSNR on the held-out images; a new best is saved at once with the meta that names it."""
+    val = validate(model, val_pairs, args.scale, args.device)
+    if val > meta["best_val_psnr"]:
+        meta["best_val_psnr"], meta["best_iteration"] = val, meta["iteration"]
+        run.save_best(model)
+        run.write_meta(meta)
+    row = {"iteration": meta["iteration"], "loss": round(torch.stack(losses).mean().item(), 4),
+           "val_psnr": round(val, 3), "lr": opt.param_groups[0]["lr"],
+           "train_seconds": round(meta["train_seconds"], 1)}
+    run.append_log(row)
+    print(row, flush=True)
+    losses.clear()
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -155,6 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest convolutions
     run = Run(args.run)
     cache = args.run.parent / ".lr-cache"
     train_paths, val_paths = split_validation(list_images(args.data), args.val_holdout)
@@ -165,6 +194,9 @@ def main(argv: list[str] | None = None) -> dict:
         val_pairs.append((imresize(hr, 1 / args.scale), hr))
     model, opt, meta = build(args, run)
     meta.update(planned_iterations=args.iterations, lr=args.lr, decay=args.decay, batch=args.batch, patch=args.patch)
+    meta.pop("decay_minutes", None)
+    if args.decay_minutes:
+        meta["decay_minutes"] = args.decay_minutes
     sampler = PatchSampler([load_pair(p, args.scale, cache) for p in train_paths], args.scale, args.patch,
                            seed=args.seed + meta["iteration"])
     autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
@@ -172,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.monotonic()
     last_save = started
     piece_start_seconds = meta["train_seconds"]
-    losses: list[float] = []
+    losses: list[torch.Tensor] = []  # kept on the device: a .item() per step would stall a GPU
     stop_requested = []
     # SIGTERM/SIGINT end the piece cleanly: the loop finishes its step and the checkpoint is saved.
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -181,33 +213,25 @@ def main(argv: list[str] | None = None) -> dict:
         if args.minutes and time.monotonic() - started > args.minutes * 60:
             break
         for group in opt.param_groups:
-            group["lr"] = learning_rate(args, meta["iteration"])
+            group["lr"] = learning_rate(args, meta["iteration"], (time.monotonic() - started) / 60)
         lr_np, hr_np = sampler.batch(args.batch)
-        lr_t = torch.from_numpy(lr_np).to(args.device).contiguous(memory_format=torch.channels_last)
-        hr_t = torch.from_numpy(hr_np).to(args.device)
+        lr_t = to_device(lr_np, args.device).contiguous(memory_format=torch.channels_last)
+        hr_t = to_device(hr_np, args.device)
         with autocast:
             loss = loss_fn(model(lr_t).float(), hr_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        losses.append(loss.item())
+        losses.append(loss.detach())
         meta["iteration"] += 1
         meta["train_seconds"] = piece_start_seconds + time.monotonic() - started
         if meta["iteration"] % args.val_every == 0 or meta["iteration"] == args.iterations:
-            val = validate(model, val_pairs, args.scale, args.device)
-            if val > meta["best_val_psnr"]:
-                meta["best_val_psnr"], meta["best_iteration"] = val, meta["iteration"]
-                run.save_best(model)
-                run.write_meta(meta)  # at once, so best.pt and the iteration it records always agree
-            row = {"iteration": meta["iteration"], "loss": round(float(np.mean(losses)), 4),
-                   "val_psnr": round(val, 3), "lr": opt.param_groups[0]["lr"],
-                   "train_seconds": round(meta["train_seconds"], 1)}
-            run.append_log(row)
-            print(row, flush=True)
-            losses.clear()
+            validate_and_log(model, opt, run, meta, val_pairs, losses, args)
         if time.monotonic() - last_save > args.checkpoint_minutes * 60:
             run.save(model, opt, meta)
             last_save = time.monotonic()
+    if losses:  # the piece ended between validations: its last weights may be the best
+        validate_and_log(model, opt, run, meta, val_pairs, losses, args)
     run.save(model, opt, meta)
     print(f"stopped at iteration {meta['iteration']}: best validation PSNR {meta['best_val_psnr']:.3f} dB "
           f"at {meta['best_iteration']}", flush=True)

@@ -11,6 +11,8 @@ import torch
 from PIL import Image
 
 from training import export, train
+from training.bundle import main as pack_main
+from training.data import list_images
 from training.edsr import EDSR
 from upscale_worker.engine import Options, upscale_array
 
@@ -75,6 +77,31 @@ def test_it_starts_x4_from_the_x2_body(images, tmp_path):
 def test_learning_rate_halves_at_each_decay_step():
     args = train.parse_args(["--data", ".", "--scale", "2", "--run", ".", "--decay", "100,200"])
     assert [train.learning_rate(args, i) for i in (0, 99, 100, 250)] == [1e-4, 1e-4, 5e-5, 2.5e-5]
+
+
+def test_learning_rate_also_halves_at_minutes_of_the_piece():
+    args = train.parse_args(["--data", ".", "--scale", "2", "--run", ".", "--decay", "100",
+                             "--decay-minutes", "4.8,6.96"])
+    assert [train.learning_rate(args, 0, m) for m in (0, 4.8, 7)] == [1e-4, 5e-5, 2.5e-5]
+    assert train.learning_rate(args, 100, 7) == 1.25e-5
+
+
+def test_a_piece_stopped_between_validations_still_validates_its_last_weights(images, tmp_path):
+    run = tmp_path / "run"
+    meta = train.main(run_args(images, run, "--minutes", "0.003", "--val-every", "100000"))
+    with (run / "log.csv").open() as f:
+        assert [int(row["iteration"]) for row in csv.DictReader(f)] == [meta["iteration"]]
+    assert meta["best_iteration"] == meta["iteration"] > 0 and (run / "best.pt").exists()
+
+
+def test_the_bundle_keeps_every_pixel_and_the_validation_split(images, tmp_path):
+    bundle = tmp_path / "bundle"
+    pack_main([str(images), str(bundle)])
+    originals, packed = list_images(images), list_images(bundle)
+    assert [p.stem for p in packed] == [p.stem for p in originals]
+    assert all(p.suffix == ".webp" for p in packed)
+    for original, copy in zip(originals, packed):
+        assert np.array_equal(np.asarray(Image.open(original).convert("RGB")), np.asarray(Image.open(copy)))
 
 
 def test_the_trained_weights_export_to_an_ir_the_engine_runs(images, tmp_path, monkeypatch):
