@@ -53,13 +53,17 @@ def shot(page, name):
         page.screenshot(path=str(Path(os.environ["SCREENSHOTS"]) / f"{name}.png"), full_page=True)
 
 
-def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
+def sign_up(page, username):
     page.goto("/accounts/signup/")
-    page.fill("#id_username", "dora")
+    page.fill("#id_username", username)
     page.fill("#id_password1", "a-long-secret-7")
     page.fill("#id_password2", "a-long-secret-7")
     page.click("button[type=submit]")
     page.wait_for_selector("#upload")
+
+
+def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
+    sign_up(page, "dora")
 
     files = []
     for name, size in (("small.png", 48), ("large.png", 256)):
@@ -94,3 +98,26 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
     page.click("text=Delete selected")
     page.wait_for_selector("text=Deleted 1 job")
     assert page.locator("tr.job").count() == 1 and page.locator("tr.job", has_text="large.png").count() == 1
+
+
+def test_an_image_dropped_on_the_page_is_upscaled(page):
+    import base64
+
+    sign_up(page, "drop")
+
+    # What the browser hands the page when a file from the desktop is dropped on it.
+    dropped = page.evaluate_handle("""(b64) => {
+        const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+        const data = new DataTransfer();
+        data.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
+        return data;
+    }""", base64.b64encode(image_bytes(40, 30)).decode())
+    page.dispatch_event("#drop", "dragenter", {"dataTransfer": dropped})
+    assert "over" in page.locator("#drop").get_attribute("class")
+    page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
+    assert "over" not in (page.locator("#drop").get_attribute("class") or "")
+    assert page.evaluate("document.querySelector('input[type=file]').files[0].name") == "dropped.png"
+
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
+    assert page.locator("#queue li a").inner_text() == "dropped.png"
