@@ -43,6 +43,12 @@ def pick_redis_db() -> int:
     raise RuntimeError(f"no empty Redis database among {REDIS_DBS}")
 
 
+def next_poll(job: dict, backoff: float) -> float:
+    """webapp/static/app.js nextPoll(): the worker's ETA when it has one (0.25 to 3 s), else the backoff."""
+    eta = job.get("eta_seconds")
+    return backoff if eta is None else max(0.25, min(eta, 3.0))
+
+
 class Stack:
     def __init__(self, name: str, models_dir: Path, **settings: str):
         import redis
@@ -213,8 +219,10 @@ class Stack:
         r.raise_for_status()
         return r.json()
 
-    def wait_done(self, job_id: str, poll: float = 0.02, timeout: float = 600) -> dict:
+    def wait_done(self, job_id: str, poll: float | None = None, timeout: float = 600) -> dict:
+        """Poll every ``poll`` seconds, or (None) as the job page does: see next_poll()."""
         deadline = time.monotonic() + timeout
+        backoff = 0.5
         while True:
             job = self.job(job_id)
             if job["status"] not in ("queued", "running"):
@@ -223,7 +231,8 @@ class Stack:
                 return job
             if time.monotonic() > deadline:
                 raise RuntimeError(f"job {job_id} still {job['status']} after {timeout:.0f} s")
-            time.sleep(poll)
+            backoff = min(backoff * 1.2, 3.0)
+            time.sleep(poll if poll is not None else next_poll(job, backoff))
 
     def count(self, status: str) -> int:
         r = self.session.get(f"{self.url}/api/v1/jobs/", params={"status": status}, timeout=30)

@@ -51,19 +51,28 @@ function setupUpload() {
   });
 }
 
+// Poll like a patient person: back off from 0.5 s to 3 s, but look again when the worker expects to be done
+// (its ETA), so a finished job shows at once without polls that would steal CPU from the worker's host.
+function nextPoll(job, backoff) {
+  const eta = job ? job.eta_seconds : null;
+  if (eta === null || eta === undefined) return backoff;
+  return Math.max(250, Math.min(eta * 1000, 3000));
+}
+
 function watch(url, onUpdate, onDone) {
-  let delay = 500;
+  let backoff = 500;
   const tick = async () => {
+    let job = null;
     try {
       const r = await fetch(url, { headers: { "Accept": "application/json" } });
       if (r.ok) {
-        const job = await r.json();
+        job = await r.json();
         onUpdate(job);
         if (!["queued", "running"].includes(job.status)) { if (onDone) onDone(job); return; }
       }
     } catch (e) { /* keep polling through a blip */ }
-    delay = Math.min(delay * 1.2, 3000);
-    setTimeout(tick, delay);
+    backoff = Math.min(backoff * 1.2, 3000);
+    setTimeout(tick, nextPoll(job, backoff));
   };
   tick();
 }
