@@ -295,10 +295,10 @@ def main(argv: list[str] | None = None) -> str:
         f"Each cell: ms per image, output megapixels per second, and speed relative to the fastest peer "
         f"(PyTorch, ONNX Runtime, OpenCV) for that size; best of up to 3 runs (one when a run takes over 1.5 s) after a warm-up run, "
         f"{threads()} threads everywhere, training paused while timing.",
-        f"Weights: x2 = snapshot of training/runs/x2/best.pt (iteration {facts.get('x2_iteration')}), the same "
-        "checkpoint in PyTorch, in ONNX (ORT, OpenCV) and in the IR (FP16-compressed weights; int8 = NNCF "
-        f"post-training, {prepare.CALIBRATION_CROPS} training crops); x4 = that body with an untrained upsampler "
-        "(speed only), all exported by training.export into bench/out/models.",
+        f"Weights: training/runs/xN/best.pt (x2 iteration {facts.get('x2_iteration')}, x4 iteration "
+        f"{facts.get('x4_iteration')}), the same checkpoint in PyTorch, in ONNX (ORT, OpenCV) and in the IR "
+        f"(FP16-compressed weights; int8 = NNCF post-training, {prepare.CALIBRATION_CROPS} training crops), "
+        "all exported by training.export into bench/out/models.",
         "PSNR: Set5 x2, Y channel, MATLAB bicubic LR, 2-pixel border, same weights for every runner; "
         "OpenVINO one-inference rows share the engine's PSNR (tiled == untiled within 1 grey level).",
     ]

@@ -2,10 +2,8 @@
 
     python -m bench.prepare            # idempotent: reuses bench/out/models when its sources are unchanged
 
-- x2: a snapshot of the background training's ``training/runs/x2/best.pt`` (its iteration is recorded), so
-  that PyTorch, ONNX Runtime, OpenCV and OpenVINO all run exactly the same weights.
-- x3, x4: EDSR baseline with the x2 snapshot's body and a random upsampler (the paper's x2 -> x4
-  initialisation, untrained): speed does not depend on the weights, PSNR does, so these are never scored.
+- Each scale: a copy of ``training/runs/xN/best.pt`` (its iteration is recorded), so that PyTorch,
+  ONNX Runtime, OpenCV and OpenVINO all run exactly the same weights.
 Each scale goes through ``training.export`` (FP16 IR + NNCF int8 IR, manifest) and ``torch.onnx.export``.
 """
 
@@ -22,7 +20,7 @@ from bench.common import OUT, ROOT
 MODELS = OUT / "models"
 ONNX = OUT / "onnx"
 CKPT = OUT / "checkpoints"
-RUN = ROOT / "training" / "runs" / "x2"
+RUNS = ROOT / "training" / "runs"
 STAMP = MODELS / "prepared.json"
 SCALES = (2, 3, 4)
 CALIBRATION_CROPS = 32  # int8 speed does not depend on calibration quality; the shipped int8 used 57
@@ -47,31 +45,25 @@ def torch_model(scale: int):
 
 
 def _snapshot() -> dict:
+    """Copy each scale's best training weights, so every runner reads the very same checkpoint."""
     import torch
 
-    from training.edsr import EDSR
-
     CKPT.mkdir(parents=True, exist_ok=True)
-    # The trainer writes best.pt at validation and meta.json (best_iteration) at its next save: take the
-    # weights once meta.json is newer than them and they did not change while read, else the label is unknown.
-    best, meta_path = RUN / "best.pt", RUN / "meta.json"
-    for _ in range(120):
-        stamp = best.stat().st_mtime_ns
-        state = torch.load(best, map_location="cpu", weights_only=True)
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        if best.stat().st_mtime_ns == stamp and meta_path.exists() and meta_path.stat().st_mtime_ns >= stamp:
-            break
-        time.sleep(1)
-    else:
-        meta = {}
-    state = state.get("model", state)
-    torch.save(state, checkpoint(2))
-    for scale in (3, 4):
-        torch.manual_seed(scale)
-        model = EDSR.baseline(scale)
-        model.load_body_from(state)
-        torch.save(model.state_dict(), checkpoint(scale))
-    return {"x2_iteration": meta.get("best_iteration"), "x2_validation_psnr": meta.get("best_val_psnr")}
+    facts = {}
+    for scale in SCALES:
+        run = RUNS / f"x{scale}"
+        state = torch.load(run / "best.pt", map_location="cpu", weights_only=True)
+        torch.save(state.get("model", state), checkpoint(scale))
+        meta = json.loads((run / "meta.json").read_text())
+        facts[f"x{scale}_iteration"] = meta.get("best_iteration")
+    facts["sources"] = sources()
+    return facts
+
+
+def sources() -> dict:
+    from upscale_worker.engine.models import sha256
+
+    return {f"x{scale}": sha256(RUNS / f"x{scale}" / "best.pt") for scale in SCALES}
 
 
 def _export_onnx(scale: int) -> None:
@@ -96,15 +88,12 @@ def prepare(force: bool = False) -> dict:
     from training import export
 
     if STAMP.exists() and not force and all(onnx_path(s).exists() for s in SCALES):
-        return info()
+        if info().get("sources") == sources():
+            return info()
     shutil.rmtree(MODELS, ignore_errors=True)
     facts = _snapshot()
     for scale in SCALES:
-        data = (
-            f"bench snapshot of training/runs/x2/best.pt (iteration {facts['x2_iteration']})"
-            if scale == 2
-            else "untrained upsampler on the x2 snapshot's body: for speed only"
-        )
+        data = f"bench copy of training/runs/x{scale}/best.pt (iteration {facts[f'x{scale}_iteration']})"
         export.main(
             [
                 "--weights",
