@@ -75,7 +75,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     try:
         rows = evaluation.evaluate(args.dataset, args.scale, options(args))
-        label = f"EDSR {args.precision or runtime.precision()}"
+        label = f"EDSR {args.precision or runtime.precision(args.scale)}"
     except EngineError as e:  # no model for this scale yet: the bicubic column still checks the protocol
         print(f"note: {e} Only bicubic is scored.", file=sys.stderr)
         rows, label = evaluation.evaluate(args.dataset, args.scale, None), "(no model)"
@@ -99,7 +99,7 @@ def parser() -> argparse.ArgumentParser:
     ev.set_defaults(run=run_evaluate)
     for sub in (up, ev):
         sub.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-        sub.add_argument("--precision", choices=("f32", "bf16", "int8"), help="default: UPSCALE_PRECISION, else bf16 where the CPU has it, else f32")
+        sub.add_argument("--precision", choices=("f32", "bf16", "int8"), help="default: UPSCALE_PRECISION, else int8 where the model card finds it faithful, else bf16 where the CPU has it, else f32")
         sub.add_argument("--tile", type=int, help="tile side in input pixels (default: UPSCALE_TILE or 128)")
     return p
 

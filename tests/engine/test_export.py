@@ -67,13 +67,25 @@ def test_other_precisions_run_and_stay_close(precision, floor):
     assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.inference_type(precision)
 
 
-def test_the_default_precision_is_bf16_where_the_cpu_has_it(monkeypatch):
+def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(monkeypatch, tmp_path):
     from upscale_worker.engine import runtime
 
+    def manifest(int8_psnr):
+        return {"models": [
+            {"scale": 2, "weights": "fp16", "psnr": {"Set5": {"f32": {"psnr": 37.70}, "bf16": {"psnr": 37.69}}}},
+            {"scale": 2, "weights": "int8", "psnr": {"Set5": {"int8": {"psnr": int8_psnr}}}},
+            {"scale": 4, "weights": "fp16"},  # never evaluated: no claim, no int8
+            {"scale": 4, "weights": "int8"}]}
+
     monkeypatch.delenv("UPSCALE_PRECISION")
-    assert runtime.precision() == ("bf16" if runtime.cpu_has_bf16() else "f32")
-    monkeypatch.setenv("UPSCALE_PRECISION", "int8")
-    assert runtime.precision() == "int8"
+    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(tmp_path))
+    float_default = "bf16" if runtime.cpu_has_bf16() else "f32"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.66)))
+    assert [runtime.precision(2), runtime.precision(4), runtime.precision()] == ["int8", float_default, float_default]
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.64)))  # 0.06 dB below f32
+    assert runtime.precision(2) == float_default
+    monkeypatch.setenv("UPSCALE_PRECISION", "f32")
+    assert runtime.precision(4) == "f32"
 
 
 def official_copy(tmp_path, checkpoint, prefix=None):

@@ -42,7 +42,7 @@ def _checked(scale: int, options: Options) -> tuple[str, tuple[int, ...]]:
     tiles = (options.tile,) if options.tile else runtime.tile_sizes()
     if min(tiles) <= 2 * OVERLAP:
         raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
-    precision = options.precision or runtime.precision()
+    precision = options.precision or runtime.precision(scale)
     runtime.checked_model(runtime.models_dir(), scale, precision)
     return precision, tiles
 

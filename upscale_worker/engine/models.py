@@ -17,6 +17,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "manifest.json"
 # Runtime precision -> the IR weights it runs: f32 and bf16 run the FP16-compressed IR, int8 its NNCF twin.
 WEIGHTS_FOR_PRECISION = {"f32": "fp16", "bf16": "fp16", "int8": "int8"}
+# Issue 6: a default precision must stay within 0.05 dB of f32 on Set5 (measured by training.export --evaluate).
+FAITHFUL_DB = 0.05
 
 
 def models_dir() -> Path:
@@ -52,6 +54,21 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def set5_psnr(scale: int, folder: Path | None = None) -> dict[str, float]:
+    """Precision -> Set5 PSNR of the ``scale`` models, as recorded by the export (empty if never measured)."""
+    psnr = {}
+    for entry in read_manifest(folder)["models"]:
+        if entry["scale"] == scale:
+            psnr.update({p: v["psnr"] for p, v in entry.get("psnr", {}).get("Set5", {}).items()})
+    return psnr
+
+
+def int8_is_faithful(scale: int, folder: Path | None = None) -> bool:
+    """Whether the manifest records the int8 twin of ``scale`` within FAITHFUL_DB of f32 on Set5."""
+    psnr = set5_psnr(scale, folder)
+    return "f32" in psnr and "int8" in psnr and psnr["f32"] - psnr["int8"] <= FAITHFUL_DB
 
 
 def find_model(scale: int, precision: str, folder: Path | None = None) -> ModelFile:

@@ -5,13 +5,10 @@ core this process may use), UPSCALE_TILE (tile sides in input pixels, comma-sepa
 one computing the fewest pixels, each compiled on first use), UPSCALE_CACHE_DIR (compiled-model cache,
 default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
 
-The default precision comes from measurements (EDSR baseline x2 at iteration 2500, Xeon with AMX, 2 shared
-cores, tile 128; PSNR on Y, Set5 / Set14):
-    f32   36.474 / 32.269 dB              ~22 kpx/s of input
-    bf16  36.468 / 32.266 dB (-0.006)     ~120-140 kpx/s
-    int8  36.282 / 32.171 dB (-0.19)      ~210-260 kpx/s
-bf16 costs nothing visible and is 6x faster than f32, so it is the default where the CPU has it; int8
-trades 0.1-0.2 dB for another ~1.8x and stays an opt-in for throughput.
+The default precision, per scale: int8 where the export measured the int8 twin within 0.05 dB of f32 on
+Set5 (models.int8_is_faithful), else bf16 where the CPU has it (it costs about 0.01 dB and is 6x faster than
+f32), else f32. Shipped models, Set5 f32 / bf16 / int8 (dB): x2 37.716 / 37.704 / 37.618, x3 33.798 /
+33.793 / 33.774, x4 31.524 / 31.520 / 31.514; so x3 and x4 run int8 (2-3x bf16's speed) and x2 bf16.
 """
 
 from __future__ import annotations
@@ -26,7 +23,7 @@ import openvino.properties as props
 import openvino.properties.hint as hints
 
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.models import REPO_ROOT, ModelFile, find_model, models_dir
+from upscale_worker.engine.models import REPO_ROOT, ModelFile, find_model, int8_is_faithful, models_dir
 from upscale_worker.engine.tiling import Infer
 
 # 128 keeps small images cheap; 280's interior (280 - 2 x 12 overlap = 256) tiles 256- and 512-pixel sides
@@ -34,8 +31,13 @@ from upscale_worker.engine.tiling import Infer
 DEFAULT_TILES = (128, 280)
 
 
-def precision() -> str:
-    return os.environ.get("UPSCALE_PRECISION") or ("bf16" if cpu_has_bf16() else "f32")
+def precision(scale: int | None = None) -> str:
+    """UPSCALE_PRECISION, else the fastest faithful precision for ``scale`` (see above)."""
+    if os.environ.get("UPSCALE_PRECISION"):
+        return os.environ["UPSCALE_PRECISION"]
+    if scale is not None and int8_is_faithful(scale, models_dir()):
+        return "int8"
+    return "bf16" if cpu_has_bf16() else "f32"
 
 
 def tile_sizes() -> tuple[int, ...]:
