@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> str:
 
     os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
     image = png_bytes(args.size)
-    precision = runtime.precision()
+    precision = runtime.precision(args.scale)
     with Stack("e2e", prepare.MODELS, UPSCALE_PRECISION=precision) as stack:
         stack.start_web()
         stack.start_worker("worker-1", threads=threads())

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> str:
     args = p.parse_args(argv)
     prepare.prepare()
     os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
-    default_precision = runtime.precision()
+    default_precision = runtime.precision(4)
     precisions = (
         args.precisions.split(",") if args.precisions else list(dict.fromkeys([default_precision, "int8"]))
     )

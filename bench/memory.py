@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> str:
         "seconds",
     ]
     notes = [
-        f"x{args.scale}, {args.precision or runtime.precision()} (the engine's default unless --precision), tiles "
+        f"x{args.scale}, {args.precision or runtime.precision(args.scale)} (the engine's default unless --precision), tiles "
         f"{'/'.join(map(str, runtime.tile_sizes()))} (the engine picks per image), {args.format.upper()} output, "
         f"{threads()} threads; one fresh process per size running upscale_file as a worker does (engine only, "
         "no Celery/Django: those add a constant).",

@@ -1,29 +1,27 @@
-"""The models the speed benchmarks run, made through the real export path into bench/out (git-ignored).
+"""The models the benchmarks run: the shipped IR in models/, and the very same weights for the peers.
 
-    python -m bench.prepare            # idempotent: reuses bench/out/models when its sources are unchanged
+    python -m bench.prepare            # idempotent: reuses bench/out when its sources are unchanged
 
 - Each scale: a copy of ``training/runs/xN/best.pt`` (its iteration is recorded), so that PyTorch,
   ONNX Runtime, OpenCV and OpenVINO all run exactly the same weights.
-Each scale goes through ``training.export`` (FP16 IR + NNCF int8 IR, manifest) and ``torch.onnx.export``.
+The IR must have been exported from those very checkpoints (the manifest records their sha256), and each
+one goes through ``torch.onnx.export`` into bench/out/onnx for ONNX Runtime and OpenCV.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-import time
 from pathlib import Path
 
 from bench.common import OUT, ROOT
 
-MODELS = OUT / "models"
+MODELS = ROOT / "models"
 ONNX = OUT / "onnx"
 CKPT = OUT / "checkpoints"
 RUNS = ROOT / "training" / "runs"
-STAMP = MODELS / "prepared.json"
+STAMP = OUT / "prepared.json"
 SCALES = (2, 3, 4)
-CALIBRATION_CROPS = 32  # int8 speed does not depend on calibration quality; the shipped int8 used 57
 
 
 def info() -> dict:
@@ -85,30 +83,25 @@ def _export_onnx(scale: int) -> None:
 
 
 def prepare(force: bool = False) -> dict:
-    from training import export
-
     if STAMP.exists() and not force and all(onnx_path(s).exists() for s in SCALES):
         if info().get("sources") == sources():
             return info()
-    shutil.rmtree(MODELS, ignore_errors=True)
     facts = _snapshot()
     for scale in SCALES:
-        data = f"bench copy of training/runs/x{scale}/best.pt (iteration {facts[f'x{scale}_iteration']})"
-        export.main(
-            [
-                "--weights",
-                str(checkpoint(scale)),
-                "--out",
-                str(MODELS),
-                "--training-data",
-                data,
-                "--calibration-crops",
-                str(CALIBRATION_CROPS),
-            ]
-        )
+        _check_shipped(scale, facts["sources"][f"x{scale}"])
         _export_onnx(scale)
+    STAMP.parent.mkdir(parents=True, exist_ok=True)
     STAMP.write_text(json.dumps(facts, indent=2) + "\n")
     return facts
+
+
+def _check_shipped(scale: int, checkpoint_sha: str) -> None:
+    from upscale_worker.engine.models import read_manifest
+
+    shipped = {e.get("checkpoint_sha256") for e in read_manifest(MODELS)["models"] if e["scale"] == scale}
+    if shipped != {checkpoint_sha}:
+        raise SystemExit(f"models/ x{scale} was not exported from training/runs/x{scale}/best.pt: run "
+                         f"python -m training.export --weights training/runs/x{scale}/best.pt --scale {scale} --evaluate ...")
 
 
 if __name__ == "__main__":

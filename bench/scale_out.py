@@ -29,7 +29,7 @@ def cpu_sets(workers: int, each: int) -> list[tuple[str, int]]:
 def drain(workers: int, each: int, jobs: int, image: bytes, scale: int) -> dict:
     from upscale_worker.engine import runtime
 
-    with Stack(f"scale{workers}", prepare.MODELS, UPSCALE_PRECISION=runtime.precision()) as stack:
+    with Stack(f"scale{workers}", prepare.MODELS, UPSCALE_PRECISION=runtime.precision(scale)) as stack:
         stack.start_web()
         for i, (cpus, threads) in enumerate(cpu_sets(workers, each)):
             stack.start_worker(f"worker-{i + 1}", threads=threads, cpus=cpus)
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> str:
         "scaling efficiency",
     ]
     notes = [
-        f"{args.jobs} jobs of {args.size}x{args.size} PNG at x{args.scale}, {runtime.precision()}; each worker a "
+        f"{args.jobs} jobs of {args.size}x{args.size} PNG at x{args.scale}, {runtime.precision(args.scale)}; each worker a "
         "Celery worker (concurrency 1) in its own working directory, pinned to its cores; shared gunicorn, "
         "Redis (dedicated database number) and temporary PostgreSQL database; training paused while draining.",
         f"Scaling efficiency: jobs/min of N workers / (N x jobs/min of 1 worker), every worker with {each} "

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import image_bytes, media_files, upload_file
+from tests.conftest import media_files, upload_file
 from tests.platform.factories import make_job
 from webapp.jobs.models import Job
 
