@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> str:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--precisions", default="", help="default: the engine's default precision, then int8")
+    p.add_argument("--precisions", default="", help="default: the engine's default precision, then bf16 and int8")
     p.add_argument(
         "--tiles",
         default="",
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> str:
     os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
     default_precision = runtime.precision(4)
     precisions = (
-        args.precisions.split(",") if args.precisions else list(dict.fromkeys([default_precision, "int8"]))
+        args.precisions.split(",") if args.precisions else list(dict.fromkeys([default_precision, "bf16", "int8"]))
     )
     tiles: list[int | None] = [None] + [int(t) for t in (args.tiles or "128").split(",")]
     scale, size = args.scale, 512
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> str:
         "engine ms per output MP",
     ]
     notes = [
-        f"x{scale}, EDSR baseline IR from bench/out/models, {threads()} threads, best of {args.runs} runs, training "
+        f"x{scale}, shipped EDSR baseline IR (models/), {threads()} threads, best of {args.runs} runs, training "
         "paused while timing. The 2000x1500 row runs once; its ratio is engine ms per output MP over the "
         "untiled 512x512 inference's ms per output MP.",
         "computed px / input px: input pixels the network computes (tiles x tile², overlap and padding "
