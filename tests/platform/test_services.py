@@ -5,8 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.conftest import media_files, upload_file
-from tests.platform.factories import make_job
+from tests.conftest import image_bytes, media_files, upload_file
+from tests.platform.factories import make_job, stored
 from webapp.jobs import services
 from webapp.jobs.models import Job
 
@@ -40,6 +40,18 @@ def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
     job = make_job(alice, "running", attempts=1, worker=f"{socket.gethostname()}:999999",
                    lease_expires_at=timezone.now() + timedelta(minutes=5))
     assert services.claim(job.id).attempts == 2
+
+
+@pytest.mark.parametrize("attempts", [1, "max"])
+def test_a_claim_removes_what_a_killed_attempt_stored_before_it_could_finish(alice, settings, attempts):
+    attempts = settings.JOB_MAX_ATTEMPTS if attempts == "max" else attempts
+    left = [stored("results", image_bytes(32, 32)), stored("previews", image_bytes(8, 8, "WEBP"), "webp")]
+    job = make_job(alice, "running", attempts=attempts, worker="elsewhere:1", attempt_files=left,
+                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    claimed = services.claim(job.id)  # the next attempt, or the give-up after the last one
+    assert media_files("results") == [] and media_files("previews") == []
+    job.refresh_from_db()
+    assert job.attempt_files == [] and job.status == ("running" if claimed else "failed")
 
 
 def test_it_leaves_a_running_job_with_a_live_lease_alone(alice):

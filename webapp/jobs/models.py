@@ -58,6 +58,9 @@ class Job(models.Model):
     input_preview = models.FileField(max_length=255, blank=True)
     result_preview = models.FileField(max_length=255, blank=True)
     thumbnail = models.FileField(max_length=255, blank=True)
+    # Storage names the running attempt has written, noted before each write: if its worker is killed
+    # before the job is DONE, the next claim removes them, so a crash leaves no orphan files.
+    attempt_files = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

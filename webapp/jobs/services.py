@@ -170,17 +170,19 @@ def claim(job_id):
         Job.objects.filter(pk=job_id, status=Status.RUNNING, worker=job.worker).update(lease_expires_at=now)
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
     if move(job_id, [Status.RUNNING], Status.FAILED, where={"lease_expires_at__lte": now,
-            "attempts__gte": settings.JOB_MAX_ATTEMPTS},
+            "attempts__gte": settings.JOB_MAX_ATTEMPTS}, attempt_files=[],
             error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up."):
+        remove(job.attempt_files)
         return None
     claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_expires_at=lease(), worker=worker_id(),
-        started_at=now, progress=0, eta_at=None,
+        started_at=now, progress=0, eta_at=None, attempt_files=[],
     )
     if not claimed:
         log.info("job %s not claimed: %s, worker %s, lease until %s", job_id, job.status, job.worker,
                  job.lease_expires_at)
         return None
+    remove(job.attempt_files)  # what a killed earlier attempt stored before it could finish
     return Job.objects.get(pk=job_id)
 
 
@@ -231,7 +233,7 @@ def run_job(job_id):
     saved = []  # storage names written so far, removed again unless the job ends DONE
     try:
         fields = upscale_and_store(job, saved)
-        if finish(job, Status.DONE, progress=100, **fields):
+        if finish(job, Status.DONE, progress=100, attempt_files=[], **fields):
             return Status.DONE
         error = None  # cancelled, or taken over by another worker, meanwhile
     except Exception as e:
@@ -314,10 +316,12 @@ def remove(names):
             pass
 
 
-def save_new(kind, ext, content, saved):
-    """Save under a new unguessable name, noted in ``saved`` first so a half-written file is removed too."""
+def save_new(job, kind, ext, content, saved):
+    """Save under a new unguessable name, noted first (in ``saved`` and in the row) so that a half-written
+    file is removed too: by this attempt on failure, by the next claim if this process is killed."""
     name = default_storage.get_available_name(storage_name(kind, ext))
     saved.append(name)
+    Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
     if default_storage.save(name, content) != name:
         raise OSError(f"storage renamed {name}")
 
@@ -327,11 +331,11 @@ def store_result(job, dst, result_preview, saved):
     from PIL import Image
 
     with open(dst, "rb") as f:
-        save_new("results", dst.suffix.lstrip("."), File(f), saved)
-    save_new("previews", *result_preview, saved)
+        save_new(job, "results", dst.suffix.lstrip("."), File(f), saved)
+    save_new(job, "previews", *result_preview, saved)
     with job.input_file.open("rb") as f, Image.open(f) as im:
-        save_new("previews", *preview(im, settings.PREVIEW_SIZE), saved)
-        save_new("previews", *preview(im, settings.THUMBNAIL_SIZE), saved)
+        save_new(job, "previews", *preview(im, settings.PREVIEW_SIZE), saved)
+        save_new(job, "previews", *preview(im, settings.THUMBNAIL_SIZE), saved)
 
 
 def preview(im, size):
