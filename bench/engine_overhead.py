@@ -2,7 +2,7 @@
 
     python -m bench.engine_overhead [--precisions bf16,int8] [--tiles 128,256] [--scale 4] [--no-large]
 
-For a 512x512 PNG: ``upscale_file`` (decode, reflect padding, tiles with their overlap, inference, pixel
+For a 512x512 PNG: ``upscale_file`` (decode, windows with their overlap, inference, pixel
 conversion, PNG encode), split into its parts, against one inference of the whole 512x512 image with the
 same compiled precision. For 2000x1500 (whose whole-image inference would not fit in memory at x4): time per
 output megapixel against the untiled 512x512 inference's, and the computed-pixels ratio of the tiling.
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> str:
         f"x{scale}, shipped EDSR baseline IR (models/), {threads()} threads, best of {args.runs} runs, training "
         "paused while timing. The 2000x1500 row runs once; its ratio is engine ms per output MP over the "
         "untiled 512x512 inference's ms per output MP.",
-        "computed px / input px: input pixels the network computes (tiles x tile², overlap and padding "
+        "computed px / input px: input pixels the network computes (windows x window area, overlaps "
         "included) per input pixel: the tiling's share of the overhead.",
         "Goal (issue 6): engine / untiled <= 1.3x.",
     ]

@@ -52,8 +52,9 @@ def _tiled(rgb: np.ndarray, scale: int, precision: str, tiles: tuple[int, ...], 
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
-    tile = best_tile(rgb.shape[1], rgb.shape[0], tiles, OVERLAP)
-    infer = runtime.infer_function(scale, precision, tile)
+    h, w = rgb.shape[:2]
+    tile = best_tile(w, h, tiles, OVERLAP)
+    infer = runtime.infer_function(scale, precision, min(h, tile), min(w, tile))
     return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled)
 
 

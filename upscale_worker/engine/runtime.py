@@ -81,19 +81,29 @@ def checked_model(folder: Path, scale: int, precision: str) -> ModelFile:
 
 
 @lru_cache(maxsize=None)
-def compiled_model(folder: Path, scale: int, precision: str, tile: int, threads: int) -> ov.CompiledModel:
-    model = core().read_model(checked_model(folder, scale, precision).xml)
-    model.reshape([1, 3, tile, tile])  # fixed shapes: each tile side is compiled once, whatever the image size
+def read_model(folder: Path, scale: int, precision: str) -> ov.Model:
+    return core().read_model(checked_model(folder, scale, precision).xml)
+
+
+@lru_cache(maxsize=8)
+def compiled_model(folder: Path, scale: int, precision: str, height: int, width: int, threads: int) -> ov.CompiledModel:
+    """The model compiled for one fixed input shape: a configured tile, or a window of an image smaller
+    than the tile on a side (compiled in about 0.1 s, kept in memory but not in the disk cache, which
+    would otherwise grow with every image size seen)."""
+    model = read_model(folder, scale, precision).clone()
+    model.reshape([1, 3, height, width])
     config = {
         hints.inference_precision: inference_type(precision),
         hints.performance_mode: hints.PerformanceMode.LATENCY,
         props.inference_num_threads: threads,
         hints.enable_cpu_pinning: False,  # several worker processes share the host's cores
     }
+    if height != width or height not in tile_sizes():
+        config[props.cache_dir] = ""
     return core().compile_model(model, "CPU", config)
 
 
-def infer_function(scale: int, precision: str, tile: int) -> Infer:
-    """A callable running one tile; each call of this function gets its own infer request."""
-    request = compiled_model(models_dir(), scale, precision, tile, threads()).create_infer_request()
+def infer_function(scale: int, precision: str, height: int, width: int) -> Infer:
+    """A callable running one height x width window; each call of this function gets its own infer request."""
+    request = compiled_model(models_dir(), scale, precision, height, width, threads()).create_infer_request()
     return lambda batch: request.infer([np.ascontiguousarray(batch)])[0]

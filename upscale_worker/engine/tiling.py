@@ -1,9 +1,12 @@
 """Seam-free tiling: a few fixed tile shapes serve every image size, with memory bounded by tile + output.
 
-The image is padded by reflection (never cropped), cut into tiles of ``tile`` x ``tile`` pixels that
-overlap by ``overlap`` on each side, and only each tile's interior is kept. With an overlap at least as
-wide as the distance over which a tile's zero-padded border still changes the output (measured in
-tests/engine/test_tiling.py), the result equals one inference on the whole padded image.
+The image is cut into windows of ``tile`` x ``tile`` pixels (shorter where the image is) that lie inside
+it and overlap; from each window only an interior is kept that is at least ``overlap`` pixels from any
+window edge other than the image's own border. The network zero-pads every window edge, as it did at the
+edges of its training patches; inside the image that padding is wrong, but with an overlap at least as
+wide as the distance over which it still changes the output (measured in tests/engine/test_tiling.py) it
+never reaches a kept pixel, and at the image's border it is what one inference on the whole image does.
+So the result equals that inference (reflection padding, tried before, cost 0.03-0.07 dB on Set5/Set14).
 """
 
 from __future__ import annotations
@@ -20,18 +23,17 @@ Infer = Callable[[np.ndarray], np.ndarray]  # float32 1x3xTxT in 0..255 -> 1x3x(
 Progress = Callable[[int, int], None]
 
 
-def tile_origins(length: int, core: int) -> range:
-    return range(0, length, core)
-
-
-def count_tiles(width: int, height: int, tile: int, overlap: int) -> int:
+def windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
+    """Along one axis: (window start, kept from, kept to) for windows of min(length, tile) pixels."""
+    if length <= tile:
+        return [(0, 0, length)]
     core = tile - 2 * overlap
-    return len(tile_origins(width, core)) * len(tile_origins(height, core))
+    return [(min(max(k - overlap, 0), length - tile), k, min(k + core, length)) for k in range(0, length, core)]
 
 
 def computed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
-    """Input pixels the network computes for this image: tiles x tile area, overlap and padding included."""
-    return count_tiles(width, height, tile, overlap) * tile * tile
+    """Input pixels the network computes for this image: windows x window area, overlaps included."""
+    return (len(windows(width, tile, overlap)) * min(width, tile)) * (len(windows(height, tile, overlap)) * min(height, tile))
 
 
 def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int) -> int:
@@ -48,24 +50,21 @@ def upscale_tiled(
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> np.ndarray:
-    """Upscale an H x W x 3 uint8/uint16 array tile by tile; returns the same dtype, scale times larger."""
-    core = tile - 2 * overlap
-    if core < 1:
+    """Upscale an H x W x 3 uint8/uint16 array window by window; ``infer`` takes min(H, tile) x min(W, tile)
+    windows. Returns the same dtype, scale times larger."""
+    if tile - 2 * overlap < 1:
         raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
     h, w = rgb.shape[:2]
-    rows, cols = tile_origins(h, core), tile_origins(w, core)
-    # Reflect-pad by the overlap on every side, and further at the bottom/right to fill the last tiles.
-    padded = np.pad(rgb, ((overlap, len(rows) * core - h + overlap), (overlap, len(cols) * core - w + overlap),
-                          (0, 0)), mode="reflect")
+    win_h, win_w = min(h, tile), min(w, tile)
+    rows, cols = windows(h, tile, overlap), windows(w, tile, overlap)
     out = np.empty((h * scale, w * scale, 3), rgb.dtype)
-    total, margin = len(rows) * len(cols), overlap * scale
+    total, s = len(rows) * len(cols), scale
     progress(0, total)
-    for done, (y, x) in enumerate(product(rows, cols), start=1):
+    for done, ((y, y0, y1), (x, x0, x1)) in enumerate(product(rows, cols), start=1):
         if cancelled():
             raise Cancelled()
-        sr = infer(to_model(padded[y : y + tile, x : x + tile]))
-        keep_h, keep_w = min(core, h - y) * scale, min(core, w - x) * scale
-        interior = sr[:, :, margin : margin + keep_h, margin : margin + keep_w]  # converted alone: less work
-        out[y * scale : y * scale + keep_h, x * scale : x * scale + keep_w] = from_model(interior, rgb.dtype)
+        sr = infer(to_model(rgb[y : y + win_h, x : x + win_w]))
+        interior = sr[:, :, (y0 - y) * s : (y1 - y) * s, (x0 - x) * s : (x1 - x) * s]  # converted alone: less work
+        out[y0 * s : y1 * s, x0 * s : x1 * s] = from_model(interior, rgb.dtype)
         progress(done, total)
     return out
