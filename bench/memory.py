@@ -59,7 +59,7 @@ def child(src: Path, scale: int, precision: str | None, fmt_: str) -> None:
     with tempfile.TemporaryDirectory(dir=src.parent) as tmp:
         from PIL import Image
 
-        for side in (64, 256):  # a worker that has run small and larger jobs: each tile shape compiled
+        for side in (300, 512):  # a worker that has run small and larger jobs: tiles 128 and 280 compiled
             warm_up = Path(tmp) / f"warm{side}.png"
             Image.fromarray(test_image(side)).save(warm_up)
             upscale_file(warm_up, Path(tmp) / f"warm.{fmt_}", scale, fmt=fmt_, options=options)
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> str:
         f"{'/'.join(map(str, runtime.tile_sizes()))} (the engine picks per image), {args.format.upper()} output, "
         f"{threads()} threads; one fresh process per size running upscale_file as a worker does (engine only, "
         "no Celery/Django: those add a constant).",
-        "RSS ready: after importing the engine and upscaling a 64x64 and a 256x256 image (each tile shape "
+        "RSS ready: after importing the engine and upscaling a 300x300 and a 512x512 image (tiles 128 and 280 "
         "compiled). Peak during the job: VmHWM reset (clear_refs 5) once ready, read after upscale_file "
         f"returns. The process's lifetime peak (ru_maxrss) includes the model compilation: {lifetime}.",
         "Output buffer: the uint8 RGB result (W x H x 3). Flat means peak - output stays about constant; "

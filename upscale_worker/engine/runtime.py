@@ -7,8 +7,8 @@ default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
 
 The default precision, per scale: int8 where the export measured the int8 twin within 0.05 dB of f32 on
 Set5 (models.int8_is_faithful), else bf16 where the CPU has it (it costs about 0.01 dB and is 6x faster than
-f32), else f32. Shipped models, Set5 f32 / bf16 / int8 (dB): x2 37.716 / 37.704 / 37.618, x3 33.798 /
-33.793 / 33.774, x4 31.524 / 31.520 / 31.514; so x3 and x4 run int8 (2-3x bf16's speed) and x2 bf16.
+f32), else f32. Shipped models, Set5 f32 / bf16 / int8 (dB): x2 37.746 / 37.734 / 37.649, x3 33.834 /
+33.830 / 33.812, x4 31.565 / 31.562 / 31.554; so x3 and x4 run int8 (1.6-2x bf16's speed) and x2 bf16.
 """
 
 from __future__ import annotations
