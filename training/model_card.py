@@ -131,9 +131,9 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "Set5 PSNR (dB, difference to f32) of each precision, measured by `training.export --evaluate`. The "
         "engine runs int8 where it stays within 0.05 dB of f32 (issue 6's bar for a default), else bf16 where the "
-        "CPU has it. int8 is NNCF post-training quantisation of the convolutions in the residual body and the "
-        "upsampler, calibrated on 64 training crops; the RGB-facing convolutions and every skip-connection add "
-        "stay in float (chosen on the held-out training images, see `training/export.py`).",
+        "CPU has it. int8 is NNCF post-training quantisation of the convolutions in the residual body, calibrated "
+        "on 64 training crops; the RGB-facing convolutions, the upsampler and every skip-connection add stay in "
+        "float (chosen on training images, see `training/export.py`).",
         "",
         precision_table(),
         "",

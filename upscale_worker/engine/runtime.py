@@ -7,8 +7,8 @@ default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
 
 The default precision, per scale: int8 where the export measured the int8 twin within 0.05 dB of f32 on
 Set5 (models.int8_is_faithful), else bf16 where the CPU has it (it costs about 0.01 dB and is 6x faster than
-f32), else f32. Shipped models, Set5 f32 / bf16 / int8 (dB): x2 37.746 / 37.734 / 37.649, x3 33.834 /
-33.830 / 33.812, x4 31.565 / 31.562 / 31.554; so x3 and x4 run int8 (1.6-2x bf16's speed) and x2 bf16.
+f32), else f32. Shipped models, Set5 f32 / bf16 / int8 (dB): x2 37.746 / 37.734 / 37.735, x3 33.834 /
+33.830 / 33.831, x4 31.565 / 31.562 / 31.561; so every scale runs int8 (1.3-1.8x bf16's speed).
 """
 
 from __future__ import annotations
