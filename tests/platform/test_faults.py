@@ -36,6 +36,9 @@ def wait_running(job_id, attempt=1, timeout=30, progressed=True):
 
 
 RANK = {"queued": 0, "running": 1, "done": 2}
+# A job of many tiles (600x600 at x2: 36 of 128x128), so that a kill lands mid-job rather than after it:
+# with one tile an int8 job is done a few ms after its first progress write.
+LONG = 600
 
 
 def assert_done_once(job_id, attempts=2, linger=1.0):
@@ -61,7 +64,7 @@ def pool_child(job):
 
 def test_it_redelivers_at_once_when_the_pool_child_is_killed(alice_api, start_worker):
     start_worker()
-    job_id = submit(alice_api, 256)
+    job_id = submit(alice_api, LONG)
     os.kill(pool_child(wait_running(job_id)), signal.SIGKILL)
     killed = time.monotonic()
     wait_running(job_id, attempt=2, progressed=False)
@@ -71,7 +74,7 @@ def test_it_redelivers_at_once_when_the_pool_child_is_killed(alice_api, start_wo
 
 def test_it_finishes_once_after_the_whole_worker_is_killed(alice_api, start_worker):
     first = start_worker()
-    job_id = submit(alice_api, 256)
+    job_id = submit(alice_api, LONG)
     wait_running(job_id)
     first.kill()
     assert services.sweep() == 0  # its lease still runs: maybe it is only slow
@@ -85,7 +88,7 @@ def test_it_finishes_once_after_the_whole_worker_is_killed(alice_api, start_work
 
 def test_it_gives_up_on_a_job_that_kills_its_worker_every_time(alice_api, start_worker):
     worker = start_worker()
-    job_id = submit(alice_api, 256)
+    job_id = submit(alice_api, LONG)
     for attempt in range(1, settings.JOB_MAX_ATTEMPTS + 1):
         os.kill(pool_child(wait_running(job_id, attempt)), signal.SIGKILL)
     job = wait_for(job_id, timeout=30)
