@@ -25,7 +25,6 @@ PAPER = {"Set5": {2: 37.99, 3: 34.37, 4: 32.09}, "Set14": {2: 33.57, 3: 30.28, 4
          "B100": {2: 32.16, 3: 29.08, 4: 27.57}}
 FIRST_BAR_SET5 = {2: 37.0, 3: 33.3, 4: 31.0}
 FIRST_BAR_FRACTION = 0.65
-DEVICES = {"cuda": "one NVIDIA H200 (lent), bf16 autocast", "cpu": "2 CPU cores, bf16 autocast"}
 
 
 def measure(benchmarks: Path, precision: str | None) -> dict:
@@ -73,7 +72,7 @@ def training_table(facts: dict) -> str:
     for scale, m in sorted(facts.items()):
         start = "the x2 body" if m.get("init_from") else "scratch"
         lr_steps = f"minutes {m['decay_minutes']}" if m.get("decay_minutes") else f"iterations {m.get('decay', '-')}"
-        lines.append(f"| x{scale} | {start} | {m['iteration']:,} | {lr_steps} | {DEVICES.get(m['device'], m['device'])} | "
+        lines.append(f"| x{scale} | {start} | {m['iteration']:,} | {lr_steps} | {m.get('device_name', m['device'])}, bf16 autocast | "
                      f"{m['train_seconds'] / 60:.0f} min | {m['best_val_psnr']:.2f} dB (iteration {m['best_iteration']:,}) |")
     return "\n".join(lines)
 

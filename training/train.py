@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import signal
 import time
 from pathlib import Path
@@ -64,6 +65,13 @@ def centre_crop(img: np.ndarray, side: int, scale: int) -> np.ndarray:
 
 def to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).float()[None].to(device)
+
+
+def device_name(device: str) -> str:
+    """What the model card says this piece trained on."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
 
 
 def to_device(batch: np.ndarray, device: str) -> torch.Tensor:
@@ -193,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
         hr = centre_crop(load_pair(path, args.scale, cache)[1], args.val_crop, args.scale)
         val_pairs.append((imresize(hr, 1 / args.scale), hr))
     model, opt, meta = build(args, run)
-    meta.update(planned_iterations=args.iterations, lr=args.lr, decay=args.decay, batch=args.batch, patch=args.patch)
+    meta.update(planned_iterations=args.iterations, lr=args.lr, decay=args.decay, batch=args.batch, patch=args.patch,
+                device=args.device, device_name=device_name(args.device))
     meta.pop("decay_minutes", None)
     if args.decay_minutes:
         meta["decay_minutes"] = args.decay_minutes

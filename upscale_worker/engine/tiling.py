@@ -19,7 +19,7 @@ import numpy as np
 from upscale_worker.engine.errors import Cancelled
 from upscale_worker.engine.pixels import from_model, to_model
 
-Infer = Callable[[np.ndarray], np.ndarray]  # float32 1x3xTxT in 0..255 -> 1x3x(sT)x(sT)
+Infer = Callable[[np.ndarray], np.ndarray]  # float32 1x3xHxW in 0..255 -> 1x3x(sH)x(sW)
 Progress = Callable[[int, int], None]
 
 
@@ -33,7 +33,9 @@ def windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
 
 def computed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
     """Input pixels the network computes for this image: windows x window area, overlaps included."""
-    return (len(windows(width, tile, overlap)) * min(width, tile)) * (len(windows(height, tile, overlap)) * min(height, tile))
+    across = len(windows(width, tile, overlap)) * min(width, tile)
+    down = len(windows(height, tile, overlap)) * min(height, tile)
+    return across * down
 
 
 def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int) -> int:
