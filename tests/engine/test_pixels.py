@@ -38,19 +38,21 @@ def test_it_clips_and_rounds_at_the_end():
     assert out[0, :, 0].tolist() == [0, 0, 1, 254, 255]
 
 
-@pytest.mark.parametrize(("channels", "dtype", "grey"), [(3, np.uint8, False), (4, np.uint8, False),
-                                                       (3, np.uint16, False), (3, np.uint8, True)])
-def test_png_output_holds_exactly_the_pixels_given(tmp_path, channels, dtype, grey):
-    img = gradient(13, 7, channels=channels, dtype=dtype)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(("channels", "grey"), [(3, False), (4, False), (3, True), (4, True)])
+def test_png_output_holds_exactly_the_pixels_given(tmp_path, channels, grey, dtype):
+    img = gradient(13, 2 * pixels.PNG_BAND_ROWS + 7, channels=channels, dtype=dtype)  # three bands of rows
     rgb, alpha = img[..., :3], img[..., 3] if channels == 4 else None
     if grey:
         rgb = np.repeat(rgb[..., :1], 3, axis=2)
     pixels.save(pixels.Picture(rgb.copy(), alpha, grey), tmp_path / "out.png", "png", 95, False)
-    back = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)
-    expected = rgb[..., 0] if grey else np.dstack([rgb, alpha]) if alpha is not None else rgb
+    back = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)  # libpng: grey + alpha comes as BGRA
+    expected = rgb[..., 0] if grey and alpha is None else np.dstack([rgb, alpha]) if alpha is not None else rgb
     assert back.dtype == dtype
     assert np.array_equal(back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA if channels == 4
                                                                     else cv2.COLOR_BGR2RGB), expected)
+    depth, colour_type = (tmp_path / "out.png").read_bytes()[24:26]  # IHDR: grey or colour, alpha or not
+    assert (depth, colour_type) == (8 * img.itemsize, (0 if grey else 2) + (4 if alpha is not None else 0))
 
 
 @pytest.mark.parametrize("icc", [None, SRGB])

@@ -10,8 +10,6 @@ EXIF (orientation reset, since it is applied to the pixels) and XMP are kept onl
 from __future__ import annotations
 
 import io
-import os
-import shutil
 import struct
 import zlib
 from dataclasses import dataclass, replace
@@ -20,6 +18,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
+from isal import isal_zlib
 from PIL import Image, UnidentifiedImageError
 
 from upscale_worker.engine.errors import EngineError
@@ -29,11 +28,9 @@ READABLE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
-COPY_BLOCK = 2**20
-CONVERT_BAND_ROWS = 256
-# zlib level 2 with libpng's fast row filters (none, sub, up) encodes an x4 photo in half the time of level 3
-# with every filter, for 1-9% more bytes (Set5 x4, a text scan); level 9 would be several times slower.
-PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 2, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FAST_FILTERS]
+PNG_BAND_ROWS = 256
+PNG_DEFLATE_LEVEL = 1  # ISA-L's levels are 0-3; 2 and 3 were no smaller on Set14 x4 and no faster
+PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey + alpha, RGB, RGBA
 
 
 @dataclass(frozen=True)
@@ -64,9 +61,11 @@ def to_model(pixels: np.ndarray) -> np.ndarray:
 
 
 def from_model(output: np.ndarray, dtype: np.dtype) -> np.ndarray:
-    """float 1 x 3 x H x W in 0..255 -> H x W x 3 of ``dtype``: clip, round, cast."""
-    x = output[0].transpose(1, 2, 0) * (peak(dtype) / 255.0)
-    return np.rint(np.clip(x, 0, peak(dtype))).astype(dtype)
+    """float 1 x 3 x H x W in 0..255 -> H x W x 3 of ``dtype``: scale, round half to even, clip.
+
+    OpenCV's saturating cast does all three in one pass per plane, a third of numpy's time on each window."""
+    depth = {np.dtype(np.uint8): cv2.CV_8U, np.dtype(np.uint16): cv2.CV_16U}[np.dtype(dtype)]
+    return cv2.merge([cv2.multiply(plane, peak(dtype) / 255.0, dtype=depth) for plane in output[0]])
 
 
 # --- reading ---------------------------------------------------------------------------------------------
@@ -175,51 +174,48 @@ def save(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadat
 
 
 def _write_png(picture: Picture, dst: Path, keep_metadata: bool) -> None:
-    # OpenCV writes 16-bit RGB(A) PNG (Pillow cannot) straight from numpy; metadata chunks are added after.
+    """Stream a PNG (8- or 16-bit, grey or colour, with or without alpha) band by band into ``dst``.
+
+    Written here rather than by OpenCV or Pillow because the encoder was a fifth of a job's time: rows are
+    filtered with "up" in numpy and deflated by ISA-L at level 1, 5x faster than libpng's level 2 with
+    its fast filters and a little smaller (Set14 x4: 54.6 MB against 55.3 MB). Memory stays one band.
+    """
     x = _channels(picture)
-    if x.ndim == 3 and x.shape[2] == 2:
-        x = cv2.cvtColor(x, cv2.COLOR_GRAY2BGRA)
-    elif x.ndim == 3:  # in place: the output can be hundreds of MB, and the caller is done with it
-        _convert_in_place(x, cv2.COLOR_RGB2BGR if x.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
-    chunks = []
+    height, width = x.shape[:2]
+    channels = 1 if x.ndim == 2 else x.shape[2]
+    depth = 8 * x.itemsize
+    header = struct.pack(">IIBBBBB", width, height, depth, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    chunks = [_png_chunk(b"IHDR", header)]
     if picture.icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(picture.icc)))
     if keep_metadata and picture.exif:
         chunks.append(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\0\0")))
     if keep_metadata and picture.xmp:
         chunks.append(_png_chunk(b"iTXt", b"XML:com.adobe.xmp\0\0\0\0\0" + picture.xmp))
-    # cv2.imwrite streams rows to the file (imencode would hold the whole encoded image in memory); it
-    # picks the encoder from the suffix, hence a sibling file, into which the metadata chunks are spliced.
-    encoded = dst.with_name(dst.name + ".encoding.png")
+    deflate = isal_zlib.compressobj(PNG_DEFLATE_LEVEL)
     try:
-        try:
-            ok = cv2.imwrite(str(encoded), x, PNG_OPTIONS)
-        except cv2.error:
-            ok = False
-        if not ok:
-            raise EngineError("The result could not be written as PNG.")
-        _insert_after_ihdr(encoded, dst, b"".join(chunks))
-    finally:
-        encoded.unlink(missing_ok=True)
+        with open(dst, "wb") as out:
+            out.write(PNG_SIGNATURE + b"".join(chunks))
+            for band in _up_filtered_bands(x):
+                if data := deflate.compress(band):  # ISA-L holds back small inputs
+                    out.write(_png_chunk(b"IDAT", data))
+            out.write(_png_chunk(b"IDAT", deflate.flush()) + _png_chunk(b"IEND", b""))
+    except OSError as e:
+        raise EngineError("The result could not be written as PNG.") from e
 
 
-def _convert_in_place(x: np.ndarray, code: int) -> None:
-    """cv2.cvtColor into its own input copies that input first: band by band, the copy stays small."""
-    for top in range(0, len(x), CONVERT_BAND_ROWS):
-        band = x[top : top + CONVERT_BAND_ROWS]
-        cv2.cvtColor(band, code, dst=band)
-
-
-def _insert_after_ihdr(png: Path, dst: Path, chunks: bytes) -> None:
-    """Write ``png`` to ``dst`` with ``chunks`` right after its IHDR chunk, copying in blocks (or renaming)."""
-    if not chunks:
-        os.replace(png, dst)
-        return
-    ihdr_end = len(PNG_SIGNATURE) + 25  # length + type + 13 bytes + crc
-    with png.open("rb") as src, dst.open("wb") as out:
-        out.write(src.read(ihdr_end))
-        out.write(chunks)
-        shutil.copyfileobj(src, out, COPY_BLOCK)
+def _up_filtered_bands(x: np.ndarray):
+    """PNG scanlines, a band of rows at a time: filter type 2 ("up": each byte minus the one above it)."""
+    rows = x.reshape(len(x), -1)
+    above = np.zeros(rows.shape[1] * x.itemsize, np.uint8)  # the row above the first is zeros
+    for top in range(0, len(rows), PNG_BAND_ROWS):
+        band = rows[top : top + PNG_BAND_ROWS].astype(f">u{x.itemsize}", copy=False).view(np.uint8)  # PNG is big-endian
+        lines = np.empty((len(band), band.shape[1] + 1), np.uint8)
+        lines[:, 0] = 2
+        np.subtract(band[0], above, out=lines[0, 1:])
+        np.subtract(band[1:], band[:-1], out=lines[1:, 1:])  # uint8 wraps modulo 256, as PNG's filters do
+        above = band[-1]
+        yield lines
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
