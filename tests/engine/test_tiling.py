@@ -19,7 +19,7 @@ def nearest(batch: np.ndarray) -> np.ndarray:
     return batch.repeat(2, axis=2).repeat(2, axis=3)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (7, 300), (333, 517), (40, 40), (41, 39)])
+@pytest.mark.parametrize("size", [(1, 1), (7, 300), (333, 517), (40, 40), (41, 39), (65, 104), (105, 104)])
 def test_every_pixel_comes_from_the_right_tile(size):
     """With a stand-in 'model' (nearest x2), tiling must be exact at any size, multiple of the tile or not."""
     img = noise(size[1], size[0])
@@ -28,10 +28,11 @@ def test_every_pixel_comes_from_the_right_tile(size):
 
 
 @pytest.mark.parametrize(("size", "tile", "ratio"), [((64, 64), 128, 1.0), ((512, 512), 280, 1.196),
-                                                    ((2000, 1500), 280, 1.254), ((300, 100), 128, 1.28)])
+                                                    ((2000, 1500), 280, 1.254), ((300, 100), 128, 1.28),
+                                                    ((520, 520), 280, 1.160)])
 def test_each_image_gets_the_tile_that_computes_fewest_pixels(size, tile, ratio):
     """An image smaller than the tile is one window of its own size; 280 (interior 256) tiles 512 with
-    1.20x the pixels, not 1.56x."""
+    1.20x the pixels, not 1.56x; 520 needs no third window, as the image's borders need no overlap."""
     w, h = size
     assert best_tile(w, h, (280, 128), OVERLAP) == tile
     assert computed_pixels(w, h, tile, OVERLAP) / (w * h) == pytest.approx(ratio, abs=1e-3)
@@ -70,7 +71,8 @@ def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, monke
 
 
 def test_the_overlap_is_needed(whole_image_model):
-    """Without enough overlap the zero padding of each tile shows as seams: the measured minimum was 8."""
-    img = noise(90, 70)
+    """Without enough overlap the zero padding of each tile shows as seams: the measured minimum was 8.
+    124 = two 64-pixel windows overlapping by exactly 2 x 2, so the seams do lie 2 pixels from their edges."""
+    img = noise(124, 124)
     assert worst_difference(whole_image_model, img, 64, 2) > 1
     assert worst_difference(whole_image_model, img, 64, 8) <= 1

@@ -11,6 +11,7 @@ So the result equals that inference (reflection padding, tried before, cost 0.03
 
 from __future__ import annotations
 
+import math
 from itertools import product
 from typing import Callable
 
@@ -24,11 +25,15 @@ Progress = Callable[[int, int], None]
 
 
 def windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
-    """Along one axis: (window start, kept from, kept to) for windows of min(length, tile) pixels."""
+    """Along one axis: (window start, kept from, kept to) for the fewest windows of min(length, tile) pixels
+    that overlap their neighbours by at least 2 x ``overlap``, spread evenly; each seam lies in the middle of
+    an overlap, so every kept pixel is ``overlap`` or more from the edge of its window (or at the image's)."""
     if length <= tile:
         return [(0, 0, length)]
-    core = tile - 2 * overlap
-    return [(min(max(k - overlap, 0), length - tile), k, min(k + core, length)) for k in range(0, length, core)]
+    count = math.ceil((length - 2 * overlap) / (tile - 2 * overlap))
+    starts = [i * (length - tile) // (count - 1) for i in range(count)]
+    seams = [(start + tile + following) // 2 for start, following in zip(starts, starts[1:])]
+    return list(zip(starts, [0, *seams], [*seams, length]))
 
 
 def computed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
