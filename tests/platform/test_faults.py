@@ -99,7 +99,7 @@ def test_it_gives_up_on_a_job_that_kills_its_worker_every_time(alice_api, start_
 
 def test_it_fails_a_job_over_the_soft_time_limit_and_cleans_up(alice, alice_api, start_worker):
     worker = start_worker()
-    job = make_job(alice, size=512)
+    job = make_job(alice, size=3 * LONG)  # several seconds of work even where 512x512 took under one
     queue.publish(job.id, soft_time_limit=1, time_limit=60)
     job = wait_for(job.id, timeout=30)
     assert job.status == "failed" and "timed out" in job.error
