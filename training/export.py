@@ -6,7 +6,8 @@
 Writes ``models/<name>.xml/.bin`` (weights compressed to FP16) and, unless ``--no-int8``, the NNCF int8
 twin ``<name>_int8`` calibrated on LR crops of training images (never benchmark images). Each gets an
 entry in ``models/manifest.json``: architecture, scale, parameters, sha256 of the files, training data and,
-with ``--evaluate``, the PSNR/SSIM measured on those sets through the engine itself.
+with ``--evaluate``, the PSNR/SSIM measured through the engine itself on those sets and on the held-out
+training images (train.py's validation split; ``--held-out none`` skips them).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import argparse
 import json
 import os
 import re
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +31,7 @@ from upscale_worker.engine.imresize import imresize
 from upscale_worker.engine.models import REPO_ROOT, read_manifest, sha256, write_manifest
 
 TRAIN_DIR = REPO_ROOT.parent / "shared" / "datasets" / "train"
+HELD_OUT = "held-out training images"
 OFFICIAL_URL = "https://cv.snu.ac.kr/research/EDSR/models/{}"
 # The official release names its files <model>-<first 8 hex digits of the file's sha256>.pt.
 OFFICIAL_NAME = re.compile(r"^(edsr_baseline|edsr)_x([234])-([0-9a-f]{8})\.pt$")
@@ -178,11 +182,27 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
     for entry in entries:
         add_entry(out, entry)
     if args.evaluate:
-        for entry in entries:
-            precisions = ["f32", "bf16"] if entry["weights"] == "fp16" else ["int8"]
-            entry["psnr"] = measure(out, model.scale, precisions, args.evaluate)
-            add_entry(out, entry)
+        with held_out_images(args.held_out) as held_out:
+            for entry in entries:
+                precisions = ["f32", "bf16"] if entry["weights"] == "fp16" else ["int8"]
+                entry["psnr"] = measure(out, model.scale, precisions, [*args.evaluate, *held_out])
+                add_entry(out, entry)
     return entries
+
+
+@contextmanager
+def held_out_images(train_dir: Path | None):
+    """train.py's validation split of ``train_dir`` as one folder of links, measured like a benchmark set:
+    the int8 default must hold on it too (models.int8_is_faithful), since Set5 lacks, e.g., sharp graphics."""
+    if train_dir is None:
+        yield []
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / HELD_OUT
+        folder.mkdir()
+        for i, path in enumerate(split_validation(list_images(train_dir))[1]):
+            (folder / f"{i:02d}_{path.name}").symlink_to(path.resolve())
+        yield [folder]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -198,6 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--calibration-crops", type=int, default=64)
     p.add_argument("--crop", type=int, default=96, help="LR calibration crop side")
     p.add_argument("--evaluate", type=Path, action="append", default=[], help="dataset folder to measure PSNR on")
+    p.add_argument("--held-out", type=lambda v: None if v == "none" else Path(v), default=TRAIN_DIR,
+                   help="with --evaluate, also measure this training folder's held-out images ('none': skip)")
     p.add_argument("--download-dir", type=Path, default=REPO_ROOT / "var" / "official")
     return p.parse_args(argv)
 

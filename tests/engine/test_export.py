@@ -69,10 +69,12 @@ def test_other_precisions_run_and_stay_close(precision, floor):
 def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(monkeypatch, tmp_path):
     from upscale_worker.engine import runtime
 
-    def manifest(int8_psnr):
+    def manifest(int8_psnr, held_out_int8=32.40):
         return {"models": [
-            {"scale": 2, "weights": "fp16", "psnr": {"Set5": {"f32": {"psnr": 37.70}, "bf16": {"psnr": 37.69}}}},
-            {"scale": 2, "weights": "int8", "psnr": {"Set5": {"int8": {"psnr": int8_psnr}}}},
+            {"scale": 2, "weights": "fp16", "psnr": {"Set5": {"f32": {"psnr": 37.70}, "bf16": {"psnr": 37.69}},
+                                                     "held-out": {"f32": {"psnr": 32.42}}}},
+            {"scale": 2, "weights": "int8", "psnr": {"Set5": {"int8": {"psnr": int8_psnr}},
+                                                     "held-out": {"int8": {"psnr": held_out_int8}}}},
             {"scale": 4, "weights": "fp16"},  # never evaluated: no claim, no int8
             {"scale": 4, "weights": "int8"}]}
 
@@ -81,7 +83,9 @@ def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(m
     float_default = "bf16" if runtime.cpu_has_bf16() else "f32"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.66)))
     assert [runtime.precision(2), runtime.precision(4), runtime.precision()] == ["int8", float_default, float_default]
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.64)))  # 0.06 dB below f32
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.64)))  # 0.06 dB below f32 on Set5
+    assert runtime.precision(2) == float_default
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.70, held_out_int8=32.30)))  # fine on Set5 only
     assert runtime.precision(2) == float_default
     monkeypatch.setenv("UPSCALE_PRECISION", "f32")
     assert runtime.precision(4) == "f32"
