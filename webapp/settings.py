@@ -135,19 +135,27 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
-if env("S3_BUCKET"):
-    STORAGES["default"] = {
+
+
+def s3_storage(bucket: str, endpoint_url: str | None, access_key: str | None, secret_key: str | None) -> dict:
+    """django-storages' backend for any S3-compatible store: private objects, signed URLs, no overwriting."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": env("S3_BUCKET"),
-            "endpoint_url": env("S3_ENDPOINT_URL") or None,
-            "access_key": env("S3_ACCESS_KEY") or None,
-            "secret_key": env("S3_SECRET_KEY") or None,
+            "bucket_name": bucket,
+            "endpoint_url": endpoint_url,
+            "access_key": access_key,
+            "secret_key": secret_key,
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
         },
     }
+
+
+if env("S3_BUCKET"):
+    STORAGES["default"] = s3_storage(env("S3_BUCKET"), env("S3_ENDPOINT_URL") or None,
+                                     env("S3_ACCESS_KEY") or None, env("S3_SECRET_KEY") or None)
 if DEBUG:
     STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 FILE_UPLOAD_PERMISSIONS = 0o640
