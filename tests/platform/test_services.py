@@ -171,3 +171,22 @@ def test_a_16_bit_result_gets_an_8_bit_preview():
     ext, content = services.pixels_preview(rgb, None, 30)
     with Image.open(content) as im:
         assert ext == "jpg" and im.size == (30, 20) and abs(int(np.asarray(im).mean()) - 200) <= 1
+
+
+def test_progress_is_throttled_but_the_first_window_brings_an_eta_at_once(alice, settings):
+    settings.JOB_PROGRESS_INTERVAL = 60
+    job = make_job(alice, status="running", attempts=1, started_at=timezone.now())
+    reporter = services.Reporter(job)
+    reporter.progress(0, 8)
+    job.refresh_from_db()
+    assert (job.progress, job.eta_seconds) == (0, None)
+    reporter.progress(1, 8)  # within the interval, but the page needs an ETA to poll at
+    job.refresh_from_db()
+    assert job.progress == pytest.approx(99 / 8, abs=0.1) and job.eta_seconds is not None
+    assert isinstance(job.eta_seconds, float)  # in tenths: a short job is polled when it should end
+    reporter.progress(2, 8)  # throttled
+    job.refresh_from_db()
+    assert job.progress == pytest.approx(99 / 8, abs=0.1)
+    reporter.progress(8, 8)  # the last window always
+    job.refresh_from_db()
+    assert job.progress == 99 and job.eta_seconds == 0.0

@@ -88,7 +88,7 @@ class Job(models.Model):
     def eta_seconds(self):
         if self.status != Status.RUNNING or self.eta_at is None:
             return None
-        return max(0, round((self.eta_at - timezone.now()).total_seconds()))
+        return max(0.0, round((self.eta_at - timezone.now()).total_seconds(), 1))  # tenths: the page polls at it
 
     @property
     def queued_seconds(self):

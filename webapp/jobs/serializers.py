@@ -24,7 +24,7 @@ class JobSerializer(serializers.ModelSerializer):
     def get_error(self, job) -> str | None:
         return job.error or None
 
-    def get_eta_seconds(self, job) -> int | None:
+    def get_eta_seconds(self, job) -> float | None:
         return job.eta_seconds
 
     def get_expired(self, job) -> bool:

@@ -169,8 +169,8 @@ def claim(job_id):
         # Our own host's pool child died mid-job (kill -9, OOM): no need to wait for its lease.
         Job.objects.filter(pk=job_id, status=Status.RUNNING, worker=job.worker).update(lease_expires_at=now)
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
-    if move(job_id, [Status.RUNNING], Status.FAILED, where={"lease_expires_at__lte": now,
-            "attempts__gte": settings.JOB_MAX_ATTEMPTS}, attempt_files=[],
+    if job.status == Status.RUNNING and move(job_id, [Status.RUNNING], Status.FAILED, where={
+            "lease_expires_at__lte": now, "attempts__gte": settings.JOB_MAX_ATTEMPTS}, attempt_files=[],
             error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up."):
         remove(job.attempt_files)
         return None
@@ -200,7 +200,8 @@ class Reporter:
 
     def progress(self, done, total):
         now = time.monotonic()
-        if now - self.last_write < settings.JOB_PROGRESS_INTERVAL and done < total:
+        # The first finished window is written at once: it gives the page an ETA to poll, even in a short job.
+        if now - self.last_write < settings.JOB_PROGRESS_INTERVAL and done not in (1, total):
             return
         self.last_write = now
         fraction = done / total if total else 0
@@ -316,26 +317,22 @@ def remove(names):
             pass
 
 
-def save_new(job, kind, ext, content, saved):
-    """Save under a new unguessable name, noted first (in ``saved`` and in the row) so that a half-written
-    file is removed too: by this attempt on failure, by the next claim if this process is killed."""
-    name = default_storage.get_available_name(storage_name(kind, ext))
-    saved.append(name)
-    Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
-    if default_storage.save(name, content) != name:
-        raise OSError(f"storage renamed {name}")
-
-
 def store_result(job, dst, result_preview, saved):
-    """Save the result and its previews (result, input, thumbnail) through the storage API."""
+    """Save the result and its previews (result, input, thumbnail) through the storage API under new
+    unguessable names, noted first (in ``saved`` and, in one write, in the row) so that a half-written file
+    is removed too: by this attempt on failure, by the next claim if this process is killed."""
     from PIL import Image
 
-    with open(dst, "rb") as f:
-        save_new(job, "results", dst.suffix.lstrip("."), File(f), saved)
-    save_new(job, "previews", *result_preview, saved)
     with job.input_file.open("rb") as f, Image.open(f) as im:
-        save_new(job, "previews", *preview(im, settings.PREVIEW_SIZE), saved)
-        save_new(job, "previews", *preview(im, settings.THUMBNAIL_SIZE), saved)
+        outputs = [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
+    with open(dst, "rb") as result:
+        outputs = [("results", dst.suffix.lstrip("."), File(result))] + [("previews", *o) for o in outputs]
+        names = [default_storage.get_available_name(storage_name(kind, ext)) for kind, ext, _ in outputs]
+        saved.extend(names)
+        Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
+        for name, (_, _, content) in zip(names, outputs):
+            if default_storage.save(name, content) != name:
+                raise OSError(f"storage renamed {name}")
 
 
 def preview(im, size):

@@ -79,7 +79,7 @@ function watch(url, onUpdate, onDone) {
 
 function formatEta(s) {
   if (s === null || s === undefined) return "estimating…";
-  if (s < 60) return "about " + s + " s left";
+  if (s < 60) return "about " + Math.max(1, Math.ceil(s)) + " s left";
   return "about " + Math.round(s / 60) + " min left";
 }
 
