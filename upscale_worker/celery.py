@@ -16,3 +16,12 @@ def share_the_cores(options=None, **kwargs):
     cores = len(os.sched_getaffinity(0))
     processes = int((options or {}).get("concurrency") or cores)
     os.environ.setdefault("UPSCALE_THREADS", str(max(1, cores // processes)))
+
+
+@signals.task_prerun.connect
+@signals.task_postrun.connect
+def close_old_connections(**kwargs):
+    """What Django does around each request: keep a connection for DB_CONN_MAX_AGE, drop a broken one."""
+    from django.db import close_old_connections
+
+    close_old_connections()
