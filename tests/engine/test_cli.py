@@ -34,7 +34,7 @@ def test_it_upscales_a_folder_and_reports_the_files_it_could_not_read(tmp_path, 
     (["missing.png", "out.png"], "does not exist"),
     (["in.png", "out.tiff"], "Cannot tell the output format"),
     (["in.png", "out.png", "--scale", "4"], "x4 is not available yet"),
-    (["in.png", "out.png", "--tile", "20"], "The tile must be larger than 24 pixels"),
+    (["in.png", "out.png", "--tile", "16"], "The tile must be larger than 16 pixels"),
 ])
 def test_it_explains_errors_in_one_line(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
