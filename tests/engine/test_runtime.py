@@ -73,6 +73,18 @@ def test_without_the_setting_the_tiles_are_128_and_280(monkeypatch):
 
 def test_the_tile_option_overrides_the_environment():
     upscale_array(np.zeros((50, 50, 3), np.uint8), 2, Options(tile=40, precision="f32"))
-    hits = runtime.compiled_model.cache_info().hits
+    hits = runtime.compiled_window.cache_info().hits
     runtime.compiled_model(runtime.models_dir(), 2, "f32", 40, 40, runtime.threads())  # compiled above: a hit
-    assert runtime.compiled_model.cache_info().hits == hits + 1
+    assert runtime.compiled_window.cache_info().hits == hits + 1
+
+
+def test_only_the_last_two_image_sized_windows_stay_compiled():
+    """Each compiled shape holds its own activations: many small image sizes must not pile them up."""
+    upscale_array(np.zeros((100, 100, 3), np.uint8), 2)  # the 64 tile
+    for side in (20, 21, 22):  # each smaller than the tile: a window of its own size
+        upscale_array(np.zeros((side, side, 3), np.uint8), 2)
+    assert runtime.compiled_window.cache_info().currsize == 2
+    assert runtime.compiled_tile.cache_info().currsize >= 1  # the tile stays
+    misses = runtime.compiled_window.cache_info().misses
+    upscale_array(np.zeros((20, 20, 3), np.uint8), 2)  # evicted: compiled again
+    assert runtime.compiled_window.cache_info().misses == misses + 1
