@@ -271,33 +271,47 @@ def failure_message(job, e):
 
 
 def upscale_and_store(job, saved):
-    """Run the engine into a temporary folder (removed on every path), then store the outputs."""
+    """Run the engine into a temporary folder (removed on every path), then store the outputs. The previews
+    are made in a thread while the engine encodes the result, which keeps only one core busy."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from upscale_worker.engine import Cancelled, upscale_file  # only workers import the engine
 
     reporter = Reporter(job)
-    result_preview = []  # made from the engine's pixels: decoding the written result again costs far more
+    pool, previews = ThreadPoolExecutor(max_workers=1), []
 
-    def make_result_preview(rgb, alpha):
-        result_preview.append(pixels_preview(rgb, alpha, settings.PREVIEW_SIZE))
+    def start_previews(rgb, alpha):  # called by the engine just before it encodes
+        previews.append(pool.submit(make_previews, job, rgb, alpha))
 
     clean_tmp()
-    with tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
+    with pool, tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
         dst = Path(tmp) / f"result.{job.format}"
         with job.input_file.open("rb") as src:
             result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
                                   keep_metadata=job.keep_metadata, progress=reporter.progress,
-                                  cancelled=reporter.cancelled, on_result=make_result_preview)
+                                  cancelled=reporter.cancelled, on_result=start_previews)
         reporter.renew()
         if reporter.lost:
             raise Cancelled()
+        output_bytes = dst.stat().st_size
         try:
-            store_result(job, dst, result_preview[0], saved)
+            store_result(job, dst, previews[0].result(), saved)
         except OSError as e:
             log.exception("could not store the result of job %s", job.pk)
             raise StorageFailed(f"The result could not be stored ({e.strerror or e}); try again later.") from e
         w, h = result.output_size
-        return {"output_width": w, "output_height": h, "output_bytes": dst.stat().st_size, "result_file": saved[0],
+        return {"output_width": w, "output_height": h, "output_bytes": output_bytes, "result_file": saved[0],
                 "result_preview": saved[1], "input_preview": saved[2], "thumbnail": saved[3]}
+
+
+def make_previews(job, rgb, alpha):
+    """The result preview from the engine's pixels (decoding the written result again costs far more), the
+    input preview and the thumbnail: [(extension, content)] x 3."""
+    from PIL import Image
+
+    result_preview = pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)
+    with default_storage.open(job.input_file.name, "rb") as f, Image.open(f) as im:  # not the engine's handle
+        return [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
 
 
 def clean_tmp():
@@ -317,16 +331,20 @@ def remove(names):
             pass
 
 
-def store_result(job, dst, result_preview, saved):
+class ResultFile(File):
+    """The engine's output, moved into a FileSystemStorage rather than copied: Django moves any content with a
+    temporary_file_path, as it does large uploads. Other storages read it as they read any file."""
+
+    def temporary_file_path(self):
+        return self.name
+
+
+def store_result(job, dst, previews, saved):
     """Save the result and its previews (result, input, thumbnail) through the storage API under new
     unguessable names, noted first (in ``saved`` and, in one write, in the row) so that a half-written file
     is removed too: by this attempt on failure, by the next claim if this process is killed."""
-    from PIL import Image
-
-    with job.input_file.open("rb") as f, Image.open(f) as im:
-        outputs = [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
     with open(dst, "rb") as result:
-        outputs = [("results", dst.suffix.lstrip("."), File(result))] + [("previews", *o) for o in outputs]
+        outputs = [("results", dst.suffix.lstrip("."), ResultFile(result))] + [("previews", *p) for p in previews]
         names = [default_storage.get_available_name(storage_name(kind, ext)) for kind, ext, _ in outputs]
         saved.extend(names)
         Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
