@@ -1,7 +1,6 @@
-"""Fixed-window rate limits in the cache (Redis), shared by every web process. Fails open."""
+"""Rate limits in the cache (Redis), shared by every web process. Fails open."""
 
 import logging
-import time
 
 from django.core.cache import cache
 
@@ -9,10 +8,11 @@ log = logging.getLogger(__name__)
 
 
 def allow(key, limit, period=60):
-    """Count one hit for ``key``; False once more than ``limit`` hits fall in the current window."""
-    window = f"rl:{key}:{int(time.time() // period)}"
+    """Count one hit for ``key``; False once more than ``limit`` hits fall in its window: ``period`` seconds
+    from the first hit. (Windows on the clock's minutes let a burst straddling two of them pass twice.)"""
+    window = f"rl:{key}"
     try:
-        cache.add(window, 0, period + 1)
+        cache.add(window, 0, period)  # Redis INCR keeps the expiry set here
         return cache.incr(window) <= limit
     except Exception as e:  # the cache is down: never lock everyone out
         log.warning("rate limit unavailable: %s", e)

@@ -190,3 +190,14 @@ def test_progress_is_throttled_but_the_first_window_brings_an_eta_at_once(alice,
     reporter.progress(8, 8)  # the last window always
     job.refresh_from_db()
     assert job.progress == 99 and job.eta_seconds == 0.0
+
+
+def test_a_rate_limit_window_runs_from_its_first_hit():
+    """Not from the clock's minute: a burst straddling a minute boundary would otherwise pass twice."""
+    import time
+
+    from webapp.ratelimit import allow
+
+    assert [allow("burst", 2, period=1) for _ in range(3)] == [True, True, False]
+    time.sleep(1.1)
+    assert allow("burst", 2, period=1)
