@@ -236,8 +236,8 @@ CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
-    "sweep": {"task": "upscale_worker.tasks.sweep", "schedule": SWEEP_INTERVAL},
-    "expire": {"task": "upscale_worker.tasks.expire", "schedule": 3600.0},
+    "sweep": {"task": "webapp.jobs.tasks.sweep", "schedule": SWEEP_INTERVAL},
+    "expire": {"task": "webapp.jobs.tasks.expire", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -12,7 +12,8 @@ from django.conf import settings
 
 from tests.conftest import image_bytes, media_files, upload_file, wait_for
 from tests.platform.factories import make_job
-from webapp.jobs import queue, services
+from webapp.jobs import queue
+from webapp.jobs.services import sweeper
 from webapp.jobs.models import Job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -77,10 +78,10 @@ def test_it_finishes_once_after_the_whole_worker_is_killed(alice_api, start_work
     job_id = submit(alice_api, LONG)
     wait_running(job_id)
     first.kill()
-    assert services.sweep() == 0  # its lease still runs: maybe it is only slow
+    assert sweeper.sweep() == 0  # its lease still runs: maybe it is only slow
     start_worker()
     deadline = time.monotonic() + settings.JOB_LEASE_SECONDS + 5
-    while services.sweep() == 0:  # what the beat does every SWEEP_INTERVAL
+    while sweeper.sweep() == 0:  # what the beat does every SWEEP_INTERVAL
         assert time.monotonic() < deadline
         time.sleep(0.2)
     assert_done_once(job_id)

@@ -8,6 +8,7 @@ from django.utils import timezone
 from tests.conftest import image_bytes, media_files, upload_file
 from tests.platform.factories import make_job, stored
 from webapp.jobs import services
+from webapp.jobs.services import sweeper, worker
 from webapp.jobs.models import Job
 
 pytestmark = pytest.mark.django_db
@@ -23,15 +24,15 @@ def test_it_moves_a_status_only_from_the_given_ones(alice):
 
 def test_it_claims_a_queued_job_once(alice):
     job = make_job(alice)
-    claimed = services.claim(job.id)
+    claimed = worker.claim(job.id)
     assert claimed.status == "running" and claimed.attempts == 1 and claimed.lease_expires_at > timezone.now()
-    assert services.claim(job.id) is None
+    assert worker.claim(job.id) is None
 
 
 def test_it_reclaims_a_running_job_whose_lease_expired(alice):
     job = make_job(alice, "running", attempts=1, worker="elsewhere:1",
                    lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert services.claim(job.id).attempts == 2
+    assert worker.claim(job.id).attempts == 2
 
 
 def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
@@ -39,7 +40,7 @@ def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
 
     job = make_job(alice, "running", attempts=1, worker=f"{socket.gethostname()}:999999",
                    lease_expires_at=timezone.now() + timedelta(minutes=5))
-    assert services.claim(job.id).attempts == 2
+    assert worker.claim(job.id).attempts == 2
 
 
 @pytest.mark.parametrize("attempts", [1, "max"])
@@ -48,7 +49,7 @@ def test_a_claim_removes_what_a_killed_attempt_stored_before_it_could_finish(ali
     left = [stored("results", image_bytes(32, 32)), stored("previews", image_bytes(8, 8, "WEBP"), "webp")]
     job = make_job(alice, "running", attempts=attempts, worker="elsewhere:1", attempt_files=left,
                    lease_expires_at=timezone.now() - timedelta(seconds=1))
-    claimed = services.claim(job.id)  # the next attempt, or the give-up after the last one
+    claimed = worker.claim(job.id)  # the next attempt, or the give-up after the last one
     assert media_files("results") == [] and media_files("previews") == []
     job.refresh_from_db()
     assert job.attempt_files == [] and job.status == ("running" if claimed else "failed")
@@ -57,20 +58,20 @@ def test_a_claim_removes_what_a_killed_attempt_stored_before_it_could_finish(ali
 def test_it_leaves_a_running_job_with_a_live_lease_alone(alice):
     job = make_job(alice, "running", attempts=1, worker="elsewhere:1",
                    lease_expires_at=timezone.now() + timedelta(minutes=5))
-    assert services.claim(job.id) is None
+    assert worker.claim(job.id) is None
 
 
 def test_it_fails_a_job_after_too_many_attempts(alice, settings):
     job = make_job(alice, "running", attempts=settings.JOB_MAX_ATTEMPTS, worker="elsewhere:1",
                    lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert services.claim(job.id) is None
+    assert worker.claim(job.id) is None
     job.refresh_from_db()
     assert job.status == "failed" and "times" in job.error
 
 
 def test_it_never_claims_a_finished_job(alice):
     for status in ("done", "failed", "cancelled"):
-        assert services.claim(make_job(alice, status).id) is None
+        assert worker.claim(make_job(alice, status).id) is None
 
 
 def test_the_sweeper_republishes_lost_jobs(alice, settings):
@@ -80,11 +81,11 @@ def test_the_sweeper_republishes_lost_jobs(alice, settings):
     dead = make_job(alice, "running", lease_expires_at=timezone.now() - timedelta(seconds=1))
     make_job(alice, "running", lease_expires_at=timezone.now() + timedelta(minutes=1))
     make_job(alice, "done")
-    assert services.sweep() == 3
+    assert sweeper.sweep() == 3
     for job in (never_published, stale, dead):
         job.refresh_from_db()
         assert job.published_at > timezone.now() - timedelta(seconds=5)
-    assert services.sweep() == 1  # only the dead lease again, until a worker takes it
+    assert sweeper.sweep() == 1  # only the dead lease again, until a worker takes it
 
 
 def test_it_expires_old_files_and_keeps_the_row(alice, settings):
@@ -93,7 +94,7 @@ def test_it_expires_old_files_and_keeps_the_row(alice, settings):
     new = make_job(alice, "done")
     running = make_job(alice, "running", created_at=timezone.now() - timedelta(days=8))
     before = len(media_files())
-    assert services.expire() == 1
+    assert sweeper.expire() == 1
     assert len(media_files()) == before - 3  # input, result and the (shared) previews of the old job
     old.refresh_from_db()
     assert old.expired_at and not old.result_file and not old.input_file and old.status == "done"
@@ -155,8 +156,8 @@ def test_the_result_preview_from_the_engines_pixels_matches_one_from_the_decoded
     png = io.BytesIO()
     Image.fromarray(img).save(png, "PNG")
     with Image.open(png) as im:
-        decoded_ext, decoded = services.preview(im, 128)
-    made_ext, made = services.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
+        decoded_ext, decoded = worker.preview(im, 128)
+    made_ext, made = worker.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
     assert made_ext == decoded_ext == ext
     with Image.open(made) as a, Image.open(decoded) as b:
         assert a.size == b.size == (128, 77) and a.mode == b.mode
@@ -168,7 +169,7 @@ def test_a_16_bit_result_gets_an_8_bit_preview():
     from PIL import Image
 
     rgb = np.full((40, 60, 3), 257 * 200, np.uint16)
-    ext, content = services.pixels_preview(rgb, None, 30)
+    ext, content = worker.pixels_preview(rgb, None, 30)
     with Image.open(content) as im:
         assert ext == "jpg" and im.size == (30, 20) and abs(int(np.asarray(im).mean()) - 200) <= 1
 
@@ -176,7 +177,7 @@ def test_a_16_bit_result_gets_an_8_bit_preview():
 def test_progress_is_throttled_but_the_first_window_brings_an_eta_at_once(alice, settings):
     settings.JOB_PROGRESS_INTERVAL = 60
     job = make_job(alice, status="running", attempts=1, started_at=timezone.now())
-    reporter = services.Reporter(job)
+    reporter = worker.Reporter(job)
     reporter.progress(0, 8)
     job.refresh_from_db()
     assert (job.progress, job.eta_seconds) == (0, None)

@@ -12,8 +12,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from webapp import ratelimit
-from webapp.jobs import services
 from webapp.jobs.models import Job, Status
+from webapp.jobs.services import web
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
 from webapp.jobs.views import file_response
 
@@ -89,22 +89,22 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            job = services.submit(request.user, data.validated_data.pop("image"), **{
+            job = web.submit(request.user, data.validated_data.pop("image"), **{
                 "scale": int(data.validated_data["scale"]), "fmt": data.validated_data["format"],
                 "quality": data.validated_data["quality"], "keep_metadata": data.validated_data["keep_metadata"]})
-        except services.Refused as e:
+        except web.Refused as e:
             return refused(e)
         return Response(self.get_serializer(job).data, status=201)
 
     def destroy(self, request, pk=None):
-        services.delete(self.get_object())
+        web.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: JobSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = self.get_object()
-        if not services.cancel(job):
+        if not web.cancel(job):
             return Response({"detail": f"The job is {job.status}; only queued or running jobs can be cancelled."},
                             status=409)
         job.refresh_from_db()
@@ -114,7 +114,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         job = self.get_object()
-        if not services.retry(job):
+        if not web.retry(job):
             return Response({"detail": "Only failed or cancelled jobs whose input is kept can be retried."},
                             status=409)
         job.refresh_from_db()

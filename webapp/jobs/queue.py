@@ -3,7 +3,7 @@
 import logging
 
 log = logging.getLogger(__name__)
-TASK = "upscale_worker.tasks.upscale"
+TASK = "webapp.jobs.tasks.upscale"
 
 
 def publish(job_id, **options):

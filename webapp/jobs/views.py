@@ -8,8 +8,8 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from webapp.jobs import services
 from webapp.jobs.models import FORMATS, Job, Status
+from webapp.jobs.services import web
 from webapp.jobs.serializers import JobSerializer
 from webapp.jobs.validation import available_scales
 
@@ -70,8 +70,8 @@ def upload(request):
     created, errors = [], []
     for f in files:
         try:
-            created.append(services.submit(request.user, f, scale, fmt, quality, keep))
-        except services.Refused as e:
+            created.append(web.submit(request.user, f, scale, fmt, quality, keep))
+        except web.Refused as e:
             errors.append((f.name, str(e), e.status))
     if wants_json:
         if errors:
@@ -121,7 +121,7 @@ def job_file(request, job_id, kind):
 @require_POST
 def job_cancel(request, job_id):
     job = owned_job(request, job_id)
-    if not services.cancel(job):
+    if not web.cancel(job):
         messages.error(request, f"The job is already {job.status}.")
     return redirect(job)
 
@@ -130,7 +130,7 @@ def job_cancel(request, job_id):
 @require_POST
 def job_retry(request, job_id):
     job = owned_job(request, job_id)
-    if not services.retry(job):
+    if not web.retry(job):
         messages.error(request, "Only failed or cancelled jobs whose input is kept can be retried.")
     return redirect(job)
 
@@ -138,7 +138,7 @@ def job_retry(request, job_id):
 @login_required
 @require_POST
 def job_delete(request, job_id):
-    services.delete(owned_job(request, job_id))
+    web.delete(owned_job(request, job_id))
     messages.success(request, "The job was deleted.")
     return redirect("history")
 
@@ -160,7 +160,7 @@ def bulk_delete(request):
     jobs = Job.objects.filter(owner=request.user, pk__in=[i for i in ids if _is_uuid(i)])
     count = 0
     for job in jobs:
-        services.delete(job)
+        web.delete(job)
         count += 1
     messages.success(request, f"Deleted {count} job{'s' if count != 1 else ''}.")
     return redirect("history")

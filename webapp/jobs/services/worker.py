@@ -1,12 +1,8 @@
-"""Everything that changes a Job: creation, every status change, the worker's run, the sweeper.
-
-Status changes are conditional UPDATEs (``move``), so two processes never both win a transition
-and a finished job never runs again.
-"""
+"""The worker side: claim a job, run the engine with progress and cancel callbacks that renew the lease,
+store the result and its previews, record the outcome. Only worker processes import the engine."""
 
 import logging
 import os
-import secrets
 import shutil
 import socket
 import tempfile
@@ -18,124 +14,13 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
-from django.db.models import F, Q, Sum
+from django.db.models import F, Q
 from django.utils import timezone
 
-from webapp.jobs import queue
-from webapp.jobs.models import ACTIVE, FINISHED, Job, Status
-from webapp.jobs.validation import model_name
+from webapp.jobs.models import ACTIVE, Job, Status
+from webapp.jobs.services import move, remove, storage_name
 
 log = logging.getLogger(__name__)
-
-
-def move(job_id, sources, target, where=None, **fields):
-    """The one place where a status changes: from one of ``sources`` to ``target``. True if it did."""
-    fields["status"] = target
-    if target in FINISHED:
-        fields.setdefault("finished_at", timezone.now())
-        fields.setdefault("lease_expires_at", None)
-        fields.setdefault("eta_at", None)
-    return Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
-
-
-# --- Web side -----------------------------------------------------------------------------------
-
-
-def storage_name(kind, ext):
-    """An unguessable name under the storage root."""
-    return f"{kind}/{secrets.token_urlsafe(18)}.{ext}"
-
-
-def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False):
-    """Store a validated upload and queue it; the job is published after the transaction commits."""
-    ext = "jpg" if header.format == "jpeg" else header.format
-    upload.seek(0)
-    name = default_storage.save(storage_name("inputs", ext), upload)
-    try:
-        with transaction.atomic():
-            job = Job.objects.create(
-                owner=owner,
-                original_name=os.path.basename(upload.name or "image")[:255],
-                input_format=header.format,
-                input_width=header.width,
-                input_height=header.height,
-                input_bytes=upload.size,
-                scale=scale,
-                model=model_name(scale),
-                format=fmt,
-                quality=quality,
-                keep_metadata=keep_metadata,
-                input_file=name,
-            )
-            transaction.on_commit(lambda: publish(job.id))
-    except BaseException:
-        default_storage.delete(name)
-        raise
-    return job
-
-
-def publish(job_id):
-    """Ring the doorbell; the row stays the truth, so a failed publish is retried by the sweeper."""
-    if queue.publish(job_id):
-        Job.objects.filter(pk=job_id).update(published_at=timezone.now())
-
-
-def cancel(job):
-    return move(job.id, ACTIVE, Status.CANCELLED, error="Cancelled.")
-
-
-def retry(job):
-    """Queue a failed or cancelled job again (if its input is still there)."""
-    if job.expired_at or not job.input_file:
-        return False
-    ok = move(job.id, (Status.FAILED, Status.CANCELLED), Status.QUEUED, error="", progress=0, attempts=0,
-              started_at=None, finished_at=None, worker="", published_at=None)
-    if ok:
-        transaction.on_commit(lambda: publish(job.id))
-    return ok
-
-
-def delete_files(job):
-    for f in job.files():
-        try:
-            f.storage.delete(f.name)
-        except OSError:
-            log.warning("could not delete %s", f.name, exc_info=True)
-
-
-def delete(job):
-    """Delete a job and its files; a running job is cancelled first so its worker stops."""
-    cancel(job)
-    job.refresh_from_db()
-    delete_files(job)
-    job.delete()
-
-
-def storage_used(user):
-    used = Job.objects.filter(owner=user, expired_at=None).aggregate(i=Sum("input_bytes"), o=Sum("output_bytes"))
-    return (used["i"] or 0) + (used["o"] or 0)
-
-
-def megapixels_today(user):
-    since = timezone.now() - timedelta(days=1)
-    jobs = Job.objects.filter(owner=user, created_at__gte=since).values_list("input_width", "input_height", "scale")
-    return sum(w * h * s * s for w, h, s in jobs) / 1e6
-
-
-def check_quotas(user, header, scale, size):
-    """A sentence saying which quota this upload would exceed, or None."""
-    if Job.objects.filter(owner=user, status__in=ACTIVE).count() >= settings.MAX_QUEUED_JOBS_PER_USER:
-        return f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to finish."
-    mp = header.width * header.height * scale * scale / 1e6
-    if megapixels_today(user) + mp > settings.MEGAPIXELS_PER_DAY:
-        return f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels."
-    if storage_used(user) + size > settings.USER_STORAGE_MB * 2**20:
-        return f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first."
-    return None
-
-
-# --- Worker side --------------------------------------------------------------------------------
 
 
 def worker_id():
@@ -323,14 +208,6 @@ def clean_tmp():
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def remove(names):
-    for name in names:
-        try:
-            default_storage.delete(name)
-        except OSError:
-            pass
-
-
 class ResultFile(File):
     """The engine's output, moved into a FileSystemStorage rather than copied: Django moves any content with a
     temporary_file_path, as it does large uploads. Other storages read it as they read any file."""
@@ -388,64 +265,3 @@ def pixels_preview(rgb, alpha, size):
         small = np.rint(small / 257.0).astype(np.uint8)
     return preview(Image.fromarray(small), size)
 
-
-# --- Sweeper ------------------------------------------------------------------------------------
-
-
-def sweep():
-    """Re-publish what the broker may have lost: QUEUED rows never picked up, RUNNING rows whose lease
-    ran out (their worker died). Returns how many were re-published."""
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.REPUBLISH_AFTER)
-    lost = Job.objects.filter(
-        Q(status=Status.QUEUED, published_at=None)
-        | Q(status=Status.QUEUED, published_at__lt=stale)
-        | Q(status=Status.RUNNING, lease_expires_at__lt=now)
-    ).values_list("pk", flat=True)
-    count = 0
-    for job_id in list(lost[:1000]):
-        if queue.publish(job_id):
-            Job.objects.filter(pk=job_id).update(published_at=now)
-            count += 1
-    return count
-
-
-def expire():
-    """Delete inputs and results older than RETENTION_DAYS; the rows stay, marked expired."""
-    cutoff = timezone.now() - timedelta(days=settings.RETENTION_DAYS)
-    count = 0
-    for job in Job.objects.filter(created_at__lt=cutoff, expired_at=None).exclude(status__in=ACTIVE)[:1000]:
-        delete_files(job)
-        Job.objects.filter(pk=job.pk).update(expired_at=timezone.now(), input_file="", result_file="",
-                                             input_preview="", result_preview="", thumbnail="", input_bytes=0,
-                                             output_bytes=0)
-        count += 1
-    return count
-
-
-# --- Submitting (web form and API alike) -----------------------------------------------------------
-
-
-class Refused(Exception):
-    """An upload refused with a sentence for the user and an HTTP status."""
-
-    def __init__(self, message, status=400):
-        super().__init__(message)
-        self.status = status
-
-
-def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False):
-    """Validate one upload from its header, check rate limits and quotas, store it and queue it."""
-    from webapp import ratelimit
-    from webapp.jobs.validation import Invalid, validate_upload
-
-    if not ratelimit.allow(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE):
-        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429)
-    try:
-        header = validate_upload(upload, scale, fmt)
-    except Invalid as e:
-        raise Refused(str(e)) from None
-    quota = check_quotas(user, header, scale, upload.size)
-    if quota:
-        raise Refused(quota, 429)
-    return create_job(user, upload, header, scale, fmt, quality, keep_metadata)

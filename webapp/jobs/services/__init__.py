@@ -1,0 +1,56 @@
+"""Everything that changes a Job, split along who calls it: ``web`` (the site and the API submit, cancel,
+retry, delete), ``worker`` (claim, run, store the result) and ``sweeper`` (the beat's re-publishing and
+expiry). What they share lives here.
+
+Status changes are conditional UPDATEs (``move``), so two processes never both win a transition
+and a finished job never runs again.
+"""
+
+import logging
+import secrets
+
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from webapp.jobs import queue
+from webapp.jobs.models import FINISHED, Job
+
+log = logging.getLogger(__name__)
+
+
+def move(job_id, sources, target, where=None, **fields):
+    """The one place where a status changes: from one of ``sources`` to ``target``. True if it did."""
+    fields["status"] = target
+    if target in FINISHED:
+        fields.setdefault("finished_at", timezone.now())
+        fields.setdefault("lease_expires_at", None)
+        fields.setdefault("eta_at", None)
+    return Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+
+
+def storage_name(kind, ext):
+    """An unguessable name under the storage root."""
+    return f"{kind}/{secrets.token_urlsafe(18)}.{ext}"
+
+
+def publish(job_id):
+    """Ring the doorbell; the row stays the truth, so a failed publish is retried by the sweeper."""
+    if queue.publish(job_id):
+        Job.objects.filter(pk=job_id).update(published_at=timezone.now())
+
+
+def remove(names):
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            pass
+
+
+def delete_files(job):
+    for f in job.files():
+        try:
+            f.storage.delete(f.name)
+        except OSError:
+            log.warning("could not delete %s", f.name, exc_info=True)
+
