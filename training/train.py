@@ -4,7 +4,14 @@
         --iterations 9000 --decay 6000,8000 --minutes 60
 
 L1 loss, Adam (0.9, 0.999, 1e-8), lr 1e-4 halved at each --decay step, LR patches 48x48, batch 16,
-flips and rotations, LR by MATLAB bicubic. A run folder holds ``last.pt`` (model, optimizer, step) for
+flips and rotations, LR by MATLAB bicubic.
+
+The JPEG-aware twin fine-tunes the clean weights on LR patches JPEG-compressed at random qualities
+(4:2:0, patches on the 16-pixel grid) and picks its checkpoint on the held-out images compressed at a
+few qualities:
+
+    python -m training.train --data ../shared/datasets/train --scale 2 --run training/runs/x2-jpeg \
+        --init-weights training/runs/x2/best.pt --jpeg 30-95 --iterations 6000 --decay 4000 A run folder holds ``last.pt`` (model, optimizer, step) for
 resuming, ``best.pt`` (weights with the best validation PSNR) and ``log.csv``. Validation uses images
 held out of the training folder; benchmark sets are never seen here.
 """
@@ -22,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import PatchSampler, list_images, load_pair, split_validation
+from training.data import JpegDegradation, PatchSampler, jpeg_roundtrip, list_images, load_pair, split_validation
 from training.edsr import EDSR
 from upscale_worker.engine.imresize import imresize
 from upscale_worker.engine.metrics import psnr_y
@@ -35,6 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--run", type=Path, required=True, help="run folder: checkpoints and log")
     p.add_argument("--variant", choices=("baseline", "full"), default="baseline")
     p.add_argument("--init-from", type=Path, help="weights whose body starts this model (x2 -> x3/x4)")
+    p.add_argument("--init-weights", type=Path, help="whole weights of the same scale to fine-tune from")
+    p.add_argument("--jpeg", help="JPEG-compress LR patches at a quality drawn from this range, e.g. 30-95")
+    p.add_argument("--jpeg-clean", type=float, default=0.1, help="share of LR patches left uncompressed")
+    p.add_argument("--val-jpeg", default="50,75,90",
+                   help="with --jpeg: qualities at which the held-out images are compressed for validation")
     p.add_argument("--iterations", type=int, default=300_000, help="total iterations of the whole run")
     p.add_argument("--minutes", type=float, default=0, help="stop this piece after so many minutes (0: never)")
     p.add_argument("--lr", type=float, default=1e-4)
@@ -47,11 +59,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--val-crop", type=int, default=256, help="HR centre crop side for validation (0: whole)")
     p.add_argument("--checkpoint-minutes", type=float, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=True, help="bf16 autocast")
+    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast (default: on CUDA and on CPUs with native bf16 only)")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-holdout", type=int, default=40, help="hold out every N-th training image")
     return p.parse_args(argv)
+
+
+def native_bf16(device: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """True on CUDA, and on a CPU whose flags include avx512_bf16 or amx_bf16 (torch's own check where
+    /proc/cpuinfo cannot be read). Elsewhere bf16 is emulated, far slower than f32, so it stays off."""
+    if device.startswith("cuda"):
+        return True
+    try:
+        return bool(set(cpuinfo.read_text().split()) & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        return any(check() for check in checks if check)
 
 
 def centre_crop(img: np.ndarray, side: int, scale: int) -> np.ndarray:
@@ -61,6 +86,18 @@ def centre_crop(img: np.ndarray, side: int, scale: int) -> np.ndarray:
     h, w = img.shape[:2]
     y, x = max(0, (h - side) // 2), max(0, (w - side) // 2)
     return img[y : y + side, x : x + side]
+
+
+def validation_pairs(paths: list[Path], args: argparse.Namespace, cache: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(LR, HR) pairs of the held-out images' centre crops; with --jpeg each LR once per --val-jpeg
+    quality, compressed whole as an uploaded file would be."""
+    qualities = [int(q) for q in args.val_jpeg.split(",") if q] if args.jpeg else [0]
+    pairs = []
+    for path in paths:
+        hr = centre_crop(load_pair(path, args.scale, cache)[1], args.val_crop, args.scale)
+        lr = imresize(hr, 1 / args.scale)
+        pairs += [(jpeg_roundtrip(lr, q) if q else lr, hr) for q in qualities]
+    return pairs
 
 
 def to_tensor(img: np.ndarray, device: str) -> torch.Tensor:
@@ -151,6 +188,10 @@ def build(args: argparse.Namespace, run: Run) -> tuple[nn.Module, torch.optim.Op
         model.load_state_dict(torch.load(run.latest, map_location="cpu", weights_only=True))
         meta.update(run.load_meta())
         print(f"resumed weights {run.latest} at iteration {meta['iteration']} (fresh optimizer)", flush=True)
+    elif args.init_weights:
+        model.load_state_dict(torch.load(args.init_weights, map_location="cpu", weights_only=True))
+        meta["init_weights"] = str(args.init_weights)
+        print(f"fine-tuning from {args.init_weights}", flush=True)
     elif args.init_from:
         n = model.load_body_from(torch.load(args.init_from, map_location="cpu", weights_only=True))
         meta["init_from"] = str(args.init_from)
@@ -196,18 +237,20 @@ def main(argv: list[str] | None = None) -> dict:
     cache = args.run.parent / ".lr-cache"
     train_paths, val_paths = split_validation(list_images(args.data), args.val_holdout)
     print(f"{len(train_paths)} training images, {len(val_paths)} held out for validation", flush=True)
-    val_pairs = []
-    for path in val_paths:
-        hr = centre_crop(load_pair(path, args.scale, cache)[1], args.val_crop, args.scale)
-        val_pairs.append((imresize(hr, 1 / args.scale), hr))
+    val_pairs = validation_pairs(val_paths, args, cache)
+    if args.bf16 is None:
+        args.bf16 = native_bf16(args.device)
+    degradation = JpegDegradation.parse(args.jpeg, args.jpeg_clean) if args.jpeg else None
     model, opt, meta = build(args, run)
     meta.update(planned_iterations=args.iterations, lr=args.lr, decay=args.decay, batch=args.batch, patch=args.patch,
-                device=args.device, device_name=device_name(args.device))
+                device=args.device, device_name=device_name(args.device), bf16=args.bf16)
+    if degradation:
+        meta.update(jpeg=args.jpeg, jpeg_clean=args.jpeg_clean, val_jpeg=args.val_jpeg)
     meta.pop("decay_minutes", None)
     if args.decay_minutes:
         meta["decay_minutes"] = args.decay_minutes
     sampler = PatchSampler([load_pair(p, args.scale, cache) for p in train_paths], args.scale, args.patch,
-                           seed=args.seed + meta["iteration"])
+                           seed=args.seed + meta["iteration"], degradation=degradation)
     autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
     loss_fn = nn.L1Loss()
     started = time.monotonic()

@@ -12,7 +12,7 @@ from PIL import Image
 
 from training import export, train
 from training.bundle import main as pack_main
-from training.data import list_images
+from training.data import JpegDegradation, PatchSampler, list_images, load_pair
 from training.edsr import EDSR
 from upscale_worker.engine import Options, upscale_array
 
@@ -116,3 +116,41 @@ def test_the_trained_weights_export_to_an_ir_the_engine_runs(images, tmp_path, m
     sr = upscale_array(lr, 2, Options(precision="f32", tile=64))
     assert sr.shape == (80, 60, 3) and sr.dtype == np.uint8
     assert sr.std() > 10  # a picture, not a constant
+
+
+def test_it_compresses_lr_patches_on_the_jpeg_block_grid(images):
+    pairs = [load_pair(p, 2, None) for p in list_images(images)]
+    clean = PatchSampler(pairs, 2, 16, seed=3)
+    degraded = PatchSampler(pairs, 2, 16, seed=3, degradation=JpegDegradation(30, 30, clean=0))
+    (lr_clean, hr_clean), (lr_jpeg, hr_jpeg) = clean.batch(4), degraded.batch(4)
+    assert lr_jpeg.shape == lr_clean.shape == (4, 3, 16, 16) and hr_jpeg.shape == (4, 3, 32, 32)
+    assert np.array_equal(hr_jpeg, hr_clean)  # the target is the clean picture
+    assert 0 < np.abs(lr_jpeg - lr_clean).mean() < 20  # compressed, not another patch
+    with pytest.raises(ValueError, match="multiple of 16"):
+        PatchSampler(pairs, 2, 24, degradation=JpegDegradation())
+
+
+def test_it_parses_a_quality_range_and_refuses_a_wrong_one():
+    assert JpegDegradation.parse("30-95", 0.1) == JpegDegradation(30, 95, 0.1)
+    for text in ("0-50", "60-40", "30-100"):
+        with pytest.raises(ValueError):
+            JpegDegradation.parse(text, 0.1)
+
+
+def test_it_turns_bf16_on_only_where_the_cpu_has_it(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("flags\t\t: fpu sse2 avx avx2 fma\n")
+    assert not train.native_bf16("cpu", cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx2 avx512f avx512_bf16\n")
+    assert train.native_bf16("cpu", cpuinfo)
+    cpuinfo.write_text("flags\t\t: fpu avx2 amx_tile amx_bf16\n")
+    assert train.native_bf16("cpu", cpuinfo) and train.native_bf16("cuda", tmp_path / "none")
+
+
+def test_a_jpeg_run_fine_tunes_whole_weights_and_validates_on_compressed_images(images, tmp_path):
+    train.main(run_args(images, tmp_path / "clean", "--iterations", "10"))
+    run = tmp_path / "jpeg"
+    meta = train.main(run_args(images, run, "--iterations", "10", "--init-weights",
+                               str(tmp_path / "clean" / "latest.pt"), "--jpeg", "40-90", "--val-jpeg", "50,75"))
+    assert meta["jpeg"] == "40-90" and meta["init_weights"].endswith("latest.pt")
+    assert meta["iteration"] == 10 and (run / "best.pt").exists()
