@@ -104,7 +104,7 @@ def openvino_runner(scale: int, precision: str, size: int) -> Runner:
     """One inference of the whole image: the engine's compiled model reshaped to the image itself."""
     from upscale_worker.engine import runtime
 
-    request = runtime.compiled_model(prepare.MODELS, scale, precision, size, size, threads()).create_infer_request()
+    request = runtime.compiled_model(prepare.MODELS, scale, "clean", precision, size, size, threads()).create_infer_request()
     return lambda x: request.infer([np.ascontiguousarray(x)])[0]
 
 

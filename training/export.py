@@ -2,12 +2,18 @@
 
     python -m training.export --weights training/runs/x2/best.pt --scale 2 --evaluate ../shared/datasets/benchmark/Set5
     python -m training.export --official edsr_baseline_x4-6b446fab.pt      # a local file, or downloaded by name
+    python -m training.export --weights training/runs/x2-jpeg/best.pt --variant jpeg --evaluate ../shared/datasets/benchmark/Set5
 
 Writes ``models/<name>.xml/.bin`` (weights compressed to FP16) and, unless ``--no-int8``, the NNCF int8
 twin ``<name>_int8`` calibrated on LR crops of training images (never benchmark images). Each gets an
 entry in ``models/manifest.json``: architecture, scale, parameters, sha256 of the files, training data and,
 with ``--evaluate``, the PSNR/SSIM measured through the engine itself on those sets and on the held-out
 training images (train.py's validation split; ``--held-out none`` skips them).
+
+``--variant jpeg`` exports a JPEG-aware twin (issue 12): ``<name>_jpeg[_int8]``, its int8 calibrated on crops
+JPEG-compressed as in training, its PSNR per precision measured on LR inputs saved as JPEGs at
+``--reference-quality`` (so the int8-is-faithful rule judges it on what it runs on), and ``psnr_by_quality``:
+bicubic, the clean model of ``--out`` and this one at each of ``--jpeg-qualities``, for the model card.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import openvino as ov
 import torch
 from PIL import Image
 
-from training.data import list_images, split_validation
+from training.data import JpegDegradation, list_images, split_validation
 from training.edsr import EDSR, VARIANTS, from_state_dict
 from upscale_worker.engine.imresize import imresize
 from upscale_worker.engine.models import REPO_ROOT, read_manifest, sha256, write_manifest
@@ -78,8 +84,12 @@ def to_openvino(model: EDSR) -> ov.Model:
     return ov_model
 
 
-def calibration_crops(folder: Path, scale: int, count: int, side: int, seed: int = 0) -> list[np.ndarray]:
-    """LR crops (1x3xSxS float32, 0..255) made like the engine's inputs: MATLAB bicubic of training HR crops."""
+def calibration_crops(folder: Path, scale: int, count: int, side: int, seed: int = 0,
+                      degradation: JpegDegradation | None = None) -> list[np.ndarray]:
+    """LR crops (1x3xSxS float32, 0..255) made like the engine's inputs: MATLAB bicubic of training HR crops,
+    each JPEG-compressed by ``degradation`` when given (as the JPEG-aware model's training patches were)."""
+    if degradation is not None:
+        degradation.check_patch(side)
     rng = np.random.default_rng(seed)
     hs = side * scale
     # Only images that hold a crop: skipping small ones after the draw left x4 with 12 of 64 crops.
@@ -89,6 +99,7 @@ def calibration_crops(folder: Path, scale: int, count: int, side: int, seed: int
         hr = np.asarray(Image.open(path).convert("RGB"))
         y, x = (int(rng.integers(0, n - hs + 1)) for n in hr.shape[:2])
         lr = imresize(hr[y : y + hs, x : x + hs], 1 / scale)
+        lr = lr if degradation is None else degradation(lr, rng)
         crops.append(lr.astype(np.float32).transpose(2, 0, 1)[None])
     return crops
 
@@ -128,21 +139,42 @@ def add_entry(out: Path, entry: dict) -> None:
     write_manifest(manifest, out)
 
 
-def measure(out: Path, scale: int, precisions: list[str], datasets: list[Path]) -> dict:
-    """Mean Y-PSNR/SSIM per dataset and precision, measured through the engine on the files just written."""
+def measure(out: Path, scale: int, precisions: list[str], datasets: list[Path], variant: str = "clean",
+            jpeg_quality: int | None = None) -> dict:
+    """Mean Y-PSNR/SSIM per dataset and precision, measured through the engine on the files just written
+    (LR saved as a JPEG at ``jpeg_quality`` when given)."""
     from upscale_worker import evaluate
     from upscale_worker.engine import Options
 
     os.environ["UPSCALE_MODELS_DIR"] = str(out)
+    source = "compressed" if variant == "jpeg" else "clean"
     scores = {}
     for folder in datasets:
         for precision in precisions:
-            rows = evaluate.evaluate(folder, scale, Options(precision=precision))
+            rows = evaluate.evaluate(folder, scale, Options(precision=precision, source=source), jpeg_quality)
             mean = evaluate.mean_row(rows)
             scores.setdefault(folder.name, {})[precision] = {"psnr": round(mean.psnr, 3),
                                                               "ssim": round(mean.ssim, 4)}
-            print(f"{folder.name} x{scale} {precision}: {mean.psnr:.3f} dB, SSIM {mean.ssim:.4f}", flush=True)
+            print(f"{folder.name} x{scale} {variant} {precision}: {mean.psnr:.3f} dB, SSIM {mean.ssim:.4f}", flush=True)
     return scores
+
+
+def measure_by_quality(out: Path, scale: int, qualities: list[int], datasets: list[Path]) -> dict:
+    """Per dataset and JPEG quality, mean Y-PSNR of bicubic, the clean model (when ``out`` has one) and the
+    JPEG-aware one, each at the engine's default precision, all on the same decoded JPEG LR."""
+    from upscale_worker import evaluate
+    from upscale_worker.engine.models import has_variant
+
+    os.environ["UPSCALE_MODELS_DIR"] = str(out)
+    sources = ("clean", "compressed") if has_variant(scale, "clean", out) else ("compressed",)
+    table = {}
+    for folder in datasets:
+        for quality in qualities:
+            mean = evaluate.mean_jpeg_row(evaluate.evaluate_jpeg(folder, scale, quality, None, sources))
+            cells = {"bicubic": mean.bicubic, "clean": mean.clean, "jpeg": mean.jpeg}
+            table.setdefault(folder.name, {})[str(quality)] = {k: round(v, 3) for k, v in cells.items() if v == v}
+            print(f"{folder.name} x{scale} JPEG {quality}: {table[folder.name][str(quality)]}", flush=True)
+    return table
 
 
 def describe_training_data(folder: Path) -> str:
@@ -161,11 +193,13 @@ def checkpoint_facts(path: Path) -> dict:
 
 
 def export(model: EDSR, out: Path, source: dict, training_data: str, args: argparse.Namespace) -> list[dict]:
-    variant = variant_name(model)
-    name = f"{'edsr_baseline' if variant == 'baseline' else 'edsr'}_x{model.scale}"
-    blocks, feats, res_scale = VARIANTS[variant]
+    architecture = variant_name(model)
+    jpeg = args.variant == "jpeg"
+    name = f"{'edsr_baseline' if architecture == 'baseline' else 'edsr'}_x{model.scale}{'_jpeg' if jpeg else ''}"
+    blocks, feats, res_scale = VARIANTS[architecture]
     common = {
-        "architecture": f"EDSR {variant} ({blocks} residual blocks, {feats} features, res_scale {res_scale})",
+        "architecture": f"EDSR {architecture} ({blocks} residual blocks, {feats} features, res_scale {res_scale})",
+        "variant": args.variant,
         "scale": model.scale,
         "parameters": sum(p.numel() for p in model.parameters()),
         "training_data": training_data,
@@ -174,8 +208,12 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
     ov_model = to_openvino(model)
     entries = [{"name": name, "weights": "fp16", **common, **save_ir(ov_model, out, name)}]
     if args.int8:
-        crops = calibration_crops(args.calibration, model.scale, args.calibration_crops, args.crop)
+        degradation = JpegDegradation() if jpeg else None
+        crops = calibration_crops(args.calibration, model.scale, args.calibration_crops, args.crop, 0, degradation)
         calibration = f"{len(crops)} LR crops of {args.crop}x{args.crop} from {args.calibration.name} (seed 0)"
+        if degradation:
+            calibration += (f", JPEG-compressed at qualities {degradation.low}-{degradation.high} (4:2:0), "
+                            f"{degradation.clean:.0%} left clean")
         int8 = quantize_int8(ov_model, crops)
         entries.append({"name": f"{name}_int8", "weights": "int8", **common, "calibration": calibration,
                         **save_ir(int8, out, f"{name}_int8")})
@@ -183,10 +221,19 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
         add_entry(out, entry)
     if args.evaluate:
         with held_out_images(args.held_out) as held_out:
+            datasets = [*args.evaluate, *held_out]
             for entry in entries:
                 precisions = ["f32", "bf16"] if entry["weights"] == "fp16" else ["int8"]
-                entry["psnr"] = measure(out, model.scale, precisions, [*args.evaluate, *held_out])
+                entry["psnr"] = measure(out, model.scale, precisions, datasets, args.variant,
+                                        args.reference_quality if jpeg else None)
+                if jpeg:
+                    entry["psnr_input"] = f"LR saved as JPEG at quality {args.reference_quality} (Pillow, 4:2:0)"
                 add_entry(out, entry)
+            if jpeg:  # at the engine's default precisions, which the entries just measured decide
+                by_quality = measure_by_quality(out, model.scale, args.jpeg_qualities, datasets)
+                for entry in entries:
+                    entry["psnr_by_quality"] = by_quality
+                    add_entry(out, entry)
     return entries
 
 
@@ -221,6 +268,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--held-out", type=lambda v: None if v == "none" else Path(v), default=TRAIN_DIR,
                    help="with --evaluate, also measure this training folder's held-out images ('none': skip)")
     p.add_argument("--download-dir", type=Path, default=REPO_ROOT / "var" / "official")
+    p.add_argument("--variant", choices=("clean", "jpeg"), default="clean",
+                   help="jpeg: a JPEG-aware twin (names *_jpeg, JPEG-compressed calibration and measurements)")
+    p.add_argument("--reference-quality", type=int, default=75,
+                   help="jpeg variant: the JPEG quality of the LR inputs its PSNR per precision is measured on")
+    p.add_argument("--jpeg-qualities", type=lambda v: [int(q) for q in v.split(",")], default=[50, 75, 90],
+                   help="jpeg variant: qualities of the model card's table (bicubic, clean, JPEG-aware)")
     return p.parse_args(argv)
 
 

@@ -3,6 +3,7 @@
     python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4
     python -m upscale_worker upscale photos/ upscaled/ --scale 2 --format webp
     python -m upscale_worker evaluate --scale 4 ../shared/datasets/benchmark/Set5
+    python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/benchmark/Set5
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from tqdm import tqdm
 
 from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, upscale_file
+from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
 
@@ -38,7 +40,7 @@ def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
         result = upscale_file(src, dst, args.scale, output_format(dst, args.format), args.quality,
                               args.keep_metadata, progress, options=options(args))
     print(f"{src} {result.input_size[0]}x{result.input_size[1]} -> {dst} "
-          f"{result.output_size[0]}x{result.output_size[1]}")
+          f"{result.output_size[0]}x{result.output_size[1]} ({result.model}; {result.choice})")
 
 
 def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
@@ -58,7 +60,7 @@ def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
 
 
 def options(args: argparse.Namespace) -> Options:
-    return Options(precision=args.precision, tile=args.tile)
+    return Options(precision=args.precision, tile=args.tile, source=getattr(args, "source", "auto"))
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -73,6 +75,8 @@ def run_upscale(args: argparse.Namespace) -> int:
 def run_evaluate(args: argparse.Namespace) -> int:
     from upscale_worker.engine import runtime  # the CLI runs the model anyway
 
+    if args.jpeg:
+        return run_evaluate_jpeg(args)
     try:
         rows = evaluation.evaluate(args.dataset, args.scale, options(args))
         label = f"EDSR {args.precision or runtime.precision(args.scale)}"
@@ -81,6 +85,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
         rows, label = evaluation.evaluate(args.dataset, args.scale, None), "(no model)"
     print(evaluation.table(rows, args.scale, label))
     return 0
+
+
+def run_evaluate_jpeg(args: argparse.Namespace) -> int:
+    from upscale_worker.engine import models, runtime
+
+    folder = runtime.models_dir()
+    variants = tuple(s for s, v in (("clean", "clean"), ("compressed", "jpeg")) if models.has_variant(args.scale, v, folder))
+    for source, variant in (("clean", "clean"), ("compressed", "jpeg")):
+        if source not in variants:
+            print(f"note: x{args.scale} has no {models.VARIANT_NAMES[variant]} model installed; it is not scored.",
+                  file=sys.stderr)
+    by_quality = {q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, variants)
+                  for q in args.jpeg}
+    label = args.precision or ", ".join(f"{v} {runtime.precision(args.scale, v)}" for v in ("clean", "jpeg"))
+    print(evaluation.jpeg_table(by_quality, args.scale, label))
+    return 0
+
+
+def qualities(text: str) -> list[int]:
+    """ "50,75,90" -> [50, 75, 90]; each 1..100."""
+    values = [int(q) for q in text.split(",")]
+    if not all(1 <= q <= 100 for q in values):
+        raise argparse.ArgumentTypeError("JPEG qualities lie in 1..100")
+    return values
 
 
 def parser() -> argparse.ArgumentParser:
@@ -93,9 +121,13 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--format", choices=OUTPUT_FORMATS, help="default: from the output suffix (folders: png)")
     up.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
     up.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (ICC is always kept)")
+    up.add_argument("--source", choices=SOURCES, default="auto", help="auto: the JPEG-aware model for "
+                    "compressed inputs below the quality threshold, else the clean one; or force either")
     up.set_defaults(run=run_upscale)
     ev = commands.add_parser("evaluate", help="PSNR/SSIM on a benchmark set (HR images in DIR or DIR/HR)")
     ev.add_argument("dataset", type=Path)
+    ev.add_argument("--jpeg", type=qualities, metavar="Q[,Q...]", help="compress each LR as a JPEG at these "
+                    "qualities (Pillow, 4:2:0) and score bicubic, the clean and the JPEG-aware model on it")
     ev.set_defaults(run=run_evaluate)
     for sub in (up, ev):
         sub.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)

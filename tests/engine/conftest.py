@@ -17,19 +17,31 @@ TILE = 64  # small tiles keep tests fast and still cut small images into several
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "benchmark" / "Set5"
 
 
-@pytest.fixture(scope="session")
-def checkpoint(tmp_path_factory) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("checkpoint") / "random_x2.pt"
+def random_checkpoint(folder: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    path = folder / f"random_x2_seed{seed}.pt"
     torch.save(EDSR.baseline(2).state_dict(), path)
     return path
 
 
 @pytest.fixture(scope="session")
-def models_dir(tmp_path_factory, checkpoint) -> Path:
+def checkpoint(tmp_path_factory) -> Path:
+    return random_checkpoint(tmp_path_factory.mktemp("checkpoint"), 0)
+
+
+@pytest.fixture(scope="session")
+def jpeg_checkpoint(tmp_path_factory) -> Path:
+    """Other random weights, exported as the JPEG-aware twin: its outputs differ from the clean model's."""
+    return random_checkpoint(tmp_path_factory.mktemp("checkpoint"), 1)
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory, checkpoint, jpeg_checkpoint) -> Path:
+    """The x2 clean model and its JPEG-aware twin, each with its int8 IR."""
     folder = tmp_path_factory.mktemp("models")
-    export.main(["--weights", str(checkpoint), "--out", str(folder), "--training-data", "none (random weights)",
-                 "--calibration-crops", "4", "--crop", "32"])
+    for weights, variant in ((checkpoint, "clean"), (jpeg_checkpoint, "jpeg")):
+        export.main(["--weights", str(weights), "--out", str(folder), "--training-data", "none (random weights)",
+                     "--calibration-crops", "4", "--crop", "32", "--variant", variant])
     return folder
 
 

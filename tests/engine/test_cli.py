@@ -63,3 +63,31 @@ def test_evaluate_reproduces_the_papers_bicubic_x4_on_set5(capsys):
 def test_evaluate_scores_the_model_beside_bicubic():
     rows = evaluate.evaluate(SET5, 2)
     assert len(rows) == 5 and all(np.isfinite(r.psnr) and 0 < r.ssim <= 1 for r in rows)
+
+
+@pytest.mark.parametrize(("quality", "source", "model"), [
+    (60, "auto", "edsr_baseline_x2_jpeg"), (60, "clean", "edsr_baseline_x2"), (98, "compressed", "edsr_baseline_x2_jpeg")])
+def test_the_source_option_chooses_the_model(tmp_path, capsys, quality, source, model):
+    (tmp_path / "in.jpg").write_bytes(encode(gradient(20, 12), "JPEG", quality=quality))
+    assert main(["upscale", str(tmp_path / "in.jpg"), str(tmp_path / "out.png"), "--scale", "2",
+                 "--source", source]) == 0
+    assert f"({model}; " in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not SET5.is_dir(), reason="needs the shared Set5 benchmark")
+def test_evaluate_jpeg_prints_bicubic_and_both_models_per_quality(capsys):
+    assert main(["evaluate", "--scale", "2", "--jpeg", "75,90", str(SET5)]) == 0
+    out = capsys.readouterr().out
+    assert "JPEG quality 75:" in out and "JPEG quality 90:" in out
+    summary = [line.split() for line in out.splitlines() if line.startswith(("75 ", "90 "))]
+    assert len(summary) == 2 and all(len(cells) == 6 and "-" not in cells for cells in summary)
+    assert float(summary[0][1]) < float(summary[1][1])  # bicubic gains with quality: the LR really was compressed
+
+
+@pytest.mark.skipif(not SET5.is_dir(), reason="needs the shared Set5 benchmark")
+def test_evaluate_jpeg_without_models_for_the_scale_scores_bicubic(capsys):
+    assert main(["evaluate", "--scale", "4", "--jpeg", "75", str(SET5)]) == 0  # no x4 model here
+    out = capsys.readouterr()
+    assert "no clean model" in out.err or "no JPEG-aware model" in out.err
+    mean = next(line for line in out.out.splitlines() if line.startswith("mean"))
+    assert 27.0 < float(mean.split()[1]) < 28.42  # below the clean LR's bicubic 28.42: JPEG lost detail

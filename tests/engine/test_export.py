@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.engine.conftest import gradient, psnr
+from tests.engine.conftest import encode, gradient, psnr
 from training import export
 from training.edsr import EDSR, from_state_dict
 from upscale_worker.engine import Options, upscale_array
@@ -29,7 +29,7 @@ def test_parameter_names_and_shapes_are_the_official_ones():
 
 def test_the_manifest_describes_both_irs(models_dir, checkpoint):
     manifest = json.loads((models_dir / "manifest.json").read_text())
-    fp16, int8 = sorted(manifest["models"], key=lambda e: e["weights"])
+    fp16, int8 = sorted([e for e in manifest["models"] if e["variant"] == "clean"], key=lambda e: e["weights"])
     assert (fp16["name"], int8["name"]) == ("edsr_baseline_x2", "edsr_baseline_x2_int8")
     for entry in (fp16, int8):
         assert entry["scale"] == 2 and entry["parameters"] == 1_369_883
@@ -62,7 +62,7 @@ def test_other_precisions_run_and_stay_close(precision, floor):
     out = upscale_array(img, 2, Options(precision=precision))
     assert psnr(out, upscale_array(img, 2, Options(precision="f32"))) >= floor
     tile = runtime.tile_sizes()[0]
-    compiled = runtime.compiled_model(runtime.models_dir(), 2, precision, tile, tile, runtime.threads())
+    compiled = runtime.compiled_model(runtime.models_dir(), 2, "clean", precision, tile, tile, runtime.threads())
     assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.inference_type(precision)
 
 
@@ -118,3 +118,39 @@ def test_export_refuses_to_calibrate_on_a_benchmark_set(checkpoint, tmp_path):
     bench.mkdir(parents=True)
     with pytest.raises(SystemExit, match="never a benchmark set"):
         export.main(["--weights", str(checkpoint), "--out", str(tmp_path), "--calibration", str(bench)])
+
+
+def test_a_jpeg_twin_is_exported_beside_the_clean_model(models_dir, jpeg_checkpoint):
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    twins = sorted([e for e in manifest["models"] if e["variant"] == "jpeg"], key=lambda e: e["weights"])
+    assert [e["name"] for e in twins] == ["edsr_baseline_x2_jpeg", "edsr_baseline_x2_jpeg_int8"]
+    assert all(e["checkpoint_sha256"] == sha256(jpeg_checkpoint) and e["scale"] == 2 for e in twins)
+    assert "JPEG-compressed at qualities 30-95" in twins[1]["calibration"]
+
+
+def test_a_jpeg_twin_is_measured_per_quality_beside_bicubic_and_the_clean_model(tmp_path, checkpoint,
+                                                                                  jpeg_checkpoint):
+    set_dir = tmp_path / "Tiny"
+    set_dir.mkdir()
+    (set_dir / "a.png").write_bytes(encode(gradient(48, 32)))
+    out = tmp_path / "m"
+    common = ["--out", str(out), "--no-int8", "--evaluate", str(set_dir), "--held-out", "none"]
+    export.main(["--weights", str(checkpoint), *common])
+    entry = export.main(["--weights", str(jpeg_checkpoint), "--variant", "jpeg", "--jpeg-qualities", "50,90",
+                         *common])[0]
+    assert entry["psnr_input"].startswith("LR saved as JPEG at quality 75") and "f32" in entry["psnr"]["Tiny"]
+    assert set(entry["psnr_by_quality"]["Tiny"]) == {"50", "90"}
+    assert set(entry["psnr_by_quality"]["Tiny"]["50"]) == {"bicubic", "clean", "jpeg"}
+
+
+def test_a_missing_variant_means_clean(tmp_path, models_dir):
+    from upscale_worker.engine.models import find_model
+
+    manifest = json.loads((models_dir / "manifest.json").read_text())
+    old = [{k: v for k, v in e.items() if k != "variant"} for e in manifest["models"] if e["variant"] == "clean"]
+    for e in old:
+        for name in e["files"].values():
+            (tmp_path / name).write_bytes((models_dir / name).read_bytes())
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": old}))
+    assert find_model(2, "f32", tmp_path).entry["name"] == "edsr_baseline_x2"
+    assert find_model(2, "f32", tmp_path, "clean").entry["name"] == "edsr_baseline_x2"

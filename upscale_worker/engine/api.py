@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 import numpy as np
 
-from upscale_worker.engine import pixels
+from upscale_worker.engine import compression, pixels
+from upscale_worker.engine.compression import Compression
 from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.tiling import Progress, best_tile, upscale_tiled
 
@@ -24,6 +26,9 @@ OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB
 class Result:
     input_size: tuple[int, int]  # (width, height)
     output_size: tuple[int, int]
+    model: str = ""  # the manifest name of the IR that ran
+    variant: str = "clean"  # "clean" or "jpeg"
+    choice: str = ""  # why that variant ran, a sentence for the job record
 
 
 @dataclass(frozen=True)
@@ -32,31 +37,48 @@ class Options:
 
     precision: str | None = None
     tile: int | None = None  # one tile side for every image; None: per image, the best of runtime.tile_sizes()
+    # "auto": the JPEG-aware model for a lossy file below compression.JPEG_QUALITY_THRESHOLD, else the clean
+    # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
+    source: str = "auto"
 
 
-def _checked(scale: int, options: Options) -> tuple[str, tuple[int, ...]]:
-    """Refuse a bad request and find its model (hashes checked, nothing compiled): (precision, tile sides)."""
+@dataclass(frozen=True)
+class Plan:
+    """A checked request: the model that will run and how."""
+
+    variant: str
+    precision: str
+    tiles: tuple[int, ...]
+    model: str
+    choice: str
+
+
+def _checked(scale: int, options: Options, found: Compression | None = None) -> Plan:
+    """Refuse a bad request and find its model (hashes checked, nothing compiled). Raises EngineError."""
     if scale not in SCALES:
         raise EngineError(f"Scale x{scale} is not offered; choose x2, x3 or x4.")
     # Imported here so that processes which only validate requests (the web app) never load OpenVINO.
-    from upscale_worker.engine import runtime
+    from upscale_worker.engine import models, runtime
 
     tiles = (options.tile,) if options.tile else runtime.tile_sizes()
     if min(tiles) <= 2 * OVERLAP:
         raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
-    precision = options.precision or runtime.precision(scale)
-    runtime.checked_model(runtime.models_dir(), scale, precision)
-    return precision, tiles
+    try:
+        choice = compression.choose(options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir()))
+    except ValueError as e:
+        raise EngineError(str(e)) from None
+    precision = options.precision or runtime.precision(scale, choice.variant)
+    model = runtime.checked_model(runtime.models_dir(), scale, choice.variant, precision)
+    return Plan(choice.variant, precision, tiles, model.entry["name"], choice.reason)
 
 
-def _tiled(rgb: np.ndarray, scale: int, precision: str, tiles: tuple[int, ...], progress: Progress,
-           cancelled: Callable[[], bool]) -> np.ndarray:
+def _tiled(rgb: np.ndarray, scale: int, plan: Plan, progress: Progress, cancelled: Callable[[], bool]) -> np.ndarray:
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
     h, w = rgb.shape[:2]
-    tile = best_tile(w, h, tiles, OVERLAP)
-    infer = runtime.infer_function(scale, precision, min(h, tile), min(w, tile))
+    tile = best_tile(w, h, plan.tiles, OVERLAP)
+    infer = runtime.infer_function(scale, plan.variant, plan.precision, min(h, tile), min(w, tile))
     return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled)
 
 
@@ -67,8 +89,9 @@ def upscale_array(
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
 ) -> np.ndarray:
-    """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger."""
-    return _tiled(rgb, scale, *_checked(scale, options), progress, cancelled)
+    """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger (the variant: options.source,
+    where auto means clean)."""
+    return _tiled(rgb, scale, _checked(scale, options), progress, cancelled)
 
 
 def upscale_file(
@@ -86,14 +109,24 @@ def upscale_file(
     """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg or webp).
 
     ``on_result(rgb, alpha)`` sees the upscaled pixels before they are encoded (alpha None when opaque),
-    e.g. to make previews without decoding ``dst`` again; it must not change them.
+    e.g. to make previews without decoding ``dst`` again; it must not change them. The model variant is
+    chosen from the file's header by ``options.source`` (see compression.py); the Result says which ran.
     """
     if fmt not in pixels.OUTPUT_FORMATS:
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
-    precision, tiles = _checked(scale, options)  # first, so a missing model fails before any decoding
-    picture = pixels.load(src)
-    rgb = _tiled(picture.rgb, scale, precision, tiles, progress, cancelled)
+    data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
+    plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
+    picture = pixels.load(io.BytesIO(data))
+    rgb = _tiled(picture.rgb, scale, plan, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)
-    return Result(picture.size, result.size)
+    return Result(picture.size, result.size, plan.model, plan.variant, plan.choice)
+
+
+def _compression(data: bytes) -> Compression | None:
+    """The file's compression from its header, or None for what Pillow cannot open (pixels.load says why)."""
+    try:
+        return compression.inspect(data)
+    except ValueError:
+        return None

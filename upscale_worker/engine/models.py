@@ -1,4 +1,7 @@
-"""The model folder: ``manifest.json`` lists one OpenVINO IR per (scale, weights) with its provenance.
+"""The model folder: ``manifest.json`` lists one OpenVINO IR per (scale, variant, weights) with its provenance.
+
+``variant`` is "clean" (trained on clean bicubic inputs; an entry without one is clean, as every entry written
+before the JPEG-aware twins was) or "jpeg" (fine-tuned on JPEG-compressed inputs, see issue 12).
 
 Nothing here imports OpenVINO, so the web app and the export tool can read the manifest cheaply.
 """
@@ -20,6 +23,8 @@ WEIGHTS_FOR_PRECISION = {"f32": "fp16", "bf16": "fp16", "int8": "int8"}
 # Issue 6: a default precision must stay within 0.05 dB of f32 on Set5 (measured by training.export --evaluate,
 # which also measures held-out training images, where the same bound applies).
 FAITHFUL_DB = 0.05
+VARIANTS = ("clean", "jpeg")
+VARIANT_NAMES = {"clean": "clean", "jpeg": "JPEG-aware"}
 
 
 def models_dir() -> Path:
@@ -49,6 +54,18 @@ def available_scales(folder: Path | None = None) -> list[int]:
     return sorted({e["scale"] for e in read_manifest(folder)["models"]})
 
 
+def variant_of(entry: dict) -> str:
+    return entry.get("variant", "clean")
+
+
+def entries_for(scale: int, variant: str, folder: Path | None = None) -> list[dict]:
+    return [e for e in read_manifest(folder)["models"] if e["scale"] == scale and variant_of(e) == variant]
+
+
+def has_variant(scale: int, variant: str, folder: Path | None = None) -> bool:
+    return bool(entries_for(scale, variant, folder))
+
+
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:
@@ -57,40 +74,46 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def measured_psnr(scale: int, folder: Path | None = None) -> dict[str, dict[str, float]]:
-    """Image set -> precision -> PSNR of the ``scale`` models, as recorded by the export (empty if never)."""
+def measured_psnr(scale: int, folder: Path | None = None, variant: str = "clean") -> dict[str, dict[str, float]]:
+    """Image set -> precision -> PSNR of the ``scale`` models of ``variant``, as recorded by the export (empty
+    if never)."""
     psnr: dict[str, dict[str, float]] = {}
-    for entry in read_manifest(folder)["models"]:
-        if entry["scale"] == scale:
-            for image_set, by_precision in entry.get("psnr", {}).items():
-                psnr.setdefault(image_set, {}).update({p: v["psnr"] for p, v in by_precision.items()})
+    for entry in entries_for(scale, variant, folder):
+        for image_set, by_precision in entry.get("psnr", {}).items():
+            psnr.setdefault(image_set, {}).update({p: v["psnr"] for p, v in by_precision.items()})
     return psnr
 
 
-def set5_psnr(scale: int, folder: Path | None = None) -> dict[str, float]:
-    return measured_psnr(scale, folder).get("Set5", {})
+def set5_psnr(scale: int, folder: Path | None = None, variant: str = "clean") -> dict[str, float]:
+    return measured_psnr(scale, folder, variant).get("Set5", {})
 
 
-def int8_is_faithful(scale: int, folder: Path | None = None) -> bool:
-    """Whether the manifest records the int8 twin of ``scale`` within FAITHFUL_DB of f32 on Set5 and on every
-    other set the export measured both on (held-out training images: content that Set5 lacks)."""
-    compared = [s for s in measured_psnr(scale, folder).values() if {"f32", "int8"} <= s.keys()]
-    on_set5 = {"f32", "int8"} <= set5_psnr(scale, folder).keys()
+def int8_is_faithful(scale: int, folder: Path | None = None, variant: str = "clean") -> bool:
+    """Whether the manifest records the int8 twin of ``scale`` and ``variant`` within FAITHFUL_DB of f32 on
+    Set5 and on every other set the export measured both on (held-out training images: content that Set5
+    lacks). The JPEG-aware models are measured on JPEG-compressed inputs, which is what they run on."""
+    compared = [s for s in measured_psnr(scale, folder, variant).values() if {"f32", "int8"} <= s.keys()]
+    on_set5 = {"f32", "int8"} <= set5_psnr(scale, folder, variant).keys()
     return on_set5 and all(s["f32"] - s["int8"] <= FAITHFUL_DB for s in compared)
 
 
-def find_model(scale: int, precision: str, folder: Path | None = None) -> ModelFile:
-    """The IR for ``scale`` at ``precision``, its files checked against the manifest's hashes."""
+def find_model(scale: int, precision: str, folder: Path | None = None, variant: str = "clean") -> ModelFile:
+    """The IR for ``scale`` and ``variant`` at ``precision``, its files checked against the manifest's hashes.
+    Raises EngineError when there is none or its files are damaged."""
     folder = folder or models_dir()
     if precision not in WEIGHTS_FOR_PRECISION:
         raise EngineError(f"Unknown precision {precision!r}; choose one of {', '.join(WEIGHTS_FOR_PRECISION)}.")
+    if variant not in VARIANTS:
+        raise EngineError(f"Unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
     weights = WEIGHTS_FOR_PRECISION[precision]
-    for_scale = [e for e in read_manifest(folder)["models"] if e["scale"] == scale]
-    if not for_scale:
+    if not [e for e in read_manifest(folder)["models"] if e["scale"] == scale]:
         scales = available_scales(folder)
         offer = f"available: x{', x'.join(map(str, scales))}" if scales else "no model is installed"
         raise EngineError(f"Upscaling x{scale} is not available yet ({offer}).")
-    entries = [e for e in for_scale if e["weights"] == weights]
+    for_variant = entries_for(scale, variant, folder)
+    if not for_variant:
+        raise EngineError(f"Upscaling x{scale} has no {VARIANT_NAMES[variant]} model installed.")
+    entries = [e for e in for_variant if e["weights"] == weights]
     if not entries:
         raise EngineError(f"Upscaling x{scale} is not available at {precision} precision; try f32.")
     entry = entries[0]

@@ -33,11 +33,12 @@ from upscale_worker.engine.tiling import Infer
 DEFAULT_TILES = (128, 280)
 
 
-def precision(scale: int | None = None) -> str:
-    """UPSCALE_PRECISION, else the fastest faithful precision for ``scale`` (see above)."""
+def precision(scale: int | None = None, variant: str = "clean") -> str:
+    """UPSCALE_PRECISION, else the fastest faithful precision for the ``scale`` model of ``variant`` (see
+    above; each model is judged on its own measurements)."""
     if os.environ.get("UPSCALE_PRECISION"):
         return os.environ["UPSCALE_PRECISION"]
-    if scale is not None and int8_is_faithful(scale, models_dir()):
+    if scale is not None and int8_is_faithful(scale, models_dir(), variant):
         return "int8"
     return "bf16" if cpu_has_bf16() else "f32"
 
@@ -73,47 +74,52 @@ def inference_type(precision: str) -> ov.Type:
     return {"f32": ov.Type.f32, "bf16": ov.Type.bf16}[precision]
 
 
+# Every cache below is keyed by (folder, scale, variant, precision, ...): a worker holds the clean model and
+# its JPEG-aware twin of one scale side by side, and must run the one asked for.
+
+
 @lru_cache(maxsize=None)
-def checked_model(folder: Path, scale: int, precision: str) -> ModelFile:
+def checked_model(folder: Path, scale: int, variant: str, precision: str) -> ModelFile:
     """The IR checked against the manifest, once per process: cheap enough to call before decoding."""
-    model_file = find_model(scale, precision, folder)
+    model_file = find_model(scale, precision, folder, variant)
     if precision == "bf16" and not cpu_has_bf16():
         raise EngineError("bf16 precision is not available on this processor; use f32 or int8.")
     return model_file
 
 
 @lru_cache(maxsize=None)
-def read_model(folder: Path, scale: int, precision: str) -> ov.Model:
-    return core().read_model(checked_model(folder, scale, precision).xml)
+def read_model(folder: Path, scale: int, variant: str, precision: str) -> ov.Model:
+    return core().read_model(checked_model(folder, scale, variant, precision).xml)
 
 
-def compiled_model(folder: Path, scale: int, precision: str, height: int, width: int,
+def compiled_model(folder: Path, scale: int, variant: str, precision: str, height: int, width: int,
                    threads: int) -> ov.CompiledModel:
     """The model compiled for one fixed input shape. Each compiled shape holds its own activations (about
     300 MB for a 280 tile at x4), so only the configured tile sides stay for the life of the process."""
     if height == width and height in tile_sizes():
-        return compiled_tile(folder, scale, precision, height, threads)
-    return compiled_window(folder, scale, precision, height, width, threads)
+        return compiled_tile(folder, scale, variant, precision, height, threads)
+    return compiled_window(folder, scale, variant, precision, height, width, threads)
 
 
 @lru_cache(maxsize=None)
-def compiled_tile(folder: Path, scale: int, precision: str, side: int, threads: int) -> ov.CompiledModel:
+def compiled_tile(folder: Path, scale: int, variant: str, precision: str, side: int,
+                  threads: int) -> ov.CompiledModel:
     """A configured tile side: compiled once per process, loaded from the disk cache after the first time."""
-    return _compile(folder, scale, precision, side, side, threads, cache_dir())
+    return _compile(folder, scale, variant, precision, side, side, threads, cache_dir())
 
 
 @lru_cache(maxsize=2)
-def compiled_window(folder: Path, scale: int, precision: str, height: int, width: int,
+def compiled_window(folder: Path, scale: int, variant: str, precision: str, height: int, width: int,
                     threads: int) -> ov.CompiledModel:
     """Any other shape (an image smaller than the tile on a side): compiled in about 0.15 s and kept only
     while it is one of the last two used, so that many image sizes cannot pile up gigabytes; the disk cache
     would grow with every size seen, so they stay out of it."""
-    return _compile(folder, scale, precision, height, width, threads, "")
+    return _compile(folder, scale, variant, precision, height, width, threads, "")
 
 
-def _compile(folder: Path, scale: int, precision: str, height: int, width: int, threads: int,
+def _compile(folder: Path, scale: int, variant: str, precision: str, height: int, width: int, threads: int,
              disk_cache: Path | str) -> ov.CompiledModel:
-    model = read_model(folder, scale, precision).clone()
+    model = read_model(folder, scale, variant, precision).clone()
     model.reshape([1, 3, height, width])
     config = {
         hints.inference_precision: inference_type(precision),
@@ -125,7 +131,7 @@ def _compile(folder: Path, scale: int, precision: str, height: int, width: int, 
     return core().compile_model(model, "CPU", config)
 
 
-def infer_function(scale: int, precision: str, height: int, width: int) -> Infer:
+def infer_function(scale: int, variant: str, precision: str, height: int, width: int) -> Infer:
     """A callable running one height x width window; each call of this function gets its own infer request."""
-    request = compiled_model(models_dir(), scale, precision, height, width, threads()).create_infer_request()
+    request = compiled_model(models_dir(), scale, variant, precision, height, width, threads()).create_infer_request()
     return lambda batch: request.infer([np.ascontiguousarray(batch)])[0]
