@@ -57,24 +57,36 @@ def scratch(prefix):
 
 def models_dir():
     """A snapshot of the real x2 model (the models/ folder may be rewritten while tests run), or, on a
-    machine without trained weights, a tiny nearest-neighbour x2 IR made here."""
+    machine without trained weights, a tiny nearest-neighbour x2 IR made here; each with a stand-in
+    JPEG-aware twin (with_jpeg_twin)."""
     import hashlib
 
     folder = scratch("upscale-test-models-")
     try:
         manifest = json.loads((ROOT / "models" / "manifest.json").read_text())
-        entries = [m for m in manifest["models"] if m["scale"] == 2]
+        entries = [m for m in manifest["models"] if m["scale"] == 2 and m.get("variant", "clean") == "clean"]
         for entry in entries:
             for kind, name in entry["files"].items():
                 shutil.copyfile(ROOT / "models" / name, folder / name)
                 assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == entry["sha256"][kind]
         if entries:
-            (folder / "manifest.json").write_text(json.dumps({"models": entries}))
+            (folder / "manifest.json").write_text(json.dumps({"models": with_jpeg_twin(entries)}))
             return folder
     except (OSError, ValueError, KeyError, AssertionError):
         pass
     subprocess.run([sys.executable, "-c", FAKE_MODEL, str(folder)], check=True, cwd=ROOT)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({"models": with_jpeg_twin(manifest["models"])}))
     return folder
+
+
+def with_jpeg_twin(entries):
+    """The clean entries and, for each, a "jpeg" variant entry naming the same IR files: the platform's tests
+    check which variant a worker chose and records, not what the weights do (tests/engine does that)."""
+    clean = [{**e, "variant": "clean"} for e in entries]
+    twins = [{**e, "variant": "jpeg", "name": e["name"].replace("_x2", "_x2_jpeg", 1) if "_x2" in e["name"]
+              else e["name"] + "-jpeg"} for e in clean]
+    return clean + twins
 
 
 FAKE_MODEL = """

@@ -19,9 +19,9 @@ def queue_length():
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("original_name", "owner", "status", "progress", "scale", "input_width", "input_height",
+    list_display = ("original_name", "owner", "status", "progress", "scale", "source", "variant", "input_width", "input_height",
                     "attempts", "worker", "created_at", "finished_at")
-    list_filter = ("status", "scale", "format", "created_at")
+    list_filter = ("status", "scale", "format", "source", "variant", "created_at")
     search_fields = ("id", "original_name", "owner__username", "error")
     readonly_fields = [f.name for f in Job._meta.fields]
     date_hierarchy = "created_at"

@@ -91,7 +91,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         try:
             job = web.submit(request.user, data.validated_data.pop("image"), **{
                 "scale": int(data.validated_data["scale"]), "fmt": data.validated_data["format"],
-                "quality": data.validated_data["quality"], "keep_metadata": data.validated_data["keep_metadata"]})
+                "quality": data.validated_data["quality"], "keep_metadata": data.validated_data["keep_metadata"],
+                "source": data.validated_data["source"]})
         except web.Refused as e:
             return refused(e)
         return Response(self.get_serializer(job).data, status=201)

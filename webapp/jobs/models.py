@@ -20,6 +20,14 @@ FORMATS = ("png", "jpeg", "webp")
 CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 
 
+class Source(models.TextChoices):
+    """What the user says about the input (upscale_worker.engine.compression.SOURCES)."""
+
+    AUTO = "auto", "Detect from the file"
+    CLEAN = "clean", "Clean (PNG, camera RAW export, high-quality JPEG)"
+    COMPRESSED = "compressed", "Compressed (web or messenger JPEG)"
+
+
 class Job(models.Model):
     """One upscaling job. Status changes go through webapp.jobs.services only."""
 
@@ -34,7 +42,12 @@ class Job(models.Model):
     output_height = models.PositiveIntegerField(null=True, blank=True)
     output_bytes = models.BigIntegerField(default=0)
     scale = models.PositiveSmallIntegerField()
-    model = models.CharField(max_length=64)
+    # What was asked (source) and what ran: the worker writes the model's name, its variant (clean, jpeg)
+    # and why that variant (e.g. "auto: JPEG of quality 62 (IJG-equivalent), below 90"); empty until then.
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.AUTO)
+    model = models.CharField(max_length=64, blank=True)
+    variant = models.CharField(max_length=8, blank=True)
+    model_choice = models.CharField(max_length=255, blank=True)
     format = models.CharField(max_length=8, default="png")
     quality = models.PositiveSmallIntegerField(default=95)
     keep_metadata = models.BooleanField(default=False)

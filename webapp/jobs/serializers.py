@@ -1,7 +1,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from webapp.jobs.models import FORMATS, Job, Status
+from webapp.jobs.models import FORMATS, Job, Source, Status
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -18,8 +18,15 @@ class JobSerializer(serializers.ModelSerializer):
         fields = [
             "id", "status", "progress", "eta_seconds", "scale", "input_width", "input_height", "output_width",
             "output_height", "error", "created_at", "started_at", "finished_at", "result_url", "filename",
-            "format", "quality", "keep_metadata", "model", "attempts", "run_seconds", "expired", "url",
+            "format", "quality", "keep_metadata", "source", "model", "variant", "model_choice", "attempts",
+            "run_seconds", "expired", "url",
         ]
+        extra_kwargs = {
+            "source": {"help_text": "What was asked: auto (from the file's compression), clean or compressed."},
+            "model": {"help_text": "The model that ran; empty until a worker ran the job."},
+            "variant": {"help_text": "The variant that ran: clean or jpeg (JPEG-aware); empty until then."},
+            "model_choice": {"help_text": "Why that variant ran."},
+        }
 
     def get_error(self, job) -> str | None:
         return job.error or None
@@ -49,6 +56,9 @@ class JobCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
+    source = serializers.ChoiceField(choices=Source.values, default=Source.AUTO, help_text=(
+        "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
+        "one; clean or compressed: force either"))
 
 
 class CredentialsSerializer(serializers.Serializer):

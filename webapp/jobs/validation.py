@@ -48,10 +48,6 @@ def available_scales():
     return sorted(installed_models()) or [2, 3, 4]
 
 
-def model_name(scale):
-    return installed_models().get(scale, f"edsr-x{scale}")
-
-
 def read_header(f):
     """Format and size of an uploaded file, from its header; raises Invalid."""
     f.seek(0)

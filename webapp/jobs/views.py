@@ -8,7 +8,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from webapp.jobs.models import FORMATS, Job, Status
+from webapp.jobs.models import FORMATS, Job, Source, Status
 from webapp.jobs.services import web
 from webapp.jobs.serializers import JobSerializer
 from webapp.jobs.validation import available_scales
@@ -39,7 +39,7 @@ def home(request):
     if not request.user.is_authenticated:
         return render(request, "home.html")
     recent = Job.objects.filter(owner=request.user)[:5]
-    ctx = {"scales": available_scales(), "formats": FORMATS, "recent": recent,
+    ctx = {"scales": available_scales(), "formats": FORMATS, "sources": Source.choices, "recent": recent,
            "max_mb": settings.MAX_UPLOAD_MB, "max_in_mp": settings.MAX_INPUT_MEGAPIXELS,
            "max_out_mp": settings.MAX_OUTPUT_MEGAPIXELS}
     return render(request, "jobs/upload.html", ctx)
@@ -61,6 +61,7 @@ def upload(request):
     fmt = request.POST.get("format", "png") if request.POST.get("format") in FORMATS else "png"
     quality = _int(request.POST.get("quality"), 95, 1, 100)
     keep = request.POST.get("keep_metadata") in ("on", "true", "1")
+    source = request.POST.get("source") or Source.AUTO  # a bad value is refused by submit, with a message
     files = request.FILES.getlist("image")
     if not files:
         if wants_json:
@@ -70,7 +71,7 @@ def upload(request):
     created, errors = [], []
     for f in files:
         try:
-            created.append(web.submit(request.user, f, scale, fmt, quality, keep))
+            created.append(web.submit(request.user, f, scale, fmt, quality, keep, source))
         except web.Refused as e:
             errors.append((f.name, str(e), e.status))
     if wants_json:

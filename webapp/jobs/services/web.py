@@ -9,13 +9,13 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from webapp.jobs.models import ACTIVE, Job, Status
+from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
-from webapp.jobs.validation import model_name
 
 
-def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False):
-    """Store a validated upload and queue it; the job is published after the transaction commits."""
+def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
+    """Store a validated upload and queue it; the job is published after the transaction commits. The model
+    is left to the worker, which records the one that ran."""
     ext = "jpg" if header.format == "jpeg" else header.format
     upload.seek(0)
     name = default_storage.save(storage_name("inputs", ext), upload)
@@ -29,7 +29,7 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
                 input_height=header.height,
                 input_bytes=upload.size,
                 scale=scale,
-                model=model_name(scale),
+                source=source,
                 format=fmt,
                 quality=quality,
                 keep_metadata=keep_metadata,
@@ -96,13 +96,15 @@ class Refused(Exception):
         self.status = status
 
 
-def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False):
+def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
     """Validate one upload from its header, check rate limits and quotas, store it and queue it."""
     from webapp import ratelimit
     from webapp.jobs.validation import Invalid, validate_upload
 
     if not ratelimit.allow(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE):
         raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429)
+    if source not in Source.values:
+        raise Refused(f"Unknown source {source!r}; choose one of {', '.join(Source.values)}.")
     try:
         header = validate_upload(upload, scale, fmt)
     except Invalid as e:
@@ -110,5 +112,5 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False):
     quota = check_quotas(user, header, scale, upload.size)
     if quota:
         raise Refused(quota, 429)
-    return create_job(user, upload, header, scale, fmt, quality, keep_metadata)
+    return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source)
 

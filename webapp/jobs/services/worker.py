@@ -160,7 +160,7 @@ def upscale_and_store(job, saved):
     are made in a thread while the engine encodes the result, which keeps only one core busy."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from upscale_worker.engine import Cancelled, upscale_file  # only workers import the engine
+    from upscale_worker.engine import Cancelled, Options, upscale_file  # only workers import the engine
 
     reporter = Reporter(job)
     pool, previews = ThreadPoolExecutor(max_workers=1), []
@@ -174,7 +174,8 @@ def upscale_and_store(job, saved):
         with job.input_file.open("rb") as src:
             result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
                                   keep_metadata=job.keep_metadata, progress=reporter.progress,
-                                  cancelled=reporter.cancelled, on_result=start_previews)
+                                  cancelled=reporter.cancelled, on_result=start_previews,
+                                  options=Options(source=job.source))
         reporter.renew()
         if reporter.lost:
             raise Cancelled()
@@ -186,7 +187,8 @@ def upscale_and_store(job, saved):
             raise StorageFailed(f"The result could not be stored ({e.strerror or e}); try again later.") from e
         w, h = result.output_size
         return {"output_width": w, "output_height": h, "output_bytes": output_bytes, "result_file": saved[0],
-                "result_preview": saved[1], "input_preview": saved[2], "thumbnail": saved[3]}
+                "result_preview": saved[1], "input_preview": saved[2], "thumbnail": saved[3],
+                "model": result.model, "variant": result.variant, "model_choice": result.choice[:255]}
 
 
 def make_previews(job, rgb, alpha):
