@@ -86,24 +86,48 @@ def child(src: Path, scale: int, precision: str | None, fmt_: str) -> None:
 
 
 def resident_child(precision: str | None) -> None:
-    """RSS of a worker that has served every scale at both tile sides, then nine small image sizes."""
+    """RSS of a worker that has served every scale at both tile sides with the clean models, then with the
+    JPEG-aware twins too (both variants of every scale compiled), then nine small image sizes."""
     from upscale_worker.engine import Options, upscale_array
 
-    options = Options(precision=precision)
-    for scale in (2, 3, 4):
-        for side in (300, 512):
-            upscale_array(test_image(side), scale, options)
-    tiles = current_rss()
+    rss = {}
+    for source, key in (("clean", "tiles"), ("compressed", "both")):
+        for scale in (2, 3, 4):
+            for side in (300, 512):
+                upscale_array(test_image(side), scale, Options(precision=precision, source=source))
+        rss[key] = current_rss()
     for side in range(270, 180, -10):  # each smaller than a tile: a window of its own size
-        upscale_array(test_image(side), 4, options)
-    print(json.dumps({"tiles": tiles, "windows": current_rss()}))
+        upscale_array(test_image(side), 4, Options(precision=precision))
+    print(json.dumps({**rss, "windows": current_rss()}))
 
 
-def resident(env: dict, precision: str | None) -> dict:
+def with_twins(models: Path, folder: Path) -> tuple[Path, list[int]]:
+    """``models`` as it is when every scale has its JPEG-aware twin; else a folder of links to it whose
+    manifest adds a stand-in twin naming the clean IR files for each scale that lacks one (the same network,
+    shapes and weight sizes: the same memory once compiled). Returns the folder and the stand-in scales."""
+    from upscale_worker.engine.models import read_manifest, variant_of
+
+    entries = read_manifest(models)["models"]
+    missing = sorted({e["scale"] for e in entries} - {e["scale"] for e in entries if variant_of(e) == "jpeg"})
+    if not missing:
+        return models, []
+    for path in models.iterdir():
+        if path.suffix in (".xml", ".bin"):
+            (folder / path.name).symlink_to(path.resolve())
+    twins = [{**e, "variant": "jpeg", "name": e["name"] + "_standin_jpeg"} for e in entries
+             if e["scale"] in missing and variant_of(e) == "clean"]
+    (folder / "manifest.json").write_text(json.dumps({"models": entries + twins}))
+    return folder, missing
+
+
+def resident(models: Path, precision: str | None) -> tuple[dict, list[int]]:
     cmd = [PYTHON, "-m", "bench.memory", "--resident-child"] + (["--precision", precision] if precision else [])
-    with training_paused():
-        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, stand_ins = with_twins(models, Path(tmp))
+        env = dict(os.environ, UPSCALE_MODELS_DIR=str(folder))
+        with training_paused():
+            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]), stand_ins
 
 
 def make_input(megapixels: float, folder: Path) -> Path:
@@ -126,12 +150,16 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--format", default="png", choices=("png", "jpeg", "webp"))
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--resident-child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--resident-only", action="store_true", help="only the resident size between jobs, printed")
     args = p.parse_args(argv)
     if args.child:
         child(args.child, args.scale, args.precision, args.format)
         return ""
     if args.resident_child:
         resident_child(args.precision)
+        return ""
+    if args.resident_only:
+        print(json.dumps({k: round(v / MiB) for k, v in resident(prepare.MODELS, args.precision)[0].items()}))
         return ""
     prepare.prepare()
     env = dict(os.environ, UPSCALE_MODELS_DIR=str(prepare.MODELS))
@@ -176,7 +204,7 @@ def main(argv: list[str] | None = None) -> str:
                     fmt(r["seconds"], 1),
                 ]
             )
-    held = resident(env, args.precision)
+    held, stand_ins = resident(prepare.MODELS, args.precision)
     print("resident", held, flush=True)
     from upscale_worker.engine import runtime
 
@@ -203,7 +231,10 @@ def main(argv: list[str] | None = None) -> str:
         "(peak - ready) / output shows how many output-sized copies the decode/encode path holds at once.",
         f"Resident between jobs: a worker that has served x2, x3 and x4 at both tile sides holds "
         f"{fmt(held['tiles'] / MiB, 0)} MiB; after nine more image sizes under 280 pixels at x4 (each a window "
-        f"of its own size) {fmt(held['windows'] / MiB, 0)} MiB, as only the last two such shapes stay compiled.",
+        f"of its own size) {fmt(held['windows'] / MiB, 0)} MiB, as only the last two such shapes stay compiled. "
+        f"With the JPEG-aware twin of every scale compiled as well: {fmt(held['both'] / MiB, 0)} MiB"
+        + (f" (stand-in twins for x{', x'.join(map(str, stand_ins))}: the clean IR under a jpeg entry, the same "
+           "network and so the same memory)." if stand_ins else "."),
         "The platform itself refuses outputs above MAX_OUTPUT_MEGAPIXELS (100 MP by default), so the "
         "16 MP x4 row is an engine limit test, not a job a user can submit.",
     ]

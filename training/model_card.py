@@ -14,7 +14,8 @@ from pathlib import Path
 
 from bench.common import write_block
 from upscale_worker.engine import EngineError, Options, runtime
-from upscale_worker.engine.models import find_model, measured_psnr
+from upscale_worker.engine.compression import JPEG_QUALITY_THRESHOLD
+from upscale_worker.engine.models import VARIANT_NAMES, VARIANTS, entries_for, find_model, measured_psnr
 from upscale_worker.evaluate import evaluate, mean_row
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,13 +80,32 @@ def training_table(facts: dict) -> str:
 
 def precision_table() -> str:
     """PSNR of each precision as the export measured it, per image set, and the one the engine runs by default."""
-    lines = ["| scale | image set | f32 | bf16 | int8 | engine default |", "|---|---|---:|---:|---:|---|"]
+    lines = ["| scale | model | image set | f32 | bf16 | int8 | engine default |", "|---|---|---|---:|---:|---:|---|"]
     for scale in SCALES:
-        for image_set, psnr in measured_psnr(scale).items():
-            cells = [f"{psnr[p]:.3f} ({psnr[p] - psnr['f32']:+.3f})" if p in psnr and "f32" in psnr else "-"
-                     for p in ("f32", "bf16", "int8")]
-            lines.append(f"| x{scale} | {image_set} | {' | '.join(cells)} | {runtime.precision(scale)} |")
+        for variant in VARIANTS:  # the JPEG-aware model measured on JPEG inputs (its entry's psnr_input)
+            for image_set, psnr in measured_psnr(scale, variant=variant).items():
+                cells = [f"{psnr[p]:.3f} ({psnr[p] - psnr['f32']:+.3f})" if p in psnr and "f32" in psnr else "-"
+                         for p in ("f32", "bf16", "int8")]
+                lines.append(f"| x{scale} | {VARIANT_NAMES[variant]} | {image_set} | {' | '.join(cells)} | "
+                             f"{runtime.precision(scale, variant)} |")
     return "\n".join(lines)
+
+
+def jpeg_table() -> str:
+    """Per scale, image set and JPEG quality: bicubic, the clean and the JPEG-aware model on the same decoded
+    JPEG LR, as training.export --variant jpeg measured them, and what `auto` runs at that quality."""
+    lines = ["| scale | image set | JPEG quality | bicubic | clean model (gain) | JPEG-aware model (gain) | auto runs (gain) |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for scale in SCALES:
+        by_quality = next((e["psnr_by_quality"] for e in entries_for(scale, "jpeg") if "psnr_by_quality" in e), {})
+        for image_set, cells in by_quality.items():
+            for quality, c in sorted(cells.items(), key=lambda kv: int(kv[0])):
+                gain = lambda v: f"{v:.2f} ({v - c['bicubic']:+.2f})" if v is not None else "-"  # noqa: E731
+                auto = "JPEG-aware" if int(quality) < JPEG_QUALITY_THRESHOLD else "clean"
+                ran = c.get("jpeg") if auto == "JPEG-aware" else c.get("clean")
+                lines.append(f"| x{scale} | {image_set} | {quality} | {c['bicubic']:.2f} | {gain(c.get('clean'))} | "
+                             f"{gain(c.get('jpeg'))} | {auto}: {gain(ran)} |")
+    return "\n".join(lines) if len(lines) > 2 else "No JPEG-aware model has been exported yet."
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,6 +156,16 @@ def main(argv: list[str] | None = None) -> None:
         "float (chosen on training images, see `training/export.py`).",
         "",
         precision_table(),
+        "",
+        "## Compressed inputs (JPEG-aware twins)",
+        "",
+        "Mean Y-PSNR (dB, gain over bicubic) with each LR saved by Pillow as a JPEG at the quality (4:2:0) and "
+        "decoded; bicubic and both models start from the same decoded LR, each model at the engine's default "
+        "precision (measured by `training.export --variant jpeg --evaluate`). `auto` runs the JPEG-aware model "
+        f"below IJG-equivalent quality {JPEG_QUALITY_THRESHOLD}, chosen on the held-out training images "
+        "(`python -m bench.jpeg_threshold`, table in the README).",
+        "",
+        jpeg_table(),
         "",
     ]
     if args.notes.exists():

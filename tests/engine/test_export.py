@@ -154,3 +154,16 @@ def test_a_missing_variant_means_clean(tmp_path, models_dir):
     (tmp_path / "manifest.json").write_text(json.dumps({"models": old}))
     assert find_model(2, "f32", tmp_path).entry["name"] == "edsr_baseline_x2"
     assert find_model(2, "f32", tmp_path, "clean").entry["name"] == "edsr_baseline_x2"
+
+
+def test_the_model_card_has_a_table_per_quality(monkeypatch, tmp_path):
+    from training import model_card
+
+    cells = {"50": {"bicubic": 30.0, "clean": 29.8, "jpeg": 31.1}, "95": {"bicubic": 33.0, "clean": 35.5, "jpeg": 35.0}}
+    manifest = {"models": [{"scale": 2, "weights": "fp16", "variant": "jpeg", "psnr_by_quality": {"Set5": cells}}]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(tmp_path))
+    monkeypatch.setattr(model_card, "JPEG_QUALITY_THRESHOLD", 90)
+    rows = model_card.jpeg_table().splitlines()[2:]
+    assert rows == ["| x2 | Set5 | 50 | 30.00 | 29.80 (-0.20) | 31.10 (+1.10) | JPEG-aware: 31.10 (+1.10) |",
+                    "| x2 | Set5 | 95 | 33.00 | 35.50 (+2.50) | 35.00 (+2.00) | clean: 35.50 (+2.50) |"]
