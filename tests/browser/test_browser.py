@@ -121,3 +121,18 @@ def test_an_image_dropped_on_the_page_is_upscaled(page):
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
     assert page.locator("#queue li a").inner_text() == "dropped.png"
+
+
+def test_a_person_chooses_the_source_and_the_job_page_shows_the_model_that_ran(page, tmp_path):
+    sign_up(page, "erin")
+    (tmp_path / "web.jpg").write_bytes(image_bytes(48, 40, "JPEG", quality=60))  # auto would pick JPEG-aware
+    page.set_input_files("input[type=file]", str(tmp_path / "web.jpg"))
+    page.select_option("select[name=scale]", "2")
+    page.select_option("select[name=source]", "clean")
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
+    page.click("#queue li a")
+    page.wait_for_selector("#model-name")
+    shown = page.locator("#model").inner_text()
+    assert "Source asked: Clean" in shown and "(clean; asked for clean)" in shown
+    assert "_jpeg" not in page.locator("#model-name").inner_text()
