@@ -90,13 +90,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_evaluate_jpeg(args: argparse.Namespace) -> int:
     from upscale_worker.engine import models, runtime
 
-    folder = runtime.models_dir()
-    variants = tuple(s for s, v in (("clean", "clean"), ("compressed", "jpeg")) if models.has_variant(args.scale, v, folder))
+    sources = []
     for source, variant in (("clean", "clean"), ("compressed", "jpeg")):
-        if source not in variants:
+        if models.has_variant(args.scale, variant, runtime.models_dir()):
+            sources.append(source)
+        else:
             print(f"note: x{args.scale} has no {models.VARIANT_NAMES[variant]} model installed; it is not scored.",
                   file=sys.stderr)
-    by_quality = {q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, variants)
+    by_quality = {q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources))
                   for q in args.jpeg}
     label = args.precision or ", ".join(f"{v} {runtime.precision(args.scale, v)}" for v in ("clean", "jpeg"))
     print(evaluation.jpeg_table(by_quality, args.scale, label))
