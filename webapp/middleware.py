@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 
+from webapp import proxy
+
 
 def too_large(request, message, status=413):
     if request.path.startswith("/api/"):
@@ -23,4 +25,17 @@ class BodySizeLimitMiddleware:
             return too_large(request, "Bad Content-Length.", 400)
         if int(length) > limit:
             return too_large(request, f"The request is larger than the limit of {settings.MAX_UPLOAD_MB:g} MB.")
+        return self.get_response(request)
+
+
+class ProxyHeadersMiddleware:
+    """Forwarding headers count only from a trusted proxy (TRUSTED_PROXIES): from anyone else X-Forwarded-Proto
+    is dropped before SecurityMiddleware reads it, so a client cannot claim HTTPS."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not proxy.from_trusted_proxy(request):
+            request.META.pop("HTTP_X_FORWARDED_PROTO", None)
         return self.get_response(request)

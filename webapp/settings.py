@@ -3,6 +3,7 @@
 Nothing needs to be set: SQLite and media under var/, a secret key generated once into var/.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -67,6 +68,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.middleware.ProxyHeadersMiddleware",
     "webapp.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -191,7 +193,9 @@ MAX_QUEUED_JOBS_PER_USER = env_int("MAX_QUEUED_JOBS_PER_USER", 50)
 MEGAPIXELS_PER_DAY = env_float("MEGAPIXELS_PER_DAY", 2000)
 USER_STORAGE_MB = env_float("USER_STORAGE_MB", 5000)
 UPLOADS_PER_MINUTE = env_int("UPLOADS_PER_MINUTE", 60)
-LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)
+LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)  # failed logins per client and username (and sign-ups)
+LOGIN_FAILURES_PER_CLIENT = env_int("LOGIN_FAILURES_PER_CLIENT", 30)  # a minute
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 100)  # an hour
 RETENTION_DAYS = env_float("RETENTION_DAYS", 7)
 MODEL_MANIFEST = Path(env("UPSCALE_MODELS_DIR", BASE_DIR / "models")) / "manifest.json"
 
@@ -266,7 +270,13 @@ SPECTACULAR_SETTINGS = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY") else None
+# Reverse proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Request-ID are believed (addresses or CIDRs;
+# webapp/proxy.py). BEHIND_HTTPS_PROXY alone trusts loopback and private networks.
+PRIVATE_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", PRIVATE_NETWORKS if env_bool("BEHIND_HTTPS_PROXY") else "")
+for _entry in TRUSTED_PROXIES:  # a typo stops the start, with the entry named
+    ipaddress.ip_network(_entry, strict=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
