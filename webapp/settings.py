@@ -201,12 +201,15 @@ MODEL_MANIFEST = Path(env("UPSCALE_MODELS_DIR", BASE_DIR / "models")) / "manifes
 
 # Jobs and workers.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+JOB_MAX_HANDBACKS = env_int("JOB_MAX_HANDBACKS", 10)  # hand-backs by workers shutting down, not attempts
 JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 120)
 JOB_PROGRESS_INTERVAL = env_float("JOB_PROGRESS_INTERVAL", 1.0)
 JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 1800)
 JOB_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
 SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30)
-REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 300)
+REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 30)  # a fresh row is left to its own publish this long
+QUEUE_MARKER_TTL = env_int("QUEUE_MARKER_TTL", 86400)  # a marker whose publish failed half-way is forgotten
+WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 10)  # seconds between a worker's liveness writes (TTL 3x)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
 THUMBNAIL_SIZE = 256
@@ -274,7 +277,10 @@ SESSION_COOKIE_HTTPONLY = True
 # webapp/proxy.py). BEHIND_HTTPS_PROXY alone trusts loopback and private networks.
 PRIVATE_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", PRIVATE_NETWORKS if env_bool("BEHIND_HTTPS_PROXY") else "")
-for _entry in TRUSTED_PROXIES:  # a typo stops the start, with the entry named
+# GET /metrics: a bearer token, or client addresses (behind TRUSTED_PROXIES); 404 when neither is set.
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS")
+for _entry in TRUSTED_PROXIES + METRICS_ALLOWED_CIDRS:  # a typo stops the start, with the entry named
     ipaddress.ip_network(_entry, strict=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 HTTPS = env_bool("HTTPS", False)

@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
 from webapp.jobs.validation import model_name
@@ -44,7 +45,13 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
 
 
 def cancel(job):
-    return move(job.id, ACTIVE, Status.CANCELLED, error="Cancelled.")
+    """Cancel a queued job (its waiting message is removed, so the queue's length stays true) or a running
+    one (its worker stops between tiles). True if it was active."""
+    job_id = job.id  # delete() clears job.id before the commit
+    if move(job_id, [Status.QUEUED], Status.CANCELLED, error="Cancelled."):
+        transaction.on_commit(lambda: queue.withdraw(job_id))
+        return True
+    return move(job_id, [Status.RUNNING], Status.CANCELLED, error="Cancelled.")
 
 
 def retry(job):
