@@ -21,6 +21,14 @@ def share_the_cores(options=None, **kwargs):
 
 
 @signals.task_prerun.connect
+def log_the_job(task=None, args=None, **kwargs):
+    """Every line a job's task writes carries its job id (Celery's own lines get it from the task id)."""
+    from webapp import logs
+
+    logs.job_id.set(str(args[0]) if task is not None and task.name == logs.TASK and args else None)
+
+
+@signals.task_prerun.connect
 @signals.task_postrun.connect
 def close_old_connections(**kwargs):
     """What Django does around each request: keep a connection for DB_CONN_MAX_AGE, drop a broken one."""

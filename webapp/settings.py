@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from webapp import logs
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -295,10 +297,6 @@ TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-}
+# Logs to stdout: plain lines, or LOG_FORMAT=json for one JSON object per line with request and job ids.
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+LOGGING = logs.config(LOG_FORMAT, env("LOG_LEVEL", "INFO"))

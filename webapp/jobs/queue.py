@@ -18,6 +18,8 @@ import logging
 import redis
 from django.conf import settings
 
+from webapp import logs
+
 log = logging.getLogger(__name__)
 TASK = "webapp.jobs.tasks.upscale"
 QUEUE = "upscale"
@@ -53,9 +55,9 @@ def publish(job_id, still_wanted=None, **options):
         if still_wanted is not None and not still_wanted():
             broker().delete(key)
             return False
-        app.send_task(TASK, args=[str(job_id)], queue=QUEUE, retry=False, **options)
+        app.send_task(TASK, args=[str(job_id)], queue=QUEUE, retry=False, task_id=logs.task_id(job_id), **options)
     except Exception as e:  # the broker is down or unreachable
-        log.warning("could not publish job %s: %s", job_id, e)
+        log.warning("could not publish job %s: %s", job_id, e, extra={"job_id": str(job_id)})
         _forget(key)
         return False
     return True
@@ -122,7 +124,7 @@ def withdraw(job_id):
         removed = sum(broker().lrem(QUEUE, 0, raw) for carried, raw in waiting() if carried == job_id)
         broker().delete(marker(job_id))
     except redis.RedisError as e:
-        log.warning("could not withdraw job %s: %s", job_id, e)
+        log.warning("could not withdraw job %s: %s", job_id, e, extra={"job_id": job_id})
         return 0
     return removed
 
