@@ -24,10 +24,12 @@ def test_it_stays_ready_but_reports_the_broker_when_redis_stops(client, settings
     assert health.status_code == 503 and health.json()["broker"].startswith("failed")
 
 
-def test_it_is_not_ready_without_storage(client, settings, tmp_path):
+def test_it_is_not_ready_without_storage(client, monkeypatch, tmp_path):
+    from django.core.files.storage import FileSystemStorage, default_storage
+
     blocker = tmp_path / "media"
     blocker.write_text("a file where the media folder should be")
-
+    monkeypatch.setattr(default_storage, "_wrapped", FileSystemStorage(location=blocker))
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["storage"].startswith("failed")
     assert client.get("/livez").status_code == 200
