@@ -6,22 +6,31 @@ DATA ?= ../shared/datasets/train
 
 .PHONY: run test system-deps train export bench clean
 
-$(VENV)/.installed: requirements.txt requirements-train.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+# One stamp per requirements file: `make run` installs the runtime only (no torch, NNCF or Playwright);
+# test, train and bench add theirs on top of it.
+$(VENV)/.installed-run: requirements.txt
+	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip; }
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-train: $(VENV)/.installed-run requirements-train.txt
+	$(PY) -m pip install --quiet -r requirements-train.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed-train requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-$(VENV)/.installed-bench: $(VENV)/.installed requirements-bench.txt
+$(VENV)/.installed-bench: $(VENV)/.installed-dev requirements-bench.txt
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	touch $@
 
 ## The whole platform: web on http://127.0.0.1:8000, one worker, the beat (Redis found or started).
-run: $(VENV)/.installed
+run: $(VENV)/.installed-run
 	$(PY) -m scripts.run
 
 ## Every test, against real PostgreSQL and Redis (found or started) and headless Chromium.
-test: $(VENV)/.installed system-deps
+test: $(VENV)/.installed-dev system-deps
 	$(PY) -m scripts.test $(ARGS)
 
 ## Debian's chromium (browser tests) and docker-compose (compose file validation), when missing.
@@ -32,7 +41,7 @@ system-deps:
 	fi
 
 ## Resume EDSR training of one scale in the background at low priority: make train SCALE=2
-train: $(VENV)/.installed
+train: $(VENV)/.installed-train
 	nice -n 19 $(PY) -m training.train --data $(DATA) --scale $(SCALE) --run training/runs/x$(SCALE) $(TRAIN_ARGS)
 
 bench: $(VENV)/.installed-bench

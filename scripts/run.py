@@ -20,8 +20,8 @@ BIN = os.path.dirname(sys.executable)
 def commands(bind: str) -> dict[str, list[str]]:
     celery = [os.path.join(BIN, "celery"), "-A", "upscale_worker"]
     return {
-        "web": [os.path.join(BIN, "gunicorn"), "webapp.wsgi", "--bind", bind, "--workers", "2",
-                "--threads", "4", "--access-logfile", "-"],
+        "web": [os.path.join(BIN, "gunicorn"), "webapp.wsgi", "-c", "python:webapp.gunicorn_conf", "--bind", bind,
+                "--workers", "2", "--threads", "4"],
         "worker": celery + ["worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
         "beat": celery + ["beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")],
     }

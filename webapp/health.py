@@ -1,4 +1,8 @@
-"""GET /healthz: database, broker and storage, for load balancers and compose healthchecks."""
+"""Health for load balancers and orchestrators.
+
+GET /healthz: database, broker and storage, 503 when any fails. GET /livez: the process answers (no
+dependencies: restarting it would not help them). GET /readyz: database and storage decide readiness; the
+broker is reported but never fails it, since uploads are accepted and stored while Redis is down."""
 
 import secrets
 
@@ -27,7 +31,11 @@ def check_storage():
 CHECKS = {"database": check_database, "broker": check_broker, "storage": check_storage}
 
 
-def healthz(request):
+READY = ("database", "storage")  # what /readyz needs; the others are only reported
+
+
+def run_checks():
+    """{check name: "ok" or "failed: <reason>"} for every check."""
     results = {}
     for name, check in CHECKS.items():
         try:
@@ -35,5 +43,21 @@ def healthz(request):
             results[name] = "ok"
         except Exception as e:
             results[name] = f"failed: {type(e).__name__}: {e}"[:300]
-    ok = all(v == "ok" for v in results.values())
+    return results
+
+
+def report(results, needed):
+    ok = all(results[name] == "ok" for name in needed)
     return JsonResponse({"status": "ok" if ok else "failed", **results}, status=200 if ok else 503)
+
+
+def healthz(request):
+    return report(run_checks(), CHECKS)
+
+
+def readyz(request):
+    return report(run_checks(), READY)
+
+
+def livez(request):
+    return JsonResponse({"status": "ok"})

@@ -1,5 +1,8 @@
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.http import HttpResponse, JsonResponse
+
+from webapp import logs, proxy
 
 
 def too_large(request, message, status=413):
@@ -24,3 +27,36 @@ class BodySizeLimitMiddleware:
         if int(length) > limit:
             return too_large(request, f"The request is larger than the limit of {settings.MAX_UPLOAD_MB:g} MB.")
         return self.get_response(request)
+
+
+class ProxyHeadersMiddleware:
+    """Forwarding headers count only from a trusted proxy (TRUSTED_PROXIES): from anyone else X-Forwarded-Proto
+    is dropped before SecurityMiddleware reads it, so a client cannot claim HTTPS."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not proxy.from_trusted_proxy(request):
+            request.META.pop("HTTP_X_FORWARDED_PROTO", None)
+        request.request_id = logs.request_id.get() or start_request(environ=request.META)
+        response = self.get_response(request)
+        response["X-Request-ID"] = request.request_id
+        return response
+
+
+def start_request(environ, **kwargs):
+    """On request_started (before any middleware, so every line of the request has it): the request id, from a
+    trusted proxy's X-Request-ID when it is well-formed, else new."""
+    trusted = proxy.is_trusted(environ.get("REMOTE_ADDR", ""))
+    rid = logs.new_request_id(environ.get("HTTP_X_REQUEST_ID"), trusted)
+    logs.request_id.set(rid)
+    return rid
+
+
+def end_request(**kwargs):
+    logs.request_id.set(None)
+
+
+request_started.connect(start_request, dispatch_uid="webapp.request_id")
+request_finished.connect(end_request, dispatch_uid="webapp.request_id")

@@ -3,11 +3,14 @@
 Nothing needs to be set: SQLite and media under var/, a secret key generated once into var/.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
 
 import dj_database_url
+
+from webapp import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -67,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "webapp.middleware.ProxyHeadersMiddleware",
     "webapp.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -191,18 +195,23 @@ MAX_QUEUED_JOBS_PER_USER = env_int("MAX_QUEUED_JOBS_PER_USER", 50)
 MEGAPIXELS_PER_DAY = env_float("MEGAPIXELS_PER_DAY", 2000)
 USER_STORAGE_MB = env_float("USER_STORAGE_MB", 5000)
 UPLOADS_PER_MINUTE = env_int("UPLOADS_PER_MINUTE", 60)
-LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)
+LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)  # failed logins per client and username (and sign-ups)
+LOGIN_FAILURES_PER_CLIENT = env_int("LOGIN_FAILURES_PER_CLIENT", 30)  # a minute
+LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 100)  # an hour
 RETENTION_DAYS = env_float("RETENTION_DAYS", 7)
 MODEL_MANIFEST = Path(env("UPSCALE_MODELS_DIR", BASE_DIR / "models")) / "manifest.json"
 
 # Jobs and workers.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
+JOB_MAX_HANDBACKS = env_int("JOB_MAX_HANDBACKS", 10)  # hand-backs by workers shutting down, not attempts
 JOB_LEASE_SECONDS = env_float("JOB_LEASE_SECONDS", 120)
 JOB_PROGRESS_INTERVAL = env_float("JOB_PROGRESS_INTERVAL", 1.0)
 JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 1800)
 JOB_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
 SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30)
-REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 300)
+REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 30)  # a fresh row is left to its own publish this long
+QUEUE_MARKER_TTL = env_int("QUEUE_MARKER_TTL", 86400)  # a marker whose publish failed half-way is forgotten
+WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 10)  # seconds between a worker's liveness writes (TTL 3x)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
 THUMBNAIL_SIZE = 256
@@ -266,7 +275,16 @@ SPECTACULAR_SETTINGS = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_HTTPS_PROXY") else None
+# Reverse proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Request-ID are believed (addresses or CIDRs;
+# webapp/proxy.py). BEHIND_HTTPS_PROXY alone trusts loopback and private networks.
+PRIVATE_NETWORKS = "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", PRIVATE_NETWORKS if env_bool("BEHIND_HTTPS_PROXY") else "")
+# GET /metrics: a bearer token, or client addresses (behind TRUSTED_PROXIES); 404 when neither is set.
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOWED_CIDRS = env_list("METRICS_ALLOWED_CIDRS")
+for _entry in TRUSTED_PROXIES + METRICS_ALLOWED_CIDRS:  # a typo stops the start, with the entry named
+    ipaddress.ip_network(_entry, strict=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES else None
 HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
@@ -279,10 +297,6 @@ TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = False
 USE_TZ = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-}
+# Logs to stdout: plain lines, or LOG_FORMAT=json for one JSON object per line with request and job ids.
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+LOGGING = logs.config(LOG_FORMAT, env("LOG_LEVEL", "INFO"))

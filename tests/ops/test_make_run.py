@@ -62,8 +62,10 @@ def test_make_run_brings_up_a_platform_that_finishes_an_api_upload(platform):
     names = " ".join(" ".join(c.cmdline()) for c in children)
     assert "redis-server" in names and "gunicorn" in names and "worker" in names and "beat" in names
 
+    # The first request waits for the web process' lazy imports while the worker and the beat start beside it:
+    # over 10 s on a loaded two-core machine.
     token = requests.post(f"{api}/auth/register", data={"username": "newcomer", "password": "a-long-secret-7"},
-                          timeout=10).json()["token"]
+                          timeout=60).json()["token"]
     headers = {"Authorization": f"Token {token}"}
     created = requests.post(f"{api}/jobs", headers=headers, data={"scale": 2},
                             files={"image": ("m.png", png_bytes(), "image/png")}, timeout=30)

@@ -168,8 +168,9 @@ def test_it_answers_413_before_reading_a_large_body(alice_api, settings):
 
 def test_it_rate_limits_uploads(alice_api, settings):
     settings.UPLOADS_PER_MINUTE = 2
-    codes = [post_job(alice_api).status_code for _ in range(3)]
-    assert codes == [201, 201, 429]
+    responses = [post_job(alice_api) for _ in range(3)]
+    assert [r.status_code for r in responses] == [201, 201, 429]
+    assert responses[2].json()["reason"] == "rate_limited" and 1 <= int(responses[2]["Retry-After"]) <= 60
 
 
 def test_it_rate_limits_token_requests(alice, settings):

@@ -85,7 +85,7 @@ def test_the_sweeper_republishes_lost_jobs(alice, settings):
     for job in (never_published, stale, dead):
         job.refresh_from_db()
         assert job.published_at > timezone.now() - timedelta(seconds=5)
-    assert sweeper.sweep() == 1  # only the dead lease again, until a worker takes it
+    assert sweeper.sweep() == 0  # each has its message out now: nothing is published twice
 
 
 def test_it_expires_old_files_and_keeps_the_row(alice, settings):
@@ -119,6 +119,7 @@ def test_it_limits_queued_jobs_per_user(alice, alice_api, bob_api, settings):
     make_job(alice), make_job(alice, "running"), make_job(alice, "done")
     r = post(alice_api)
     assert r.status_code == 429 and "2 jobs waiting" in r.json()["detail"]
+    assert r.json()["reason"] == "active_jobs" and "Retry-After" not in r
     assert post(bob_api).status_code == 201
 
 
@@ -127,6 +128,24 @@ def test_it_limits_megapixels_per_day(alice, alice_api, settings):
     assert post(alice_api).status_code == 201
     r = post(alice_api)
     assert r.status_code == 429 and "daily limit" in r.json()["detail"]
+    assert r.json()["reason"] == "daily_megapixels"
+    assert 86400 - 60 < int(r["Retry-After"]) <= 86400  # when the first job leaves the 24-hour window
+
+
+def test_it_says_when_the_daily_megapixels_free_up_from_the_oldest_job_that_must_leave(alice, alice_api, settings):
+    settings.MEGAPIXELS_PER_DAY = 0.02  # three 48x48 x2 jobs (0.0092 MP each) of which the next needs one gone
+    now = timezone.now()
+    for hours_ago in (20, 10, 5):
+        make_job(alice, "done", size=48, created_at=now - timedelta(hours=hours_ago))
+    r = post(alice_api)
+    assert r.status_code == 429 and r.json()["reason"] == "daily_megapixels"
+    assert abs(int(r["Retry-After"]) - 14 * 3600) <= 60  # (0.0276 + 0.0092 - 0.02) needs the two oldest gone
+
+
+def test_it_gives_no_retry_after_when_one_upload_exceeds_the_daily_megapixels(alice_api, settings):
+    settings.MEGAPIXELS_PER_DAY = 0.001
+    r = post(alice_api)
+    assert r.status_code == 429 and r.json()["reason"] == "daily_megapixels" and "Retry-After" not in r
 
 
 def test_it_bounds_storage_per_user(alice, alice_api, settings):
@@ -134,6 +153,7 @@ def test_it_bounds_storage_per_user(alice, alice_api, settings):
     settings.USER_STORAGE_MB = 0.000001
     r = post(alice_api)
     assert r.status_code == 429 and "storage is full" in r.json()["detail"]
+    assert r.json()["reason"] == "storage" and "Retry-After" not in r
     assert media_files("inputs") == [media_files("inputs")[0]]
 
 

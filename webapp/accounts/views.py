@@ -4,7 +4,6 @@ from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
@@ -17,8 +16,9 @@ def signup(request):
         return render(request, "registration/signup_closed.html", status=403)
     form = UserCreationForm(request.POST or None)
     if request.method == "POST":
-        if not ratelimit.allow(f"signup:{ratelimit.client_ip(request)}", settings.LOGINS_PER_MINUTE):
-            return HttpResponse("Too many attempts; wait a minute.", status=429)
+        wait = ratelimit.hit(f"signup:{ratelimit.client_ip(request)}", settings.LOGINS_PER_MINUTE)
+        if wait:
+            return ratelimit.too_many("Too many attempts; wait a minute.", wait)
         if form.is_valid():
             user = form.save()
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
@@ -27,15 +27,18 @@ def signup(request):
 
 
 class LoginView(auth_views.LoginView):
-    """Django's login, rate-limited per address and per username through the shared cache."""
+    """Django's login; failed attempts are counted per client and username, per client and per username
+    (shared by every web process through Redis), so users behind one proxy do not lock each other out."""
 
     def post(self, request, *args, **kwargs):
-        username = request.POST.get("username", "").lower()[:150]
-        ip = ratelimit.client_ip(request)
-        if not (ratelimit.allow(f"login:{ip}", settings.LOGINS_PER_MINUTE)
-                and ratelimit.allow(f"login:{username}", settings.LOGINS_PER_MINUTE)):
-            return HttpResponse("Too many login attempts; wait a minute.", status=429)
+        wait = ratelimit.login_blocked(ratelimit.client_ip(request), request.POST.get("username", ""))
+        if wait:
+            return ratelimit.too_many("Too many failed login attempts; wait a minute.", wait)
         return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        ratelimit.login_failed(ratelimit.client_ip(self.request), self.request.POST.get("username", ""))
+        return super().form_invalid(form)
 
 
 @login_required

@@ -19,7 +19,7 @@ from webapp.jobs.views import file_response
 
 
 def refused(e):
-    return Response({"detail": str(e)}, status=e.status)
+    return Response({"detail": str(e), **e.body()}, status=e.status, headers=e.headers())
 
 
 @extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
@@ -29,8 +29,9 @@ def refused(e):
 def register(request):
     if not settings.SIGNUP_OPEN:
         return Response({"detail": "Sign-up is closed on this server."}, status=403)
-    if not ratelimit.allow(f"signup:{ratelimit.client_ip(request)}", settings.LOGINS_PER_MINUTE):
-        raise Throttled()
+    wait = ratelimit.hit(f"signup:{ratelimit.client_ip(request)}", settings.LOGINS_PER_MINUTE)
+    if wait:
+        raise Throttled(wait)
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     User = get_user_model()
@@ -55,12 +56,13 @@ def token(request):
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
     username = data.validated_data["username"]
-    ip = ratelimit.client_ip(request)
-    if not (ratelimit.allow(f"login:{ip}", settings.LOGINS_PER_MINUTE)
-            and ratelimit.allow(f"login:{username.lower()}", settings.LOGINS_PER_MINUTE)):
-        raise Throttled()
+    client = ratelimit.client_ip(request)
+    wait = ratelimit.login_blocked(client, username)
+    if wait:
+        raise Throttled(wait)
     user = authenticate(request, username=username, password=data.validated_data["password"])
     if user is None:
+        ratelimit.login_failed(client, username)
         return Response({"detail": "Wrong username or password."}, status=400)
     return Response({"token": Token.objects.get_or_create(user=user)[0].key})
 

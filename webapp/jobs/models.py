@@ -57,7 +57,11 @@ class Job(models.Model):
     eta_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     worker = models.CharField(max_length=255, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)  # claims: every "is this still my claim" reads it
+    # A worker shutting down marks its running jobs; each stops between tiles, goes back to QUEUED and is
+    # counted here, not against JOB_MAX_ATTEMPTS (at most JOB_MAX_HANDBACKS times).
+    hand_back = models.BooleanField(default=False)
+    handbacks = models.PositiveSmallIntegerField(default=0)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
 

@@ -73,14 +73,15 @@ def upload(request):
         try:
             created.append(web.submit(request.user, f, scale, fmt, quality, keep, source))
         except web.Refused as e:
-            errors.append((f.name, str(e), e.status))
+            errors.append((f.name, e))
     if wants_json:
         if errors:
-            name, message, code = errors[0]
-            return JsonResponse({"detail": message, "filename": name}, status=code)
+            name, e = errors[0]
+            return JsonResponse({"detail": str(e), "filename": name, **e.body()}, status=e.status,
+                                headers=e.headers())
         return JsonResponse(JobSerializer(created[0], context={"request": request}).data, status=201)
-    for name, message, _ in errors:
-        messages.error(request, f"{name}: {message}")
+    for name, e in errors:
+        messages.error(request, f"{name}: {e}")
     if len(created) == 1 and not errors:
         return redirect(created[0])
     return redirect("history")

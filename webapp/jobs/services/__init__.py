@@ -10,22 +10,40 @@ import logging
 import secrets
 
 from django.core.files.storage import default_storage
+from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import FINISHED, Job
+from webapp.jobs.models import FINISHED, Job, Status
 
 log = logging.getLogger(__name__)
 
 
-def move(job_id, sources, target, where=None, **fields):
-    """The one place where a status changes: from one of ``sources`` to ``target``. True if it did."""
+def move(job_id, sources, target, where=None, reason=None, **fields):
+    """The one place where a status changes: from one of ``sources`` to ``target``. True if it did.
+    ``reason``: a machine-readable word for a failure (engine, timeout, storage, worker_lost, internal)."""
     fields["status"] = target
     if target in FINISHED:
         fields.setdefault("finished_at", timezone.now())
         fields.setdefault("lease_expires_at", None)
         fields.setdefault("eta_at", None)
-    return Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+    moved = Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+    if moved:
+        changed(job_id, sources, target, reason)
+    return moved
+
+
+def changed(job_id, sources, target, reason):
+    """Called once for each status change that happened: the metrics count it here (and whatever else must
+    follow a status change belongs beside them)."""
+    from webapp import metrics
+
+    if target in FINISHED:
+        job = Job.objects.filter(pk=job_id).first()
+        if job is not None:
+            metrics.job_finished(job, reason)
+    elif target == Status.QUEUED and Status.RUNNING in sources:
+        metrics.job_handed_back()
 
 
 def storage_name(kind, ext):
@@ -33,10 +51,19 @@ def storage_name(kind, ext):
     return f"{kind}/{secrets.token_urlsafe(18)}.{ext}"
 
 
+def claimable(job_id):
+    """True while a worker could take the job: QUEUED, or RUNNING with its lease run out."""
+    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=timezone.now())
+    return Job.objects.filter(takeable, pk=job_id).exists()
+
+
 def publish(job_id):
-    """Ring the doorbell; the row stays the truth, so a failed publish is retried by the sweeper."""
-    if queue.publish(job_id):
+    """Ring the doorbell, unless a message for the job is already out; the row stays the truth, so a failed
+    publish is retried by the sweeper. True when a message was sent."""
+    if queue.publish(job_id, still_wanted=lambda: claimable(job_id)):
         Job.objects.filter(pk=job_id).update(published_at=timezone.now())
+        return True
+    return False
 
 
 def remove(names):

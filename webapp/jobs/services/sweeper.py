@@ -1,31 +1,56 @@
 """The beat's side: re-publish what the broker may have lost, and expire old files."""
 
+import logging
 from datetime import timedelta
+from itertools import islice
 
+import redis
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import delete_files
+from webapp.jobs.services import claimable, delete_files, publish
+
+log = logging.getLogger(__name__)
 
 
 def sweep():
-    """Re-publish what the broker may have lost: QUEUED rows never picked up, RUNNING rows whose lease
-    ran out (their worker died). Returns how many were re-published."""
+    """Publish, oldest first, every active job that has no message out: QUEUED rows without a marker (the
+    broker lost their message, or it was never sent), and RUNNING rows whose lease ran out (their worker died),
+    whose unacknowledged message is put back rather than a second one published. Rows published less than
+    REPUBLISH_AFTER seconds ago are left to that publish. Returns how many were published or put back."""
     now = timezone.now()
     stale = now - timedelta(seconds=settings.REPUBLISH_AFTER)
-    lost = Job.objects.filter(
-        Q(status=Status.QUEUED, published_at=None)
-        | Q(status=Status.QUEUED, published_at__lt=stale)
-        | Q(status=Status.RUNNING, lease_expires_at__lt=now)
-    ).values_list("pk", flat=True)
+    queued = Job.objects.filter(Q(published_at=None) | Q(published_at__lte=stale), status=Status.QUEUED)
     count = 0
-    for job_id in list(lost[:1000]):
-        if queue.publish(job_id):
-            Job.objects.filter(pk=job_id).update(published_at=now)
-            count += 1
+    ids = iter(queued.order_by("created_at").values_list("pk", flat=True))
+    try:
+        while chunk := list(islice(ids, queue.CHUNK)):
+            out = queue.published(chunk)
+            count += sum(publish(job_id) for job_id in chunk if str(job_id) not in out)
+        return count + recover_expired(now)
+    except redis.RedisError as e:  # the broker is down: the next sweep tries again
+        log.warning("sweep stopped: %s", e)
+        return count
+
+
+def recover_expired(now):
+    """RUNNING rows whose lease ran out and that have no marker: put their unacknowledged message back, give a
+    marker to one Celery requeued, or publish one. Returns how many."""
+    expired = Job.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).order_by("created_at")
+    expired = list(expired.values_list("pk", flat=True)[:1000])
+    out = queue.published(expired) if expired else set()
+    lost = [job_id for job_id in expired if str(job_id) not in out]
+    if not lost:
+        return 0
+    carried_unacked, carried_waiting = queue.unacked(), queue.waiting()
+    count = 0
+    for job_id in lost:
+        if not claimable(job_id):
+            continue  # claimed again meanwhile
+        count += queue.restore(job_id, carried_unacked) or queue.adopt(job_id, carried_waiting) or publish(job_id)
     return count
 
 

@@ -1,5 +1,6 @@
 """The web side: what the site's forms and the API do to jobs (submit, cancel, retry, delete) and the quotas."""
 
+import math
 import os
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
 
@@ -43,7 +45,13 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
 
 
 def cancel(job):
-    return move(job.id, ACTIVE, Status.CANCELLED, error="Cancelled.")
+    """Cancel a queued job (its waiting message is removed, so the queue's length stays true) or a running
+    one (its worker stops between tiles). True if it was active."""
+    job_id = job.id  # delete() clears job.id before the commit
+    if move(job_id, [Status.QUEUED], Status.CANCELLED, error="Cancelled."):
+        transaction.on_commit(lambda: queue.withdraw(job_id))
+        return True
+    return move(job_id, [Status.RUNNING], Status.CANCELLED, error="Cancelled.")
 
 
 def retry(job):
@@ -70,30 +78,60 @@ def storage_used(user):
     return (used["i"] or 0) + (used["o"] or 0)
 
 
-def megapixels_today(user):
+def _jobs_today(user):
+    """(created_at, output megapixels) of the user's jobs in the last 24 hours, oldest first."""
     since = timezone.now() - timedelta(days=1)
-    jobs = Job.objects.filter(owner=user, created_at__gte=since).values_list("input_width", "input_height", "scale")
-    return sum(w * h * s * s for w, h, s in jobs) / 1e6
+    jobs = Job.objects.filter(owner=user, created_at__gte=since).order_by("created_at")
+    return [(at, w * h * s * s / 1e6) for at, w, h, s in jobs.values_list("created_at", "input_width",
+                                                                            "input_height", "scale")]
 
 
-def check_quotas(user, header, scale, size):
-    """A sentence saying which quota this upload would exceed, or None."""
-    if Job.objects.filter(owner=user, status__in=ACTIVE).count() >= settings.MAX_QUEUED_JOBS_PER_USER:
-        return f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to finish."
-    mp = header.width * header.height * scale * scale / 1e6
-    if megapixels_today(user) + mp > settings.MEGAPIXELS_PER_DAY:
-        return f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels."
-    if storage_used(user) + size > settings.USER_STORAGE_MB * 2**20:
-        return f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first."
+def megapixels_today(user):
+    return sum(mp for _, mp in _jobs_today(user))
+
+
+def megapixels_retry_after(jobs, needed):
+    """Seconds until enough of ``jobs`` (from _jobs_today) leave the 24-hour window for ``needed`` more
+    megapixels to fit; None when they never would (the upload alone exceeds the quota)."""
+    excess = sum(mp for _, mp in jobs) + needed - settings.MEGAPIXELS_PER_DAY
+    if needed > settings.MEGAPIXELS_PER_DAY:
+        return None
+    for at, mp in jobs:
+        excess -= mp
+        if excess <= 0:
+            return max(1, math.ceil((at + timedelta(days=1) - timezone.now()).total_seconds()))
     return None
 
 
 class Refused(Exception):
-    """An upload refused with a sentence for the user and an HTTP status."""
+    """An upload refused with a sentence for the user and an HTTP status; quota and rate-limit refusals
+    (429) carry a machine-readable ``reason`` and, where waiting helps, ``retry_after`` seconds."""
 
-    def __init__(self, message, status=400):
+    def __init__(self, message, status=400, reason=None, retry_after=None):
         super().__init__(message)
-        self.status = status
+        self.status, self.reason, self.retry_after = status, reason, retry_after
+
+    def body(self):
+        return {"reason": self.reason} if self.reason else {}
+
+    def headers(self):
+        return {"Retry-After": str(self.retry_after)} if self.retry_after else {}
+
+
+def check_quotas(user, header, scale, size):
+    """The Refused this upload would meet for exceeding a quota, or None."""
+    if Job.objects.filter(owner=user, status__in=ACTIVE).count() >= settings.MAX_QUEUED_JOBS_PER_USER:
+        return Refused(f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to "
+                       "finish.", 429, "active_jobs")
+    mp = header.width * header.height * scale * scale / 1e6
+    jobs = _jobs_today(user)
+    if sum(used for _, used in jobs) + mp > settings.MEGAPIXELS_PER_DAY:
+        return Refused(f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels.",
+                       429, "daily_megapixels", megapixels_retry_after(jobs, mp))
+    if storage_used(user) + size > settings.USER_STORAGE_MB * 2**20:
+        return Refused(f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first.", 429,
+                       "storage")
+    return None
 
 
 def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
@@ -101,8 +139,10 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
     from webapp import ratelimit
     from webapp.jobs.validation import Invalid, validate_upload
 
-    if not ratelimit.allow(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE):
-        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429)
+    wait = ratelimit.hit(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE)
+    if wait:
+        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429, "rate_limited",
+                      wait)
     if source not in Source.values:
         raise Refused(f"Unknown source {source!r}; choose one of {', '.join(Source.values)}.")
     try:
@@ -111,6 +151,6 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
         raise Refused(str(e)) from None
     quota = check_quotas(user, header, scale, upload.size)
     if quota:
-        raise Refused(quota, 429)
+        raise quota
     return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source)
 

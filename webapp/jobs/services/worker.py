@@ -17,8 +17,9 @@ from django.core.files.storage import default_storage
 from django.db.models import F, Q
 from django.utils import timezone
 
+from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import move, remove, storage_name
+from webapp.jobs.services import move, publish, remove, storage_name
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,15 @@ def claim(job_id):
         # Our own host's pool child died mid-job (kill -9, OOM): no need to wait for its lease.
         Job.objects.filter(pk=job_id, status=Status.RUNNING, worker=job.worker).update(lease_expires_at=now)
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
+    tries = F("handbacks") + settings.JOB_MAX_ATTEMPTS  # hand-backs are claims that are no one's fault
     if job.status == Status.RUNNING and move(job_id, [Status.RUNNING], Status.FAILED, where={
-            "lease_expires_at__lte": now, "attempts__gte": settings.JOB_MAX_ATTEMPTS}, attempt_files=[],
+            "lease_expires_at__lte": now, "attempts__gte": tries}, attempt_files=[], reason="worker_lost",
             error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up."):
         remove(job.attempt_files)
         return None
-    claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=settings.JOB_MAX_ATTEMPTS).update(
+    claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=tries).update(
         status=Status.RUNNING, attempts=F("attempts") + 1, lease_expires_at=lease(), worker=worker_id(),
-        started_at=now, progress=0, eta_at=None, attempt_files=[],
+        started_at=now, progress=0, eta_at=None, attempt_files=[], hand_back=False,
     )
     if not claimed:
         log.info("job %s not claimed: %s, worker %s, lease until %s", job_id, job.status, job.worker,
@@ -78,7 +80,7 @@ class Reporter:
         self.job = job
         self.started = time.monotonic()
         self.last_write = self.last_check = 0.0
-        self.lost = False
+        self.lost = self.handing_back = False
 
     def mine(self):
         return Job.objects.filter(pk=self.job.pk, status=Status.RUNNING, attempts=self.job.attempts)
@@ -96,11 +98,15 @@ class Reporter:
         self.lost = not self.mine().update(progress=round(99 * fraction, 1), eta_at=eta, lease_expires_at=lease())
 
     def cancelled(self):
+        """True when the job is no longer ours (cancelled, taken over) or its worker is shutting down and
+        hands it back. The engine asks before each tile, so a job past its last tile finishes."""
         now = time.monotonic()
-        if not self.lost and now - self.last_check >= min(0.5, settings.JOB_PROGRESS_INTERVAL):
+        if not self.lost and not self.handing_back and \
+                now - self.last_check >= min(0.5, settings.JOB_PROGRESS_INTERVAL):
             self.last_check = now
-            self.lost = not self.mine().exists()
-        return self.lost
+            row = self.mine().values_list("hand_back", flat=True).first()
+            self.lost, self.handing_back = row is None, bool(row)
+        return self.lost or self.handing_back
 
     def renew(self):
         self.lost = self.lost or not self.mine().update(lease_expires_at=lease())
@@ -113,6 +119,7 @@ def finish(job, target, **fields):
 def run_job(job_id):
     """The worker's whole job: claim, upscale, store, record the outcome. Returns the final status."""
     job = claim(job_id)
+    queue.taken(job_id)  # after the claim: a sweep between the two sees the row RUNNING, not QUEUED
     if job is None:
         return "skipped"
     log.info("job %s claimed, attempt %s", job.pk, job.attempts)
@@ -123,36 +130,56 @@ def run_job(job_id):
             return Status.DONE
         error = None  # cancelled, or taken over by another worker, meanwhile
     except Exception as e:
-        error = failure_message(job, e)
+        error, reason = failure(job, e)
     finally:
         if not Job.objects.filter(pk=job.pk, status=Status.DONE, attempts=job.attempts).exists():
             remove(saved)
     if error is None:
-        return "cancelled"
-    finish(job, Status.FAILED, error=error)
+        return "handed back" if hand_back(job) else "cancelled"
+    finish(job, Status.FAILED, error=error, reason=reason)
     return Status.FAILED
+
+
+def mark_for_hand_back(workers):
+    """Mark the RUNNING jobs of ``workers`` (worker ids "host:pid") for hand-back, except those handed back
+    JOB_MAX_HANDBACKS times already (they run on until the worker is stopped). Returns how many."""
+    return Job.objects.filter(status=Status.RUNNING, worker__in=workers,
+                              handbacks__lt=settings.JOB_MAX_HANDBACKS).update(hand_back=True)
+
+
+def hand_back(job):
+    """Put a job marked for hand-back, and stopped between tiles, back to QUEUED and publish it at once, so
+    another worker takes it without waiting for the lease. True if it was."""
+    if not move(job.pk, [Status.RUNNING], Status.QUEUED, where={"attempts": job.attempts, "hand_back": True},
+                hand_back=False, handbacks=F("handbacks") + 1, progress=0, eta_at=None, lease_expires_at=None,
+                worker="", published_at=None, attempt_files=[]):
+        return False
+    log.info("job %s handed back by its worker, which is shutting down", job.pk)
+    publish(job.pk)
+    return True
 
 
 class StorageFailed(Exception):
     pass
 
 
-def failure_message(job, e):
-    """The sentence a user reads for an expected failure (None when cancelled)."""
+def failure(job, e):
+    """(the sentence a user reads, a machine-readable reason) for an expected failure; (None, None) when
+    cancelled or handed back."""
     from celery.exceptions import SoftTimeLimitExceeded
 
     from upscale_worker.engine import Cancelled, EngineError
 
     if isinstance(e, Cancelled):
-        return None
+        return None, None
     if isinstance(e, EngineError):
-        return str(e)
+        return str(e), "engine"
     if isinstance(e, SoftTimeLimitExceeded):
-        return "The job timed out: it ran longer than the time limit."
+        return "The job timed out: it ran longer than the time limit.", "timeout"
     if isinstance(e, StorageFailed):
-        return str(e)
+        return str(e), "storage"
     log.exception("job %s failed", job.pk)
-    return "The image could not be processed."
+    return "The image could not be processed.", "internal"
 
 
 def upscale_and_store(job, saved):
