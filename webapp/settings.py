@@ -243,6 +243,7 @@ JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 1800)
 JOB_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
 SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30)
 REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 300)
+STORAGE_SWEEP_INTERVAL = env_float("STORAGE_SWEEP_INTERVAL", 900)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
 THUMBNAIL_SIZE = 256
@@ -287,6 +288,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "webapp.jobs.tasks.sweep", "schedule": SWEEP_INTERVAL},
     "expire": {"task": "webapp.jobs.tasks.expire", "schedule": 3600.0},
+    "sweep-storage": {"task": "webapp.jobs.tasks.sweep_storage", "schedule": STORAGE_SWEEP_INTERVAL},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
