@@ -246,6 +246,8 @@ REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 300)
 STORAGE_SWEEP_INTERVAL = env_float("STORAGE_SWEEP_INTERVAL", 900)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
+# Test-only: seconds a worker sleeps after each tile, so a job lasts long enough to be cut mid-way on any CPU.
+TEST_TILE_DELAY = env_float("TEST_TILE_DELAY", 0)
 THUMBNAIL_SIZE = 256
 
 # Celery: every option here, read by upscale_worker/celery.py (namespace CELERY_).
