@@ -210,9 +210,15 @@ class Host:
         """Drop ``percent`` % of the packets in each direction, at random (nftables' numgen; no tc netem)."""
         self.nft(f"table inet loss {{\n"
                  f" chain in {{ type filter hook input priority 0; policy accept; "
-                 f"iifname \"eth0\" numgen random mod 100 < {percent} drop; }}\n"
+                 f"iifname \"eth0\" numgen random mod 100 < {percent} counter drop; }}\n"
                  f" chain out {{ type filter hook output priority 0; policy accept; "
-                 f"oifname \"eth0\" numgen random mod 100 < {percent} drop; }}\n}}")
+                 f"oifname \"eth0\" numgen random mod 100 < {percent} counter drop; }}\n}}")
+
+    def lost(self) -> int:
+        """Packets lose() has dropped so far (0 when no loss is set)."""
+        out = sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "table", "inet", "loss", check=False)
+        rules = [item["rule"] for item in json.loads(out)["nftables"] if "rule" in item] if out else []
+        return sum(e["counter"]["packets"] for r in rules for e in r["expr"] if "counter" in e)
 
     def cut_at_first_upload(self) -> None:
         """Arm a cut that falls, in the kernel, on the first packet of this host's next S3 upload (a TCP
