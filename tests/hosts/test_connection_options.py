@@ -83,3 +83,26 @@ def test_it_gives_s3_requests_short_timeouts_and_keepalive():
     config = storage.connection.meta.client.meta.config
     assert config.connect_timeout == settings.NET_CONNECT_TIMEOUT and config.read_timeout <= 30
     assert config.tcp_keepalive and config.retries["total_max_attempts"] == 3
+
+
+def test_a_broker_command_after_the_connection_broke_reconnects_instead_of_failing():
+    """The ack of a finished job, when a cut killed the connection meanwhile: without a retry kombu's ack fails
+    ("Couldn't ack") and a worker with one prefetch slot never consumes again."""
+    import time
+
+    import redis
+
+    from upscale_worker.celery import app
+
+    with app.connection_for_write() as conn:
+        pool = conn.default_channel.client.connection_pool
+        held = pool.get_connection()  # checked out, as the consumer's connection is
+        try:
+            held.send_command("CLIENT", "ID")
+            redis.Redis.from_url(settings.CELERY_BROKER_URL).client_kill_filter(_id=held.read_response())
+            time.sleep(0.1)
+            held.next_health_check = 0  # idle past health_check_interval, as during a cut
+            held.send_command("PING")
+            assert held.read_response() == b"PONG"
+        finally:
+            pool.release(held)

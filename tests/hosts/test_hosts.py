@@ -125,8 +125,9 @@ def test_a_job_cut_off_mid_way_finishes_exactly_once_on_the_other_host(platform,
         noticed = time.monotonic() - cut_at
         print(f"cut -> done elsewhere {took:.1f} s; cut noticed by its worker's job in {noticed:.1f} s")
         assert noticed < 30
-        time.sleep(max(0.0, cut_at + 15 - time.monotonic()))  # every connection of the cut host has timed out
     finally:
+        # Back about when keepalive ends the idle connections too: the window where a worker used to come back
+        # deaf (its ack failed on a connection that had just died; upscale_worker/broker.py retries it).
         cut.restore()
 
     # The link is back: the cut worker takes jobs again.
