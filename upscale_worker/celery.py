@@ -18,6 +18,13 @@ def share_the_cores(options=None, **kwargs):
     os.environ.setdefault("UPSCALE_THREADS", str(max(1, cores // processes)))
 
 
+@signals.celeryd_init.connect
+def retry_broker_commands(conf=None, **kwargs):
+    """A worker retries a broker command over a new connection when a network cut broke the old one (see
+    upscale_worker/broker.py); web processes fail fast."""
+    conf.broker_transport_options = {**conf.broker_transport_options, "retry_commands": True}
+
+
 @signals.task_prerun.connect
 @signals.task_postrun.connect
 def close_old_connections(**kwargs):

@@ -252,7 +252,7 @@ THUMBNAIL_SIZE = 256
 
 # Celery: every option here, read by upscale_worker/celery.py (namespace CELERY_).
 CELERY_BROKER_URL = REDIS_URL
-# kombu's Redis transport, retrying a command over a new connection when a cut broke the old one.
+# kombu's Redis transport; a worker retries a command over a new connection when a cut broke the old one.
 CELERY_BROKER_TRANSPORT = "upscale_worker.broker:Transport"
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

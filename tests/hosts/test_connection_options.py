@@ -89,14 +89,18 @@ def test_a_broker_command_after_the_connection_broke_reconnects_instead_of_faili
     """The ack of a finished job, when a cut killed the connection meanwhile: without a retry kombu's ack fails
     ("Couldn't ack") and a worker with one prefetch slot never consumes again."""
     import time
+    from types import SimpleNamespace
 
     import redis
 
-    from upscale_worker.celery import app
+    from upscale_worker.celery import app, retry_broker_commands
 
-    with app.connection_for_write() as conn:
-        pool = conn.default_channel.client.connection_pool
-        held = pool.get_connection()  # checked out, as the consumer's connection is
+    worker_conf = SimpleNamespace(broker_transport_options=dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS))
+    retry_broker_commands(conf=worker_conf)  # what a worker process does as it starts
+    with app.connection_for_write(transport_options=worker_conf.broker_transport_options) as conn:
+        assert conn.default_channel.async_pool.connection_kwargs.get("retry") is None  # the event loop's own
+        pool = conn.default_channel.pool  # the connections acks and publishes use
+        held = pool.get_connection()
         try:
             held.send_command("CLIENT", "ID")
             redis.Redis.from_url(settings.CELERY_BROKER_URL).client_kill_filter(_id=held.read_response())
@@ -106,3 +110,10 @@ def test_a_broker_command_after_the_connection_broke_reconnects_instead_of_faili
             assert held.read_response() == b"PONG"
         finally:
             pool.release(held)
+
+
+def test_a_web_process_fails_fast_instead_of_retrying_broker_commands():
+    from upscale_worker.celery import app
+
+    with app.connection_for_write() as conn:
+        assert conn.default_channel.pool.connection_kwargs.get("retry") is None

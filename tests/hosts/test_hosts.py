@@ -87,6 +87,9 @@ def test_jobs_from_the_web_host_run_on_both_worker_hosts_against_the_services_ho
     assert set(ran_on) == names, ran_on  # the job's worker field names the host (host:pid, its own hostname)
     assert {r for *_, r in done.values()} <= results(platform)
 
+    listening = set(platform.svc.run("ss", "-ltnH").split()[3::5])  # Local Address:Port of each TCP listener
+    assert listening == {f"{platform.svc.address}:{port}" for port in hosts.SERVICE_PORTS.values()}
+    assert platform.svc.run("ss", "-lxH").strip() == ""  # no Unix sockets
     for host in platform.workers:  # database, Redis and S3 traffic went to the services host, nothing elsewhere
         sent = host.traffic()
         assert sent["postgres"] > 0 and sent["redis"] > 0 and sent["s3"] > 0 and sent["elsewhere"] == 0, sent
