@@ -138,8 +138,9 @@ class Host:
         self.processes: list[Process] = []
         outside, inside = f"{net.tag}v{octet}", f"{net.tag}p{octet}"
         sh("ip", "netns", "add", self.ns)
-        for conf in ("all", "default"):  # no IPv6: the host sends nothing but its IPv4 traffic
-            sh("ip", "netns", "exec", self.ns, "sysctl", "-qw", f"net.ipv6.conf.{conf}.disable_ipv6=1")
+        # No IPv6: the host sends nothing but its IPv4 traffic (no router solicitations, no MLD reports).
+        sh("ip", "netns", "exec", self.ns, "sh", "-c", "for c in all default; do f=/proc/sys/net/ipv6/conf/$c/"
+           "disable_ipv6; [ ! -e $f ] || echo 1 > $f; done")
         sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
         sh("ip", "link", "set", inside, "netns", self.ns)
         sh("ip", "-n", self.ns, "link", "set", inside, "name", "eth0")
