@@ -20,6 +20,13 @@ def share_the_cores(options=None, **kwargs):
     os.environ.setdefault("UPSCALE_THREADS", str(max(1, cores // processes)))
 
 
+@signals.celeryd_init.connect
+def retry_broker_commands(conf=None, **kwargs):
+    """A worker retries a broker command over a new connection when a network cut broke the old one (see
+    upscale_worker/broker.py); web processes fail fast."""
+    conf.broker_transport_options = {**conf.broker_transport_options, "retry_commands": True}
+
+
 @signals.task_prerun.connect
 def log_the_job(task=None, args=None, **kwargs):
     """Every line a job's task writes carries its job id (Celery's own lines get it from the task id)."""

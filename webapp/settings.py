@@ -119,6 +119,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Connections that notice a cut (a pulled cable, a host gone, a partition): without these, a query or a
+# command on a dead link waits for the kernel's retransmissions, about 15 minutes (tcp_retries2 = 15).
+# NET_DEAD_AFTER: data unacknowledged this long ends the connection (TCP_USER_TIMEOUT, RFC 5482); an idle
+# connection is probed after NET_KEEPALIVE_IDLE seconds, every NET_KEEPALIVE_INTERVAL, NET_KEEPALIVE_COUNT times.
+NET_CONNECT_TIMEOUT = env_float("NET_CONNECT_TIMEOUT", 5)
+NET_DEAD_AFTER = env_float("NET_DEAD_AFTER", 10)
+NET_KEEPALIVE_IDLE = env_int("NET_KEEPALIVE_IDLE", 5)
+NET_KEEPALIVE_INTERVAL = env_int("NET_KEEPALIVE_INTERVAL", 2)
+NET_KEEPALIVE_COUNT = env_int("NET_KEEPALIVE_COUNT", 3)
+
+
+def tcp_keepalive_options() -> dict[int, int]:
+    """Socket options (level IPPROTO_TCP) for redis-py's ``socket_keepalive_options``: keepalive probing and
+    TCP_USER_TIMEOUT in milliseconds. Options this platform lacks (TCP_USER_TIMEOUT is Linux's) are left out."""
+    import socket
+
+    wanted = {"TCP_KEEPIDLE": NET_KEEPALIVE_IDLE, "TCP_KEEPINTVL": NET_KEEPALIVE_INTERVAL,
+              "TCP_KEEPCNT": NET_KEEPALIVE_COUNT, "TCP_USER_TIMEOUT": int(NET_DEAD_AFTER * 1000)}
+    return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}
+
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # libpq's own names (https://www.postgresql.org/docs/current/libpq-connect.html); connect_timeout is whole
+    # seconds, at least 2.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "connect_timeout": max(2, round(NET_CONNECT_TIMEOUT)),
+        "keepalives": 1,
+        "keepalives_idle": NET_KEEPALIVE_IDLE,
+        "keepalives_interval": NET_KEEPALIVE_INTERVAL,
+        "keepalives_count": NET_KEEPALIVE_COUNT,
+        "tcp_user_timeout": int(NET_DEAD_AFTER * 1000),
+    })
+
 # Redis: the Celery broker and the cache (rate limits shared by every web process).
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CACHES = {
@@ -126,7 +159,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "upscale",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "socket_keepalive": True,
+                    "socket_keepalive_options": tcp_keepalive_options()},
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -144,7 +178,12 @@ STORAGES = {
 
 
 def s3_storage(bucket: str, endpoint_url: str | None, access_key: str | None, secret_key: str | None) -> dict:
-    """django-storages' backend for any S3-compatible store: private objects, signed URLs, no overwriting."""
+    """django-storages' backend for any S3-compatible store: private objects, signed URLs, no overwriting, and
+    requests that give up on a dead link within seconds (botocore would wait 60 s a read, five times)."""
+    from botocore.config import Config
+
+    config = Config(connect_timeout=NET_CONNECT_TIMEOUT, read_timeout=env_float("S3_READ_TIMEOUT", 30),
+                    tcp_keepalive=True, retries={"mode": "standard", "total_max_attempts": 3})
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -155,6 +194,7 @@ def s3_storage(bucket: str, endpoint_url: str | None, access_key: str | None, se
             "default_acl": "private",
             "querystring_auth": True,
             "file_overwrite": False,
+            "client_config": config,
         },
     }
 
@@ -212,12 +252,17 @@ SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30)
 REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 30)  # a fresh row is left to its own publish this long
 QUEUE_MARKER_TTL = env_int("QUEUE_MARKER_TTL", 86400)  # a marker whose publish failed half-way is forgotten
 WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 10)  # seconds between a worker's liveness writes (TTL 3x)
+STORAGE_SWEEP_INTERVAL = env_float("STORAGE_SWEEP_INTERVAL", 900)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
+# Test-only: seconds a worker sleeps after each tile, so a job lasts long enough to be cut mid-way on any CPU.
+TEST_TILE_DELAY = env_float("TEST_TILE_DELAY", 0)
 THUMBNAIL_SIZE = 256
 
 # Celery: every option here, read by upscale_worker/celery.py (namespace CELERY_).
 CELERY_BROKER_URL = REDIS_URL
+# kombu's Redis transport; a worker retries a command over a new connection when a cut broke the old one.
+CELERY_BROKER_TRANSPORT = "upscale_worker.broker:Transport"
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -225,11 +270,20 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", JOB_TIME_LIMIT + 300),
     "socket_connect_timeout": 1,
     "socket_timeout": 10,
+    "socket_keepalive": True,
+    "socket_keepalive_options": tcp_keepalive_options(),
+    # kombu drops a BRPOP connection whose reply is this overdue (a half-open link) and reconnects.
+    "health_check_interval": 10,
     # A publish fails fast when Redis is down (the sweeper publishes again later).
     "max_retries": 1,
     "interval_start": 0,
     "interval_step": 0.2,
 }
+# The same for a Redis result backend, should CELERY_RESULT_BACKEND ever be set (results are ignored today).
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
+CELERY_REDIS_SOCKET_TIMEOUT = 10
+CELERY_REDIS_SOCKET_KEEPALIVE = True
+CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
 CELERY_TASK_DEFAULT_QUEUE = "upscale"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -247,6 +301,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "webapp.jobs.tasks.sweep", "schedule": SWEEP_INTERVAL},
     "expire": {"task": "webapp.jobs.tasks.expire", "schedule": 3600.0},
+    "sweep-storage": {"task": "webapp.jobs.tasks.sweep_storage", "schedule": STORAGE_SWEEP_INTERVAL},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -288,6 +343,8 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXIES
 HTTPS = env_bool("HTTPS", False)
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = HTTPS and env_bool("SECURE_SSL_REDIRECT", True)
+# Probes and the scraper reach a pod over plain HTTP from inside the cluster, not through the TLS proxy.
+SECURE_REDIRECT_EXEMPT = [r"^livez$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS

@@ -23,3 +23,10 @@ def expire():
     from webapp.jobs.services.sweeper import expire
 
     return expire()
+
+
+@app.task(name="webapp.jobs.tasks.sweep_storage")
+def sweep_storage():
+    from webapp.jobs.services.sweeper import sweep_storage
+
+    return sweep_storage()

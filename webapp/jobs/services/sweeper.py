@@ -1,4 +1,4 @@
-"""The beat's side: re-publish what the broker may have lost, and expire old files."""
+"""The beat's side: re-publish what the broker may have lost, expire old files, sweep orphan objects."""
 
 import logging
 from datetime import timedelta
@@ -6,6 +6,7 @@ from itertools import islice
 
 import redis
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db.models import Q
 from django.utils import timezone
 
@@ -66,3 +67,58 @@ def expire():
         count += 1
     return count
 
+
+
+SWEPT_FOLDERS = ("results", "previews")  # what workers write; inputs are the web's, named as the row is made
+
+
+def sweep_storage():
+    """Remove result and preview objects that no job names and that are older than the lease.
+
+    They are the late writes of a worker that was cut off while storing: its clean-up could not reach the
+    storage, and by the time its write landed another worker had claimed the job (a claim removes only the
+    files its predecessor had named). Every attempt names its files in the row before writing them, so an
+    object listed before the names are read and still unnamed belongs to no live attempt; the age (its
+    modification time, from the storage) is a margin on top. Works with any storage that lists folders
+    (FileSystemStorage, S3). Returns the number of objects removed; a listing failure raises.
+    """
+    cutoff = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS)
+    stored = [name for folder in SWEPT_FOLDERS for name in _listed(folder)]  # before the names are read
+    named = _named_files()
+    removed = 0
+    for name in stored:
+        if name in named:
+            continue
+        modified = _modified(name)  # asked only of unnamed objects: one HEAD each on S3
+        if modified is not None and modified < cutoff:
+            default_storage.delete(name)
+            removed += 1
+    return removed
+
+
+def _listed(folder):
+    try:
+        return [f"{folder}/{name}" for name in default_storage.listdir(folder)[1]]
+    except FileNotFoundError:  # a disk storage that has never held such a file
+        return []
+
+
+def _named_files():
+    names = set()
+    rows = Job.objects.values_list("result_file", "result_preview", "input_preview", "thumbnail", "attempt_files")
+    for *files, attempt_files in rows.iterator(chunk_size=2000):
+        names.update(name for name in files if name)
+        names.update(attempt_files or [])
+    return names
+
+
+def _modified(name):
+    """The object's modification time (aware), or None when it is gone meanwhile."""
+    try:
+        return default_storage.get_modified_time(name)
+    except FileNotFoundError:
+        return None
+    except Exception as e:  # S3 answers a vanished key with a ClientError (404)
+        if getattr(e, "response", {}).get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+            return None
+        raise

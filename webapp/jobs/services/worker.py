@@ -86,6 +86,8 @@ class Reporter:
         return Job.objects.filter(pk=self.job.pk, status=Status.RUNNING, attempts=self.job.attempts)
 
     def progress(self, done, total):
+        if settings.TEST_TILE_DELAY and done:
+            time.sleep(settings.TEST_TILE_DELAY)  # test-only: a job long enough to cut mid-way on any CPU
         now = time.monotonic()
         # The first finished window is written at once: it gives the page an ETA to poll, even in a short job.
         if now - self.last_write < settings.JOB_PROGRESS_INTERVAL and done not in (1, total):
