@@ -1,6 +1,6 @@
 """GET /metrics in the Prometheus text format (prometheus-client), the same from every web process.
 
-Gauges are read at scrape time: jobs queued and running by scale and model from the database, the age of the
+Gauges are read at scrape time: jobs queued and running by scale and model variant from the database, the age of the
 oldest queued job, the broker's queue length and the live workers (keys with a short TTL that each worker
 refreshes) from Redis. Counters and histograms only grow: they are kept in one Redis hash (the broker's
 database, shared by web and worker processes) and incremented where a job's status changes.
@@ -13,6 +13,7 @@ import hmac
 import json
 import logging
 import math
+from collections import Counter
 
 import redis
 from django.conf import settings
@@ -109,6 +110,10 @@ def worker_gone(name):
 # --- Scraping ---------------------------------------------------------------------------------------------
 
 
+# The variant a job will run before its worker has chosen one: `auto` is decided from the file at run time.
+PENDING_VARIANT = {"clean": "clean", "compressed": "jpeg", "auto": "auto"}
+
+
 class JobsCollector:
     """Every family read fresh at each scrape."""
 
@@ -125,11 +130,14 @@ class JobsCollector:
         yield from histograms(stored)
 
     def gauges(self, Job, Status):
-        jobs = GaugeMetricFamily("upscale_jobs", "Jobs queued or running, by scale and model.",
-                                 labels=["status", "scale", "model"])
+        jobs = GaugeMetricFamily("upscale_jobs", "Jobs queued or running, by scale and model variant.",
+                                 labels=["status", "scale", "variant"])
         active = Job.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
-        for row in active.values("status", "scale", "model").annotate(n=Count("id")).order_by():
-            jobs.add_metric([row["status"], str(row["scale"]), row["model"]], row["n"])
+        counts = Counter()
+        for row in active.values("status", "scale", "source", "variant").annotate(n=Count("id")).order_by():
+            counts[row["status"], str(row["scale"]), row["variant"] or PENDING_VARIANT[row["source"]]] += row["n"]
+        for labels, n in counts.items():
+            jobs.add_metric(list(labels), n)
         yield jobs
         oldest = Job.objects.filter(status=Status.QUEUED).aggregate(at=Min("created_at"))["at"]
         age = (timezone.now() - oldest).total_seconds() if oldest else 0

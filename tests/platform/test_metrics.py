@@ -70,16 +70,16 @@ def test_its_gauges_match_the_rows(token, alice):
     now = timezone.now()
     for minutes in (30, 20, 10):
         make_job(alice, created_at=now - timedelta(minutes=minutes))
-    make_job(alice, "queued", scale=4, model="edsr-x4")
-    for _ in range(2):
-        make_job(alice, "running", scale=4, model="edsr-x4", lease_expires_at=now + timedelta(minutes=1))
+    make_job(alice, "queued", scale=4, source="compressed")
+    make_job(alice, "running", scale=4, variant="jpeg", lease_expires_at=now + timedelta(minutes=1))
+    make_job(alice, "running", scale=4, source="compressed", lease_expires_at=now + timedelta(minutes=1))
     make_job(alice, "done")
     queue.broker().delete(queue.QUEUE)
     queue.publish(make_job(alice, "done").id)  # one message waiting, for a job already done
     samples = scrape()
-    assert value(samples, "upscale_jobs", status="queued", scale="2", model="edsr-x2") == 3
-    assert value(samples, "upscale_jobs", status="queued", scale="4", model="edsr-x4") == 1
-    assert value(samples, "upscale_jobs", status="running", scale="4", model="edsr-x4") == 2
+    assert value(samples, "upscale_jobs", status="queued", scale="2", variant="auto") == 3  # not chosen yet
+    assert value(samples, "upscale_jobs", status="queued", scale="4", variant="jpeg") == 1
+    assert value(samples, "upscale_jobs", status="running", scale="4", variant="jpeg") == 2
     assert 30 * 60 <= value(samples, "upscale_oldest_queued_job_age_seconds") < 30 * 60 + 30
     assert value(samples, "upscale_broker_queue_length") == queue.length() == 1
 
