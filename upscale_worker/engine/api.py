@@ -10,12 +10,17 @@ import numpy as np
 
 from upscale_worker.engine import pixels
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.tiling import Progress, best_tile, upscale_tiled
+from upscale_worker.engine.tiling import BORDERS, Progress, best_tile, upscale_tiled
 
 # Tile overlap in input pixels, measured: the tests' random-weights EDSR needs 8 for tiled == whole image
 # within 1 grey level (tests/engine/test_tiling.py); the shipped models need 4 (the 11 held-out training
 # images, every scale, f32 and int8, tiles 128 and 280). Each pixel less is 1-2% less computing.
 OVERLAP = 8
+# The image's own border: replicated by PAD pixels before inference (see tiling.py), measured in
+# models/README.md ("Image borders"): zero padding left flat images' corners off by up to 34 levels and
+# made 1x1 to 9x9 images change colour; PAD = OVERLAP puts the zeros as far away as a seam's.
+BORDER = "replicate"
+PAD = OVERLAP
 SCALES = (2, 3, 4)
 OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
@@ -32,6 +37,7 @@ class Options:
 
     precision: str | None = None
     tile: int | None = None  # one tile side for every image; None: per image, the best of runtime.tile_sizes()
+    border: str = BORDER  # "replicate", "reflect" or "zero" (the network's own padding): see tiling.BORDERS
 
 
 def _checked(scale: int, options: Options) -> tuple[str, tuple[int, ...]]:
@@ -49,15 +55,23 @@ def _checked(scale: int, options: Options) -> tuple[str, tuple[int, ...]]:
     return precision, tiles
 
 
-def _tiled(rgb: np.ndarray, scale: int, precision: str, tiles: tuple[int, ...], progress: Progress,
+def _tiled(rgb: np.ndarray, scale: int, precision: str, tiles: tuple[int, ...], border: str, progress: Progress,
            cancelled: Callable[[], bool]) -> np.ndarray:
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
-    h, w = rgb.shape[:2]
+    pad = padding(border)
+    h, w = rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad
     tile = best_tile(w, h, tiles, OVERLAP)
     infer = runtime.infer_function(scale, precision, min(h, tile), min(w, tile))
-    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled)
+    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, pad, border)
+
+
+def padding(border: str) -> int:
+    """Pixels added on each side of the image before inference for ``border``; raises EngineError if unknown."""
+    if border not in BORDERS:
+        raise EngineError(f"Unknown border {border!r}; choose one of {', '.join(BORDERS)}.")
+    return 0 if BORDERS[border] is None else PAD
 
 
 def upscale_array(
@@ -68,7 +82,7 @@ def upscale_array(
     cancelled: Callable[[], bool] = lambda: False,
 ) -> np.ndarray:
     """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger."""
-    return _tiled(rgb, scale, *_checked(scale, options), progress, cancelled)
+    return _tiled(rgb, scale, *_checked(scale, options), options.border, progress, cancelled)
 
 
 def upscale_file(
@@ -92,7 +106,7 @@ def upscale_file(
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
     precision, tiles = _checked(scale, options)  # first, so a missing model fails before any decoding
     picture = pixels.load(src)
-    rgb = _tiled(picture.rgb, scale, precision, tiles, progress, cancelled)
+    rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, precision, tiles, options.border, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)

@@ -10,6 +10,7 @@ EXIF (orientation reset, since it is applied to the pixels) and XMP are kept onl
 from __future__ import annotations
 
 import io
+import math
 import struct
 import zlib
 from dataclasses import dataclass, replace
@@ -19,15 +20,19 @@ from typing import BinaryIO
 import cv2
 import numpy as np
 from isal import isal_zlib
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageCms, UnidentifiedImageError
 
+from upscale_worker.engine import header
 from upscale_worker.engine.errors import EngineError
 
-# Animated GIF/WebP/PNG: the first frame only.
-READABLE_FORMATS = {"PNG", "JPEG", "WEBP", "BMP", "GIF"}
+# Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
+READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
+EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability
+PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB")
+SRGB = ImageCms.createProfile("sRGB")
 PNG_BAND_ROWS = 256
 PNG_DEFLATE_LEVEL = 1  # ISA-L's levels are 0-3; 2 and 3 were no smaller on Set14 x4 and no faster
 PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey + alpha, RGB, RGBA
@@ -40,7 +45,8 @@ class Picture:
     grey: bool
     icc: bytes | None = None
     exif: bytes | None = None  # with orientation reset to 1
-    xmp: bytes | None = None
+    xmp: bytes | None = None  # with tiff:Orientation reset to 1
+    colour_chunks: bytes = b""  # a PNG's gAMA, cHRM and sRGB chunks, raw
 
     @property
     def size(self) -> tuple[int, int]:
@@ -71,61 +77,154 @@ def from_model(output: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def load(src: str | Path | BinaryIO) -> Picture:
+def load(src: str | Path | BinaryIO, draft: int = 1) -> Picture:
+    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, BMP, GIF's first frame) into a Picture, oriented
+    as displayed. ``draft`` > 1 lets a JPEG decode at up to 1/``draft`` the size (DCT scaling: 1/2, 1/4, 1/8).
+    Raises EngineError with a sentence for the user."""
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
+    if data.startswith(header.MAGIC["jpeg"]):
+        header.check_jpeg_frame(io.BytesIO(data))  # lossless, hierarchical or 12-bit: named, not "unreadable"
     try:
         with Image.open(io.BytesIO(data)) as im:
             if im.format not in READABLE_FORMATS:
                 raise EngineError(f"{im.format} images are not supported; use PNG, JPEG or WebP.")
-            rgba = _decode_16bit_png(data) if _is_16bit_png(data) else _decode_8bit(im)
-            exif = im.getexif()
-            rgba = orient(rgba, exif.get(EXIF_ORIENTATION, 1))
-            return _picture(rgba, im, exif)
+            if draft > 1:
+                im.draft(None, (math.ceil(im.width / draft), math.ceil(im.height / draft)))
+            depth, colour_type = (data[24], data[25]) if data.startswith(PNG_SIGNATURE) else (8, None)
+            exif = read_exif(im)  # PNG: after the pixels when it follows them; so before the 16-bit decode
+            if depth == 16:
+                rgba, grey = _decode_16bit_png(data, colour_type, im.info.get("transparency"))
+            else:
+                rgba, grey = _decode_8bit(im, depth)
+            rgba = orient(rgba, header.orientation(exif.get(EXIF_ORIENTATION)))
+            return _picture(rgba, grey, im, exif, _png_colour_chunks(data))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
         raise EngineError("The file is not an image that can be read (PNG, JPEG or WebP expected).") from e
 
 
-def _picture(rgba: np.ndarray, im: Image.Image, exif: Image.Exif) -> Picture:
-    grey = im.mode in ("1", "L", "LA") or rgba.ndim == 2
+def read_exif(im: Image.Image) -> Image.Exif:
+    """The image's EXIF (XMP's orientation merged in, as Pillow does); empty when unreadable: malformed EXIF
+    is common in the wild and never fatal."""
+    try:
+        return im.getexif()
+    except Exception:
+        return Image.Exif()
+
+
+def exif_bytes(exif: Image.Exif) -> bytes | None:
+    """``exif`` serialised, without the tags that cannot be (a string where a number belongs: cameras and
+    editors write such tags); None when nothing is left."""
+    try:
+        return exif.tobytes() if len(exif) else None
+    except Exception:
+        pass
+    for ifd_tag in (None, *(t for t in EXIF_SUB_IFDS if t in exif)):
+        tags = exif if ifd_tag is None else exif.get_ifd(ifd_tag)
+        for tag in [t for t in list(tags) if t not in EXIF_SUB_IFDS and not _writable(ifd_tag, t, tags[t])]:
+            del tags[tag]
+    try:
+        return exif.tobytes() if len(exif) else None
+    except Exception:
+        return None
+
+
+def _writable(ifd_tag: int | None, tag: int, value) -> bool:
+    probe = Image.Exif()
+    (probe if ifd_tag is None else probe.get_ifd(ifd_tag))[tag] = value
+    try:
+        probe.tobytes()
+        return True
+    except Exception:
+        return False
+
+
+def _picture(rgba: np.ndarray, grey: bool, im: Image.Image, exif: Image.Exif, colour_chunks: bytes) -> Picture:
     if rgba.ndim == 2:
         rgba = rgba[..., None]
-    rgb = np.repeat(rgba, 3, axis=2) if rgba.shape[2] in (1, 2) else rgba[..., :3]
-    alpha = rgba[..., -1] if rgba.shape[2] in (2, 4) else None
+    channels = rgba.shape[2]
+    rgb = np.repeat(rgba[..., :1], 3, axis=2) if channels in (1, 2) else rgba[..., :3]
+    alpha = rgba[..., -1] if channels in (2, 4) else None
     if alpha is not None and alpha.min() == peak(alpha.dtype):
         alpha = None  # fully opaque: nothing to upscale
     if EXIF_ORIENTATION in exif:
         exif[EXIF_ORIENTATION] = 1
-    icc = None if im.mode == "CMYK" else im.info.get("icc_profile")  # a CMYK profile no longer fits
+    icc = None if im.mode == "CMYK" else im.info.get("icc_profile")  # CMYK was converted to sRGB through it
     xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp")
     return Picture(
         rgb=np.ascontiguousarray(rgb),
         alpha=alpha,
         grey=grey,
         icc=icc or None,
-        exif=exif.tobytes() if len(exif) else None,
-        xmp=xmp.encode() if isinstance(xmp, str) else xmp,
+        exif=exif_bytes(exif),
+        xmp=reset_xmp_orientation(xmp.encode() if isinstance(xmp, str) else xmp),
+        colour_chunks=colour_chunks,
     )
 
 
-def _is_16bit_png(data: bytes) -> bool:
-    # Pillow reads 16-bit RGB PNG as 8-bit; the bit depth is byte 24, inside the first (IHDR) chunk.
-    return data.startswith(PNG_SIGNATURE) and len(data) > 24 and data[24] == 16
+def reset_xmp_orientation(xmp: bytes | None) -> bytes | None:
+    """XMP with every tiff:Orientation set to 1 (attribute or element): the pixels are turned already."""
+    return header.XMP_ORIENTATION.sub(rb"\g<1>1", xmp) if xmp else xmp
 
 
-def _decode_16bit_png(data: bytes) -> np.ndarray:
+def _png_colour_chunks(data: bytes) -> bytes:
+    """The gAMA, cHRM and sRGB chunks of a PNG (length, type, data, CRC: copied as they are), b"" for others.
+    They say what the values mean, as an ICC profile does, and follow the same rule: always kept."""
+    if not data.startswith(PNG_SIGNATURE):
+        return b""
+    found, at = [], len(PNG_SIGNATURE)
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind in PNG_COLOUR_CHUNKS:
+            found.append(data[at : at + 12 + length])
+        at += 12 + length
+    return b"".join(found)
+
+
+def _decode_16bit_png(data: bytes, colour_type: int, key) -> tuple[np.ndarray, bool]:
+    """(H x W [x C] uint16 in RGB(A) order, grey); Pillow reads 16-bit PNG as 8-bit, OpenCV keeps 16 bits but
+    reads grey + alpha as RGBA and ignores a grey image's transparent key (tRNS), restored here."""
     x = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if x is None:
         raise ValueError("cv2 cannot decode this PNG")
     if x.ndim == 3:
         x = cv2.cvtColor(x, cv2.COLOR_BGRA2RGBA if x.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return x
+    grey = colour_type in (0, 4)
+    if grey and x.ndim == 3:
+        x = x[..., [0, 3]] if x.shape[2] == 4 else x[..., 0]
+    if x.ndim == 2 and isinstance(key, int):
+        x = np.dstack([x, _key_alpha(x, key, np.uint16)])
+    return x, grey
 
 
-def _decode_8bit(im: Image.Image) -> np.ndarray:
-    if im.mode in ("L", "LA"):
-        return np.asarray(im)
-    has_alpha = im.mode in ("RGBA", "PA") or "transparency" in im.info
-    return np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:
+    """(H x W [x C] uint8, grey) of any 8-bit-or-less mode; CMYK goes to sRGB through its ICC profile."""
+    key = im.info.get("transparency")
+    if im.mode in ("1", "L") and isinstance(key, int):  # a grey key (tRNS), in 1, 2, 4 or 8 bits
+        grey = np.asarray(im.convert("L"))
+        return np.dstack([grey, _key_alpha(grey, key * (255 // (2**depth - 1)), np.uint8)]), True
+    if im.mode in ("1", "L", "LA"):
+        return np.asarray(im.convert("LA" if im.mode == "LA" else "L")), True
+    if im.mode == "CMYK":
+        return np.asarray(_cmyk_to_srgb(im)), False
+    has_alpha = im.mode in ("RGBA", "PA", "LA") or "transparency" in im.info
+    return np.asarray(im.convert("RGBA" if has_alpha else "RGB")), False
+
+
+def _key_alpha(grey: np.ndarray, key: int, dtype: np.dtype) -> np.ndarray:
+    return np.where(grey == key, 0, peak(dtype)).astype(dtype)
+
+
+def _cmyk_to_srgb(im: Image.Image) -> Image.Image:
+    """CMYK through its embedded profile to sRGB (littleCMS, perceptual intent); Pillow's formula without one."""
+    icc = im.info.get("icc_profile")
+    if not icc:
+        return im.convert("RGB")
+    try:
+        return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError):  # a damaged profile: the plain conversion rather than a failure
+        return im.convert("RGB")
 
 
 def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
@@ -145,12 +244,37 @@ def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
 # --- alpha and grey --------------------------------------------------------------------------------------
 
 
+def bleed(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
+    """``rgb`` (H x W x 3) with each fully transparent pixel's colour taken from the nearest visible one
+    ("alpha bleeding"), so the arbitrary colour hidden there (often black) cannot seep into visible edges
+    through the network as a dark fringe. The same array when there is nothing to fill or nothing to fill
+    from. Nearest by Euclidean distance: OpenCV's distance transform labels each pixel with its nearest
+    visible one (DIST_LABEL_PIXEL numbers those in raster order)."""
+    if alpha is None:
+        return rgb
+    hidden = alpha == 0
+    if not hidden.any() or hidden.all():
+        return rgb
+    _, labels = cv2.distanceTransformWithLabels(hidden.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
+                                                labelType=cv2.DIST_LABEL_PIXEL)
+    visible = np.flatnonzero(~hidden)
+    filled = rgb.copy()
+    filled[hidden] = rgb.reshape(-1, 3)[visible[labels[hidden] - 1]]
+    return filled
+
+
 def upscale_alpha(alpha: np.ndarray | None, scale: int) -> np.ndarray | None:
-    """Lanczos keeps alpha edges smooth (nearest/bilinear would show jaggies); no model time spent on it."""
+    """H x W uint8/uint16 -> ``scale`` times larger: Lanczos keeps edges smooth (nearest or bilinear would show
+    jaggies), clamped to the 3 x 3 input neighbourhood's range around each output pixel, so it cannot ring
+    (Lanczos alone overshoots: an opaque interior dropped to 212, a clear background rose to 14)."""
     if alpha is None:
         return None
     h, w = alpha.shape
-    return cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_LANCZOS4)
+    size, kernel = (w * scale, h * scale), np.ones((3, 3), np.uint8)
+    out = cv2.resize(alpha, size, interpolation=cv2.INTER_LANCZOS4)
+    np.minimum(out, cv2.resize(cv2.dilate(alpha, kernel), size, interpolation=cv2.INTER_NEAREST), out=out)
+    np.maximum(out, cv2.resize(cv2.erode(alpha, kernel), size, interpolation=cv2.INTER_NEAREST), out=out)
+    return out
 
 
 def _channels(picture: Picture) -> np.ndarray:
@@ -188,6 +312,7 @@ def _write_png(picture: Picture, dst: Path, keep_metadata: bool) -> None:
     chunks = [_png_chunk(b"IHDR", header)]
     if picture.icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(picture.icc)))
+    chunks.append(picture.colour_chunks)
     if keep_metadata and picture.exif:
         chunks.append(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\0\0")))
     if keep_metadata and picture.xmp:
