@@ -1,6 +1,6 @@
 """How the image's border is handled: PSNR of each choice (zero, replicated, reflected padding).
 
-    python -m bench.borders [--scales 2,3,4] [--pad 8]
+    python -m bench.borders [--scales 2,3,4] [--borders zero,replicate,reflect] [--pad 8]
 
 Held-out training images (every 40th of ../shared/datasets/train, as the trainer holds them out; never a
 benchmark set): PSNR on Y by the paper's protocol (``scale`` pixels shaved) and on the whole image (nothing
@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from training.data import list_images, split_validation
-from upscale_worker.engine import Options, upscale_array
+from upscale_worker.engine import Options, api, upscale_array
 from upscale_worker.engine.imresize import imresize
 from upscale_worker.engine.metrics import mod_crop, psnr_y
 
@@ -59,13 +59,16 @@ def scores(images: list[np.ndarray], scale: int, border: str) -> dict[str, float
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", default="2,3,4")
+    parser.add_argument("--borders", default=",".join(BORDERS))
+    parser.add_argument("--pad", type=int, default=api.PAD, help="pixels added on each side (default: the engine's)")
     args = parser.parse_args(argv)
+    api.PAD = args.pad
     images = held_out()
-    print(f"{len(images)} held-out images\n")
+    print(f"{len(images)} held-out images, padding {args.pad} pixels\n")
     print("| scale | border | held-out PSNR (shave = scale) | held-out PSNR (whole image) | tiny images PSNR | flat: worst level error |")
     print("|---:|---|---:|---:|---:|---:|")
     for scale in map(int, args.scales.split(",")):
-        for border in BORDERS:
+        for border in args.borders.split(","):
             s = scores(images, scale, border)
             print(f"| x{scale} | {border} | {s['protocol']:.3f} | {s['whole']:.3f} | {s['tiny']:.2f} | {s['flat']} |",
                   flush=True)

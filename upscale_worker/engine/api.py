@@ -8,7 +8,7 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-from upscale_worker.engine import pixels
+from upscale_worker.engine import limits, pixels
 from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.tiling import BORDERS, Progress, best_tile, upscale_tiled
 
@@ -106,6 +106,7 @@ def upscale_file(
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
     precision, tiles = _checked(scale, options)  # first, so a missing model fails before any decoding
     picture = pixels.load(src)
+    limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before the work
     rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, precision, tiles, options.border, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)
