@@ -3,7 +3,6 @@
 import io
 import re
 import struct
-import zlib
 
 import cv2
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from tests.engine.conftest import ROOT, encode, gradient
+from tests.odd_images import MALFORMED_EXIF, chunk, cmyk_profile, mpo, png, sof_patched
 from upscale_worker.engine import EngineError, upscale_file
 from upscale_worker.engine.imresize import imresize
 
@@ -28,20 +28,6 @@ def ihdr(path) -> tuple[int, int]:
     """(bit depth, colour type) of a PNG file."""
     data = path.read_bytes()
     return data[24], data[25]
-
-
-def chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def png(pixels: np.ndarray, colour_type: int, extra: bytes = b"") -> bytes:
-    """A PNG written by hand (8 or 16 bits, any colour type), ``extra`` chunks before the image data."""
-    h, w = pixels.shape[:2]
-    rows = pixels.reshape(h, -1).astype(f">u{pixels.itemsize}").view(np.uint8)
-    raw = b"".join(b"\0" + row.tobytes() for row in rows)
-    header = struct.pack(">IIBBBBB", w, h, 8 * pixels.itemsize, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
 
 
 # 1. grey + alpha -------------------------------------------------------------------------------------------
@@ -67,17 +53,6 @@ def test_it_keeps_16_bit_grey_alpha_as_16_bit_grey_alpha(tmp_path):
 
 
 # 2. malformed metadata -------------------------------------------------------------------------------------
-
-
-def tiff_ifd(entries) -> bytes:
-    out = b"MM\0*\0\0\0\x08" + struct.pack(">H", len(entries))
-    for tag, kind, count, value in entries:
-        out += struct.pack(">HHI", tag, kind, count) + value.ljust(4, b"\0")
-    return out + b"\0\0\0\0"
-
-
-MALFORMED_EXIF = b"Exif\0\0" + tiff_ifd([(0x011A, 2, 3, b"72\0"), (0x011B, 2, 3, b"72\0"),  # resolution as text
-                                         (0x0128, 3, 1, struct.pack(">H", 2))])
 
 
 @pytest.mark.parametrize("keep", [True, False])
@@ -171,12 +146,6 @@ def test_any_result_shrunk_back_matches_its_input(tmp_path, size):
 # 6. multi-picture JPEG -------------------------------------------------------------------------------------
 
 
-def mpo(first=(200, 30, 30), second=(30, 30, 200), size=(16, 12)) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", size, first).save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", size, second)])
-    return buf.getvalue()
-
-
 def test_it_upscales_an_mpos_primary_picture(tmp_path):
     out = np.asarray(upscale(mpo(), tmp_path))
     assert out.shape == (24, 32, 3)
@@ -223,31 +192,6 @@ def test_an_xmp_only_orientation_is_applied_too(tmp_path):
 # 11. colour beyond an RGB profile --------------------------------------------------------------------------
 
 
-def cmyk_profile() -> bytes:
-    """A small but real CMYK ICC profile (v2 'prtr', Lab PCS, A2B0 as a lut8 with a 2-point grid) whose colours
-    differ from Pillow's plain CMYK -> RGB formula (warmer, with ink that is not a perfect black)."""
-    corners = []
-    for c, m, y, k in np.ndindex(2, 2, 2, 2):  # the first input channel varies slowest, as ICC orders grids
-        rgb = np.array([(1 - c) * (1 - 0.85 * k), (1 - 0.9 * m) * (1 - 0.85 * k), (1 - 0.8 * y) * (1 - 0.85 * k)])
-        lab = cv2.cvtColor((rgb * [1.0, 0.95, 0.85]).astype(np.float32)[None, None], cv2.COLOR_RGB2Lab)[0, 0]
-        corners.append([lab[0] * 255 / 100, lab[1] + 128, lab[2] + 128])
-    identity = bytes(range(256))
-    lut = (b"mft1\0\0\0\0" + bytes([4, 3, 2, 0]) + b"".join(struct.pack(">i", v) for v in (65536, 0, 0, 0, 65536, 0, 0, 0, 65536))
-           + identity * 4 + np.clip(np.rint(corners), 0, 255).astype(np.uint8).tobytes() + identity * 3)
-    desc = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 12 + b"\0" * 67
-    wtpt = b"XYZ \0\0\0\0" + struct.pack(">iii", 63190, 65536, 54061)
-    tags = [(b"A2B0", lut), (b"desc", desc), (b"wtpt", wtpt)]
-    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
-    for sig, data in tags:
-        data += b"\0" * (-len(data) % 4)
-        table += sig + struct.pack(">II", offset + len(body), len(data))
-        body += data
-    size = offset + len(body)
-    head = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"prtrCMYKLab " + b"\0" * 12
-            + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + struct.pack(">iii", 63190, 65536, 54061) + b"\0" * 48)
-    return head + struct.pack(">I", len(tags)) + table + body
-
-
 def test_cmyk_goes_to_srgb_through_its_embedded_profile(tmp_path):
     icc = cmyk_profile()
     cmyk = Image.new("CMYK", (16, 16), (40, 120, 30, 50))
@@ -268,16 +212,6 @@ def test_png_colour_chunks_follow_the_icc_rule_and_stay(tmp_path, keep):
     written = (tmp_path / "out.png").read_bytes()
     assert out.info["gamma"] == 1.0 and gama in written and chrm in written
     assert written.index(gama) < written.index(b"IDAT")
-
-
-def sof_patched(marker: int | None = None, precision: int | None = None) -> bytes:
-    data = bytearray(encode(gradient(16, 8), "JPEG"))
-    at = data.index(b"\xff\xc0")
-    if marker is not None:
-        data[at + 1] = marker
-    if precision is not None:
-        data[at + 4] = precision
-    return bytes(data)
 
 
 @pytest.mark.parametrize(("data", "message"), [(sof_patched(marker=0xC3), "Lossless JPEG (SOF3) is not supported"),

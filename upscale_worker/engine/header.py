@@ -17,12 +17,14 @@ from typing import BinaryIO
 from PIL import Image
 
 from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine import limits
 from upscale_worker.engine.limits import Limits, TooLarge
 
 MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "webp": (b"RIFF",),
          "gif": (b"GIF87a", b"GIF89a"), "bmp": (b"BM",)}
 PILLOW_FORMATS = {"png": ["PNG"], "jpeg": ["JPEG", "MPO"], "webp": ["WEBP"], "gif": ["GIF"], "bmp": ["BMP"]}
 SITE_FORMATS = ("png", "jpeg", "webp")
+FORMAT_NAMES = {**limits.FORMAT_NAMES, "gif": "GIF", "bmp": "BMP"}
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
 # JPEG frame markers (SOFn) that libjpeg cannot decode, named for the user; SOF0-2 and 9-10 are decoded.
@@ -60,10 +62,10 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
     f.seek(0)
     head = f.read(32)
     fmt = sniff(head)
-    allowed = ", ".join(PILLOW_FORMATS[x][0] for x in formats[:-1]) + f" or {PILLOW_FORMATS[formats[-1]][0]}"
     if fmt not in formats:
         f.seek(0)
-        raise Unreadable(f"This is not a {allowed.replace('WEBP', 'WebP')} image.")
+        names = [FORMAT_NAMES[x] for x in formats]
+        raise Unreadable(f"This is not a {', '.join(names[:-1])} or {names[-1]} image.")
     try:
         if fmt == "jpeg":
             check_jpeg_frame(f)
