@@ -214,6 +214,14 @@ def test_png_colour_chunks_follow_the_icc_rule_and_stay(tmp_path, keep):
     assert written.index(gama) < written.index(b"IDAT")
 
 
+@pytest.mark.parametrize("fmt", ["jpeg", "webp"])
+def test_a_png_gamma_is_carried_into_formats_without_it_as_srgb_values(tmp_path, fmt):
+    """gAMA 1.0 (linear light): 128 is half the light, which sRGB encodes as 188."""
+    gama = chunk(b"gAMA", struct.pack(">I", 100000))
+    out = np.asarray(upscale(png(np.full((8, 8, 3), 128, np.uint8), 2, gama), tmp_path, fmt=fmt, quality=100))
+    assert np.abs(out.astype(int) - 188).max() <= 2
+
+
 @pytest.mark.parametrize(("data", "message"), [(sof_patched(marker=0xC3), "Lossless JPEG (SOF3) is not supported"),
                                                (sof_patched(precision=12), "12-bit JPEG is not supported")])
 def test_unsupported_jpeg_variants_are_named(tmp_path, data, message):

@@ -60,11 +60,16 @@ def _tiled(rgb: np.ndarray, scale: int, precision: str, tiles: tuple[int, ...], 
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
-    pad = padding(border)
-    h, w = rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad
+    w, h = computed_size(rgb.shape[1], rgb.shape[0], border)
     tile = best_tile(w, h, tiles, OVERLAP)
     infer = runtime.infer_function(scale, precision, min(h, tile), min(w, tile))
-    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, pad, border)
+    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, padding(border), border)
+
+
+def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
+    """The (width, height) the tiling cuts into windows for a width x height image: padded for ``border``."""
+    pad = padding(border)
+    return width + 2 * pad, height + 2 * pad
 
 
 def padding(border: str) -> int:

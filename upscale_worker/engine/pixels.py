@@ -92,7 +92,7 @@ def load(src: str | Path | BinaryIO, draft: int = 1) -> Picture:
             if draft > 1:
                 im.draft(None, (math.ceil(im.width / draft), math.ceil(im.height / draft)))
             depth, colour_type = (data[24], data[25]) if data.startswith(PNG_SIGNATURE) else (8, None)
-            exif = read_exif(im)  # PNG: after the pixels when it follows them; so before the 16-bit decode
+            exif = read_exif(im)  # first: Pillow decodes a PNG whose eXIf follows the image data to find it
             if depth == 16:
                 rgba, grey = _decode_16bit_png(data, colour_type, im.info.get("transparency"))
             else:
@@ -349,10 +349,33 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def png_gamma(colour_chunks: bytes) -> float | None:
+    """The gamma of a PNG's gAMA chunk among ``colour_chunks``, or None (none, or an sRGB chunk overrides it)."""
+    at = colour_chunks.find(b"gAMA")
+    if at < 0 or b"sRGB" in colour_chunks:
+        return None
+    return struct.unpack(">I", colour_chunks[at + 4 : at + 8])[0] / 100_000 or None
+
+
+def to_srgb(picture: Picture) -> Picture:
+    """An 8-bit picture whose PNG gAMA differs from sRGB's (1/2.2) and that has no ICC profile, its colour
+    values re-encoded as sRGB, for formats without a gAMA chunk (JPEG, WebP), which viewers take as sRGB:
+    light = value ^ (1 / gamma) (PNG specification, 11.3.3.2), then the sRGB curve (IEC 61966-2-1).
+    Otherwise the same picture."""
+    gamma = png_gamma(picture.colour_chunks)
+    if picture.icc or gamma is None or abs(gamma - 1 / 2.2) < 0.01:
+        return picture
+    light = (np.arange(256) / 255.0) ** (1 / gamma)
+    encoded = np.where(light <= 0.0031308, 12.92 * light, 1.055 * light ** (1 / 2.4) - 0.055)
+    lut = np.clip(np.rint(encoded * 255), 0, 255).astype(np.uint8)
+    return replace(picture.with_pixels(cv2.LUT(picture.rgb, lut), picture.alpha), colour_chunks=b"")
+
+
 def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadata: bool) -> None:
     if picture.rgb.dtype == np.uint16:  # JPEG and WebP are 8-bit formats
         to8 = lambda x: None if x is None else np.rint(x / 257.0).astype(np.uint8)  # noqa: E731
         picture = picture.with_pixels(to8(picture.rgb), to8(picture.alpha))
+    picture = to_srgb(picture)
     if fmt == "jpeg":
         picture = replace(picture, opaque_alpha=False)
     if fmt == "jpeg" and picture.alpha is not None:  # JPEG has no alpha: flatten onto white
