@@ -65,6 +65,13 @@ def test_it_upscales_despite_text_where_a_number_belongs_and_drops_those_tags(tm
     assert (exif.get(0x0128) == 2) is keep  # what was readable is kept on request
 
 
+def test_metadata_too_large_for_a_jpeg_segment_is_dropped_not_fatal(tmp_path):
+    exif = Image.Exif()
+    exif[0x010E] = "x" * 70_000  # ImageDescription: a PNG or WebP holds it, one JPEG APP1 segment cannot
+    out = upscale(encode(gradient(8, 6), "PNG", exif=exif.tobytes()), tmp_path, fmt="jpeg", keep_metadata=True)
+    assert out.size == (16, 12) and not out.getexif()
+
+
 # 3. grey transparency key ----------------------------------------------------------------------------------
 
 

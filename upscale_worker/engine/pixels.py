@@ -32,6 +32,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
 EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability
 PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB")
+JPEG_SEGMENT_BYTES = {"exif": 65_533, "xmp": 65_504}  # what Pillow writes into one JPEG APP1 segment
 SRGB = ImageCms.createProfile("sRGB")
 PNG_BAND_ROWS = 256
 PNG_DEFLATE_LEVEL = 1  # ISA-L's levels are 0-3; 2 and 3 were no smaller on Set14 x4 and no faster
@@ -210,7 +211,7 @@ def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:
     if im.mode in ("1", "L", "LA"):
         return np.asarray(im.convert("LA" if im.mode == "LA" else "L")), True
     if im.mode == "CMYK":
-        return np.asarray(_cmyk_to_srgb(im)), False
+        return np.asarray(cmyk_to_srgb(im)), False
     has_alpha = im.mode in ("RGBA", "PA", "LA") or "transparency" in im.info
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB")), False
 
@@ -219,7 +220,7 @@ def _key_alpha(grey: np.ndarray, key: int, dtype: np.dtype) -> np.ndarray:
     return np.where(grey == key, 0, peak(dtype)).astype(dtype)
 
 
-def _cmyk_to_srgb(im: Image.Image) -> Image.Image:
+def cmyk_to_srgb(im: Image.Image) -> Image.Image:
     """CMYK through its embedded profile to sRGB (littleCMS, perceptual intent); Pillow's formula without one."""
     icc = im.info.get("icc_profile")
     if not icc:
@@ -387,5 +388,7 @@ def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int,
         options["subsampling"] = 0  # 4:4:4: chroma subsampling would blur the detail just created
     if keep_metadata:
         options.update(exif=picture.exif, xmp=picture.xmp)
+    if fmt == "jpeg":  # one APP1 segment each: what does not fit is dropped, never a failed job
+        options.update({k: None for k, cap in JPEG_SEGMENT_BYTES.items() if len(options[k] or b"") > cap})
     given = {k: v for k, v in options.items() if v is not None}
     Image.fromarray(_channels(picture)).save(dst, fmt.upper(), **given)
