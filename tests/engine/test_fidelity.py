@@ -234,3 +234,17 @@ def test_a_png_gamma_is_carried_into_formats_without_it_as_srgb_values(tmp_path,
 def test_unsupported_jpeg_variants_are_named(tmp_path, data, message):
     with pytest.raises(EngineError, match=re.escape(message)):
         upscale_file(io.BytesIO(data), tmp_path / "out.png", scale=2)
+
+
+def test_the_upload_check_reads_the_displayed_size_wherever_the_orientation_is():
+    from upscale_worker.engine import header, limits
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    stored = gradient(24, 40)
+    late = png(stored, 2)  # eXIf after the image data, where Pillow finds it only by decoding
+    late = late[:-12] + chunk(b"eXIf", exif.tobytes()[6:]) + late[-12:]
+    for data in (encode(stored, "JPEG", exif=exif.tobytes()), encode(stored, "JPEG", xmp=XMP.encode()),
+                 encode(stored, "WEBP", exif=exif.tobytes()), encode(stored, "PNG", exif=exif.tobytes()), late):
+        found = header.read_header(io.BytesIO(data), limits.Limits())
+        assert (found.width, found.height, found.orientation) == (40, 24, 6)

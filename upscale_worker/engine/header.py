@@ -71,8 +71,9 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
             check_jpeg_frame(f)
         return _checked(f, fmt, head)
     except Image.DecompressionBombError:
-        raise TooLarge(f"The image has far more pixels than the limit of {limits.input_megapixels:g} megapixels.") \
-            from None
+        cap = limits.input_megapixels
+        raise TooLarge("The image has far more pixels than " + (f"the limit of {cap:g} megapixels." if cap else
+                                                                "this decoder opens.")) from None
     finally:
         f.seek(0)
 
@@ -105,9 +106,11 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
         with Image.open(f, formats=PILLOW_FORMATS[fmt]) as im:
             width, height = im.size
             frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)  # MPO: a JPEG and its second view
-            orientation = read_orientation(im.info) or (_png_late_orientation(f) if fmt == "png" else 1)
+            info = dict(im.info)
             if fmt == "png":
                 im.verify()  # chunk CRCs up to IEND: catches truncation and flipped bits, decodes nothing
+                info.setdefault("exif", _png_late_exif(f))
+            orientation = read_orientation(info)
     except Image.DecompressionBombError:
         raise
     except Exception as e:  # Pillow raises many kinds (SyntaxError, OSError, struct.error...) on bad data
@@ -149,18 +152,18 @@ def orientation(value) -> int:
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
-def _png_late_orientation(f: BinaryIO) -> int:
-    """The orientation of an eXIf chunk after the image data, which Pillow reads only when decoding: the
-    chunks are walked by their lengths, the image data skipped."""
+def _png_late_exif(f: BinaryIO) -> bytes | None:
+    """The EXIF of an eXIf chunk after the image data, which Pillow reads only when decoding: the chunks are
+    walked by their lengths, the image data skipped."""
     f.seek(8)
     while len(chunk := f.read(8)) == 8:
         length, kind = struct.unpack(">I4s", chunk)
         if kind == b"eXIf":
-            return read_orientation({"exif": b"Exif\0\0" + f.read(length)})
+            return b"Exif\0\0" + f.read(length)
         if kind == b"IEND":
             break
         f.seek(length + 4, 1)
-    return 1
+    return None
 
 
 def check_jpeg_frame(f: BinaryIO) -> None:
