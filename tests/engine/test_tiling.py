@@ -27,6 +27,15 @@ def test_every_pixel_comes_from_the_right_tile(size):
     assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
 
 
+@pytest.mark.parametrize("border", ["replicate", "reflect"])
+@pytest.mark.parametrize("size", [(1, 1), (7, 300), (333, 517), (49, 48)])
+def test_a_padded_border_is_cut_away_exactly(size, border):
+    """The padding's output is never kept: with the stand-in, the result is the unpadded image's, at any size."""
+    img = noise(size[1], size[0])
+    out = upscale_tiled(img, 2, nearest, tile=64, overlap=OVERLAP, pad=PAD, border=border)
+    assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
+
+
 @pytest.mark.parametrize(("size", "tile", "ratio"), [((64, 64), 128, 1.0), ((512, 512), 280, 1.196),
                                                     ((2000, 1500), 280, 1.254), ((300, 100), 128, 1.28),
                                                     ((520, 520), 280, 1.160)])
