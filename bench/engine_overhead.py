@@ -25,17 +25,18 @@ from bench.engine_peers import openvino_runner, test_image
 def engine_tile(width: int, height: int, tile: int | None) -> int:
     """The tile the engine runs: ``tile`` when pinned, else its pick among the compiled tile sides."""
     from upscale_worker.engine import runtime
-    from upscale_worker.engine.api import OVERLAP
+    from upscale_worker.engine.api import OVERLAP, computed_size
     from upscale_worker.engine.tiling import best_tile
 
-    return tile or best_tile(width, height, runtime.tile_sizes(), OVERLAP)
+    return tile or best_tile(*computed_size(width, height), runtime.tile_sizes(), OVERLAP)
 
 
 def computed_ratio(width: int, height: int, tile: int | None) -> float:
-    from upscale_worker.engine.api import OVERLAP
+    """Input pixels the network computes per image pixel: windows over the padded image, overlaps included."""
+    from upscale_worker.engine.api import OVERLAP, computed_size
     from upscale_worker.engine.tiling import computed_pixels
 
-    return computed_pixels(width, height, engine_tile(width, height, tile), OVERLAP) / (width * height)
+    return computed_pixels(*computed_size(width, height), engine_tile(width, height, tile), OVERLAP) / (width * height)
 
 
 def tile_label(width: int, height: int, tile: int | None) -> str:

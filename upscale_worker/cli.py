@@ -12,13 +12,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from PIL import Image
 from tqdm import tqdm
 
 from upscale_worker import evaluate as evaluation
-from upscale_worker.engine import EngineError, Options, upscale_file
+from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
+
+CLI_FORMATS = ("png", "jpeg", "webp", "gif", "bmp")
 
 FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
@@ -30,7 +33,20 @@ def output_format(path: Path, requested: str | None) -> str:
     return fmt
 
 
+def check(src: Path, dst: Path, fmt: str, args: argparse.Namespace) -> None:
+    """The site's upload check for one file, from its header (and a JPEG's 1/8-scale draft), before any work:
+    raises EngineError with one line (damaged, truncated, animated, too large for the limits or ``fmt``)."""
+    if dst.exists() and not args.overwrite:
+        raise EngineError(f"{dst} exists; use --overwrite to replace it.")
+    cap = limits.NO_LIMITS if args.no_limits else limits.Limits.from_env()
+    with open(src, "rb") as f:
+        found = header.read_header(f, cap, CLI_FORMATS)
+        limits.check(found.width, found.height, args.scale, fmt, cap)
+        header.check_data(f, found)
+
+
 def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
+    check(src, dst, output_format(dst, args.format), args)
     with tqdm(desc=src.name, unit="tile", leave=False) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -43,16 +59,24 @@ def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
           f"{result.output_size[0]}x{result.output_size[1]} ({result.model}; {result.choice})")
 
 
+def output_names(images: list[Path], fmt: str) -> list[str]:
+    """One distinct output name per input: photo.png -> photo.webp, but photo.png and photo.jpg, whose stems
+    collide (case-insensitively, as some file systems compare), -> photo.png.webp and photo.jpg.webp."""
+    ext = "jpg" if fmt == "jpeg" else fmt
+    stems = [p.stem.lower() for p in images]
+    return [f"{p.stem if stems.count(p.stem.lower()) == 1 else p.name}.{ext}" for p in images]
+
+
 def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
     fmt = args.format or "png"
     images = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES | {".gif"})
     dst.mkdir(parents=True, exist_ok=True)
     failures = 0
-    for path in tqdm(images, unit="image"):
+    for path, name in zip(tqdm(images, unit="image"), output_names(images, fmt)):
         try:
-            upscale_file(path, dst / f"{path.stem}.{'jpg' if fmt == 'jpeg' else fmt}", args.scale, fmt,
-                         args.quality, args.keep_metadata, options=options(args))
-        except EngineError as e:
+            check(path, dst / name, fmt, args)
+            upscale_file(path, dst / name, args.scale, fmt, args.quality, args.keep_metadata, options=options(args))
+        except (EngineError, OSError) as e:
             failures += 1
             tqdm.write(f"error: {path.name}: {e}", file=sys.stderr)
     print(f"{len(images) - failures} of {len(images)} images upscaled into {dst}")
@@ -64,6 +88,8 @@ def options(args: argparse.Namespace) -> Options:
 
 
 def run_upscale(args: argparse.Namespace) -> int:
+    if args.no_limits:
+        Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check, at about 179 megapixels, is lifted too
     if args.input.is_dir():
         return upscale_folder(args.input, args.output, args)
     if not args.input.exists():
@@ -124,6 +150,10 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (ICC is always kept)")
     up.add_argument("--source", choices=SOURCES, default="auto", help="auto: the JPEG-aware model for "
                     "compressed inputs below the quality threshold, else the clean one; or force either")
+    up.add_argument("--no-limits", action="store_true",
+                    help="lift the site's megapixel limits (MAX_INPUT_MEGAPIXELS, MAX_OUTPUT_MEGAPIXELS: 16 and 100 by "
+                         "default); each output format's side limit still holds")
+    up.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     up.set_defaults(run=run_upscale)
     ev = commands.add_parser("evaluate", help="PSNR/SSIM on a benchmark set (HR images in DIR or DIR/HR)")
     ev.add_argument("dataset", type=Path)
@@ -141,6 +171,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except EngineError as e:
+    except (EngineError, OSError) as e:  # one line, never a traceback
         print(f"error: {e}", file=sys.stderr)
         return 1

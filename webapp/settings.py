@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from upscale_worker.engine import limits
 from webapp import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -229,8 +230,8 @@ AUTH_PASSWORD_VALIDATORS = [
 MAX_UPLOAD_MB = env_float("MAX_UPLOAD_MB", 50)
 MAX_UPLOAD_BYTES = int(MAX_UPLOAD_MB * 1024 * 1024)
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
-MAX_INPUT_MEGAPIXELS = env_float("MAX_INPUT_MEGAPIXELS", 16)
-MAX_OUTPUT_MEGAPIXELS = env_float("MAX_OUTPUT_MEGAPIXELS", 100)
+MAX_INPUT_MEGAPIXELS = env_float("MAX_INPUT_MEGAPIXELS", limits.DEFAULT_INPUT_MEGAPIXELS)  # the CLI reads them too
+MAX_OUTPUT_MEGAPIXELS = env_float("MAX_OUTPUT_MEGAPIXELS", limits.DEFAULT_OUTPUT_MEGAPIXELS)
 MAX_QUEUED_JOBS_PER_USER = env_int("MAX_QUEUED_JOBS_PER_USER", 50)
 MEGAPIXELS_PER_DAY = env_float("MEGAPIXELS_PER_DAY", 2000)
 USER_STORAGE_MB = env_float("USER_STORAGE_MB", 5000)

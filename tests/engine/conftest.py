@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 from training import export
 from training.edsr import EDSR
 
+ROOT = Path(__file__).resolve().parents[2]
 TILE = 64  # small tiles keep tests fast and still cut small images into several tiles
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "benchmark" / "Set5"
 
@@ -51,6 +53,24 @@ def engine_env(models_dir, monkeypatch, tmp_path_factory):
     monkeypatch.setenv("UPSCALE_TILE", str(TILE))
     monkeypatch.setenv("UPSCALE_PRECISION", "f32")
     monkeypatch.setenv("UPSCALE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ov-cache"))
+
+
+@pytest.fixture(scope="session")
+def shipped_models(tmp_path_factory) -> Path:
+    """A snapshot of the shipped models/ (trained weights, every scale): models/ may be rewritten while the
+    tests run. Colour and border checks need trained weights: random ones shift colours anyway."""
+    folder = tmp_path_factory.mktemp("shipped-models")
+    shutil.copytree(ROOT / "models", folder, dirs_exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def shipped(shipped_models, monkeypatch):
+    """The engine as shipped: trained models, default precision and tiles (after engine_env, autouse)."""
+    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(shipped_models))
+    monkeypatch.delenv("UPSCALE_PRECISION")
+    monkeypatch.delenv("UPSCALE_TILE")
+    return shipped_models
 
 
 def gradient(width: int, height: int, channels: int = 3, dtype=np.uint8) -> np.ndarray:

@@ -27,7 +27,7 @@ def test_it_upscales_a_folder_and_reports_the_files_it_could_not_read(tmp_path, 
     assert main(["upscale", str(src), str(tmp_path / "out"), "--scale", "2", "--format", "webp"]) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.webp", "b.webp"]
     out = capsys.readouterr()
-    assert "error: broken.png: The file is not an image" in out.err and "2 of 3 images" in out.out
+    assert "error: broken.png: This is not a PNG, JPEG, WebP, GIF or BMP image." in out.err and "2 of 3 images" in out.out
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -91,3 +91,70 @@ def test_evaluate_jpeg_without_models_for_the_scale_scores_bicubic(capsys):
     assert "no clean model" in out.err or "no JPEG-aware model" in out.err
     mean = next(line for line in out.out.splitlines() if line.startswith("mean"))
     assert 27.0 < float(mean.split()[1]) < 28.42  # below the clean LR's bicubic 28.42: JPEG lost detail
+
+
+def test_folder_mode_gives_each_input_its_own_output(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "photo.png").write_bytes(encode(gradient(12, 8)))
+    (src / "photo.jpg").write_bytes(encode(gradient(8, 12), "JPEG"))
+    (src / "other.png").write_bytes(encode(gradient(8, 8)))
+    assert main(["upscale", str(src), str(tmp_path / "out"), "--scale", "2"]) == 0
+    outputs = {p.name: Image.open(p).size for p in (tmp_path / "out").iterdir()}
+    assert outputs == {"photo.png.png": (24, 16), "photo.jpg.png": (16, 24), "other.png": (16, 16)}
+    assert "3 of 3 images" in capsys.readouterr().out
+
+
+def test_it_never_overwrites_an_output_silently(tmp_path, capsys):
+    (tmp_path / "in.png").write_bytes(encode(gradient(12, 8)))
+    (tmp_path / "out.png").write_bytes(b"mine")
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2"]) == 1
+    assert "exists; use --overwrite" in capsys.readouterr().err and (tmp_path / "out.png").read_bytes() == b"mine"
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2", "--overwrite"]) == 0
+    assert Image.open(tmp_path / "out.png").size == (24, 16)
+
+
+def header_only_png(width: int, height: int) -> bytes:
+    from tests.platform.hostile import png_bomb
+
+    return png_bomb(width, height)
+
+
+def animated_gif() -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frames = [Image.new("RGB", (8, 8), c) for c in ("red", "blue")]
+    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(("data", "output", "message"), [
+    (b"\x89PNG\r\n\x1a\n" + b"\0" * 60, "out.png", "The file is damaged or not a valid PNG image."),
+    (header_only_png(12000, 12000), "out.png", "(144.0 megapixels); the limit is 16 megapixels."),
+    (header_only_png(20000, 20000), "out.png", "far more pixels than the limit of 16 megapixels."),
+    (header_only_png(8200, 1), "out.webp", "WebP output cannot exceed 16383 pixels a side"),
+    (animated_gif(), "out.png", "Animated images are not supported (this one has 2 frames)."),
+])
+def test_it_refuses_with_one_line_before_any_work(tmp_path, capsys, monkeypatch, data, output, message):
+    monkeypatch.delenv("MAX_INPUT_MEGAPIXELS", raising=False)
+    (tmp_path / "in.img").write_bytes(data)
+    assert main(["upscale", str(tmp_path / "in.img"), str(tmp_path / output), "--scale", "2"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / output).exists()
+
+
+def test_it_applies_the_sites_limits_from_the_environment_unless_lifted(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MAX_INPUT_MEGAPIXELS", "0.0001")
+    (tmp_path / "in.png").write_bytes(encode(gradient(20, 10)))
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2"]) == 1
+    assert "the limit is 0.0001 megapixels" in capsys.readouterr().err
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2", "--no-limits"]) == 0
+
+
+def test_a_jpeg_format_limit_names_the_largest_scale_that_fits(tmp_path, capsys):
+    (tmp_path / "in.png").write_bytes(header_only_png(32751, 1))
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.jpg"), "--scale", "2", "--no-limits"]) == 1
+    assert "JPEG output cannot exceed 65500 pixels a side (32751x1 at x2 would be 65502x2). No scale fits" \
+        in capsys.readouterr().err

@@ -91,10 +91,13 @@ def test_alpha_is_upscaled_smoothly(tmp_path):
     assert steps.max() <= 8  # input steps are ~8.2 per pixel: smooth is <= one step per output pixel
 
 
-def test_opaque_alpha_costs_nothing_and_is_dropped(tmp_path):
+def test_opaque_alpha_costs_nothing_and_stays_an_alpha_channel(tmp_path):
     rgba = gradient(12, 8, channels=4)
     rgba[..., 3] = 255
-    assert upscale(encode(rgba), tmp_path).mode == "RGB"
+    seen = []
+    out = upscale(encode(rgba), tmp_path, on_result=lambda rgb, alpha: seen.append(alpha))
+    assert seen == [None]  # nothing upscaled for it
+    assert out.mode == "RGBA" and np.asarray(out)[..., 3].min() == 255
 
 
 @pytest.mark.parametrize("channels", [1, 3])

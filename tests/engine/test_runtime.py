@@ -51,9 +51,9 @@ def test_each_image_gets_the_compiled_tile_that_computes_fewest_pixels(monkeypat
     used = []
     infer_function = runtime.infer_function
     monkeypatch.setattr(runtime, "infer_function", lambda *args: used.append(args[3:]) or infer_function(*args))
-    upscale_array(np.zeros((10, 12, 3), np.uint8), 2)  # smaller than any tile: one window of its own size
-    upscale_array(np.zeros((100, 100, 3), np.uint8), 2)  # 9 tiles of 64x64 rather than 49 of 40x40
-    assert runtime.tile_sizes() == (40, 64) and used == [(10, 12), (64, 64)]
+    upscale_array(np.zeros((10, 12, 3), np.uint8), 2)  # padded by 8 a side, smaller than any tile: one window
+    upscale_array(np.zeros((100, 100, 3), np.uint8), 2)  # padded to 116: 9 tiles of 64x64 rather than 25 of 40x40
+    assert runtime.tile_sizes() == (40, 64) and used == [(26, 28), (64, 64)]
 
 
 def test_only_the_configured_tiles_go_to_the_disk_cache(tmp_path):

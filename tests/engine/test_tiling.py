@@ -5,9 +5,9 @@ import openvino as ov
 import pytest
 
 from upscale_worker.engine import Options, upscale_array
-from upscale_worker.engine.api import OVERLAP
+from upscale_worker.engine.api import BORDER, OVERLAP, PAD
 from upscale_worker.engine.pixels import from_model, to_model
-from upscale_worker.engine.tiling import best_tile, computed_pixels, upscale_tiled
+from upscale_worker.engine.tiling import best_tile, computed_pixels, padded, upscale_tiled
 
 
 def noise(width: int, height: int) -> np.ndarray:
@@ -24,6 +24,15 @@ def test_every_pixel_comes_from_the_right_tile(size):
     """With a stand-in 'model' (nearest x2), tiling must be exact at any size, multiple of the tile or not."""
     img = noise(size[1], size[0])
     out = upscale_tiled(img, 2, nearest, tile=64, overlap=OVERLAP)
+    assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
+
+
+@pytest.mark.parametrize("border", ["replicate", "reflect"])
+@pytest.mark.parametrize("size", [(1, 1), (7, 300), (333, 517), (49, 48)])
+def test_a_padded_border_is_cut_away_exactly(size, border):
+    """The padding's output is never kept: with the stand-in, the result is the unpadded image's, at any size."""
+    img = noise(size[1], size[0])
+    out = upscale_tiled(img, 2, nearest, tile=64, overlap=OVERLAP, pad=PAD, border=border)
     assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
 
 
@@ -49,8 +58,10 @@ def whole_image_model(models_dir):
     return ov.Core().compile_model(models_dir / "edsr_baseline_x2.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
 
 
-def untiled(model, img: np.ndarray) -> np.ndarray:
-    return from_model(model(to_model(img))[0], img.dtype)
+def untiled(model, img: np.ndarray, pad: int = 0, border: str = "zero") -> np.ndarray:
+    """One inference on the whole image, padded by ``pad`` pixels of ``border`` first and cropped after."""
+    out = from_model(model(to_model(padded(img, pad, border)))[0], img.dtype)
+    return out[2 * pad : out.shape[0] - 2 * pad, 2 * pad : out.shape[1] - 2 * pad]
 
 
 def worst_difference(model, img: np.ndarray, tile: int, overlap: int) -> int:
@@ -59,13 +70,13 @@ def worst_difference(model, img: np.ndarray, tile: int, overlap: int) -> int:
 
 
 @pytest.mark.parametrize(("size", "tile"), [((1, 1), 64), ((7, 300), 64), ((333, 517), 128), ((333, 517), None),
-                                            ((100, 64), 64)])
+                                            ((100, 64), 64), ((48, 48), 64)])
 def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, monkeypatch, size, tile):
     monkeypatch.setenv("UPSCALE_TILE", "64,128")  # tile None: the engine picks one of these per image
     h, w = size
     img = noise(w, h)
     tiled = upscale_array(img, 2, Options(tile=tile))
-    whole = untiled(whole_image_model, img)
+    whole = untiled(whole_image_model, img, PAD, BORDER)  # padded the same way
     assert tiled.shape == whole.shape == (2 * h, 2 * w, 3)
     assert np.abs(tiled.astype(int) - whole).max() <= 1
 

@@ -222,3 +222,20 @@ def test_a_rate_limit_window_runs_from_its_first_hit():
     assert [allow("burst", 2, period=1) for _ in range(3)] == [True, True, False]
     time.sleep(1.1)
     assert allow("burst", 2, period=1)
+
+
+def test_the_input_preview_of_a_cmyk_photo_goes_through_its_profile():
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageCms
+
+    from tests.odd_images import cmyk_profile
+
+    buf = io.BytesIO()
+    Image.new("CMYK", (40, 30), (40, 120, 30, 50)).save(buf, "JPEG", icc_profile=cmyk_profile(), quality=100)
+    managed = ImageCms.profileToProfile(Image.open(buf), ImageCms.ImageCmsProfile(io.BytesIO(cmyk_profile())),
+                                        ImageCms.createProfile("sRGB"), outputMode="RGB").getpixel((5, 5))
+    ext, content = worker.preview(Image.open(buf), 16)
+    shown = Image.open(io.BytesIO(content.read())).getpixel((3, 3))
+    assert ext == "jpg" and np.abs(np.subtract(shown, managed)).max() <= 3

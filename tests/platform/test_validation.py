@@ -3,6 +3,7 @@
 import pytest
 
 from tests.conftest import image_bytes, media_files, upload_file
+from tests.odd_images import mpo, sof_patched
 from tests.platform.hostile import HOSTILE, png_bomb
 from webapp.jobs.models import Job
 from webapp.jobs.validation import Invalid, read_header
@@ -78,3 +79,54 @@ def test_it_raises_invalid_for_garbage():
 
     with pytest.raises(Invalid):
         read_header(io.BytesIO(b"\x89PNG\r\n\x1a\n" + b"\0" * 100))
+
+
+def all_scales(settings, tmp_path):
+    (tmp_path / "manifest.json").write_text('{"models": [{"scale": 2}, {"scale": 3}, {"scale": 4}]}')
+    settings.MODEL_MANIFEST = tmp_path / "manifest.json"
+
+
+def test_it_refuses_a_jpeg_result_wider_than_jpeg_allows_before_storing(alice_api, settings, tmp_path):
+    all_scales(settings, tmp_path)
+    r = post(alice_api, png_bomb(16376, 1), scale=4, format="jpeg")
+    assert r.status_code == 400
+    assert r.json()["detail"] == ("JPEG output cannot exceed 65500 pixels a side (16376x1 at x4 would be 65504x4). "
+                                  "The largest scale that fits is x3.")
+    assert not Job.objects.exists() and media_files() == []
+    assert post(alice_api, png_bomb(16376, 1), scale=3, format="jpeg").status_code == 201
+
+
+def jpeg(width=24, height=40, **save):
+    return image_bytes(width, height, "JPEG", **save)
+
+
+def test_it_records_the_displayed_size_of_a_turned_photo(alice_api):
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored 24x40, shown 40x24
+    r = post(alice_api, jpeg(exif=exif.tobytes()), "turned.jpg")
+    assert r.status_code == 201
+    assert (r.json()["input_width"], r.json()["input_height"]) == (40, 24)
+
+
+def test_it_refuses_a_truncated_jpeg(alice_api):
+    data = jpeg(64, 64)
+    r = post(alice_api, data[: len(data) * 2 // 3], "cut.jpg")
+    assert r.status_code == 400 and r.json()["detail"] == "The file is truncated."
+    assert not Job.objects.exists() and media_files() == []
+
+
+def test_it_accepts_a_multi_picture_jpeg_and_still_refuses_animations(alice_api):
+    r = post(alice_api, mpo(size=(20, 10)), "stereo.jpg")
+    assert r.status_code == 201, r.content
+    assert (r.json()["input_width"], r.json()["input_height"]) == (20, 10)
+    for kind in ("animated.png", "animated.webp"):
+        assert "Animated images are not supported" in post(alice_api, HOSTILE[kind]()).json()["detail"]
+
+
+def test_it_names_jpeg_variants_it_cannot_decode(alice_api):
+    r = post(alice_api, sof_patched(marker=0xC3), "lossless.jpg")
+    assert r.status_code == 400 and r.json()["detail"].startswith("Lossless JPEG (SOF3) is not supported")
+    r = post(alice_api, sof_patched(precision=12), "deep.jpg")
+    assert r.status_code == 400 and r.json()["detail"].startswith("12-bit JPEG is not supported")

@@ -9,15 +9,20 @@ from typing import BinaryIO, Callable
 
 import numpy as np
 
-from upscale_worker.engine import compression, pixels
+from upscale_worker.engine import compression, limits, pixels
 from upscale_worker.engine.compression import Compression
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.tiling import Progress, best_tile, upscale_tiled
+from upscale_worker.engine.tiling import BORDERS, Progress, best_tile, upscale_tiled
 
 # Tile overlap in input pixels, measured: the tests' random-weights EDSR needs 8 for tiled == whole image
 # within 1 grey level (tests/engine/test_tiling.py); the shipped models need 4 (the 11 held-out training
 # images, every scale, f32 and int8, tiles 128 and 280). Each pixel less is 1-2% less computing.
 OVERLAP = 8
+# The image's own border: replicated by PAD pixels before inference (see tiling.py), measured in
+# models/README.md ("Image borders"): zero padding left flat images' corners off by up to 34 levels and
+# made 1x1 to 9x9 images change colour; PAD = OVERLAP puts the zeros as far away as a seam's.
+BORDER = "replicate"
+PAD = OVERLAP
 SCALES = (2, 3, 4)
 OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
@@ -40,6 +45,7 @@ class Options:
     # "auto": the JPEG-aware model for a lossy file below compression.JPEG_QUALITY_THRESHOLD, else the clean
     # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
     source: str = "auto"
+    border: str = BORDER  # "replicate", "reflect" or "zero" (the network's own padding): see tiling.BORDERS
 
 
 @dataclass(frozen=True)
@@ -72,14 +78,28 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
     return Plan(choice.variant, precision, tiles, model.entry["name"], choice.reason)
 
 
-def _tiled(rgb: np.ndarray, scale: int, plan: Plan, progress: Progress, cancelled: Callable[[], bool]) -> np.ndarray:
+def _tiled(rgb: np.ndarray, scale: int, plan: Plan, border: str, progress: Progress,
+           cancelled: Callable[[], bool]) -> np.ndarray:
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
-    h, w = rgb.shape[:2]
+    w, h = computed_size(rgb.shape[1], rgb.shape[0], border)
     tile = best_tile(w, h, plan.tiles, OVERLAP)
     infer = runtime.infer_function(scale, plan.variant, plan.precision, min(h, tile), min(w, tile))
-    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled)
+    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, padding(border), border)
+
+
+def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
+    """The (width, height) the tiling cuts into windows for a width x height image: padded for ``border``."""
+    pad = padding(border)
+    return width + 2 * pad, height + 2 * pad
+
+
+def padding(border: str) -> int:
+    """Pixels added on each side of the image before inference for ``border``; raises EngineError if unknown."""
+    if border not in BORDERS:
+        raise EngineError(f"Unknown border {border!r}; choose one of {', '.join(BORDERS)}.")
+    return 0 if BORDERS[border] is None else PAD
 
 
 def upscale_array(
@@ -91,7 +111,7 @@ def upscale_array(
 ) -> np.ndarray:
     """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger (the variant: options.source,
     where auto means clean)."""
-    return _tiled(rgb, scale, _checked(scale, options), progress, cancelled)
+    return _tiled(rgb, scale, _checked(scale, options), options.border, progress, cancelled)
 
 
 def upscale_file(
@@ -117,7 +137,8 @@ def upscale_file(
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
     picture = pixels.load(io.BytesIO(data))
-    rgb = _tiled(picture.rgb, scale, plan, progress, cancelled)
+    limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before the work
+    rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, plan, options.border, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)

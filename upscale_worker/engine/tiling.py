@@ -6,8 +6,10 @@ window edge other than the image's own border. The network zero-pads every windo
 edges of its training patches; inside the image that padding is wrong, but with an overlap at least as
 wide as the distance over which it still changes the output (measured in tests/engine/test_tiling.py) it
 never reaches a kept pixel, and at the image's border it is what one inference on the whole image does.
-So the result equals that inference (reflection padding, tried before, cost 0.03-0.07 dB on Set5/Set14).
-In f32 within 1 grey level; in int8 a 128 window can differ from a whole-image compile by 2 on a few pixels
+So the result equals that inference. Before tiling, the image itself may be padded by ``pad`` pixels
+(``border``: replicated or reflected; "zero" leaves the network's own zero padding at the image's edge):
+the kept output is then cropped back, so the zeros lie ``pad`` pixels beyond the picture and a flat or
+tiny image is not darkened towards its edges (the measured choice is in api.py). In f32 within 1 grey level; in int8 a 128 window can differ from a whole-image compile by 2 on a few pixels
 at any overlap, so not from the seams: kernels compiled for different shapes round differently.
 """
 
@@ -17,6 +19,7 @@ import math
 from itertools import product
 from typing import Callable
 
+import cv2
 import numpy as np
 
 from upscale_worker.engine.errors import Cancelled
@@ -24,6 +27,9 @@ from upscale_worker.engine.pixels import from_model, to_model
 
 Infer = Callable[[np.ndarray], np.ndarray]  # float32 1x3xHxW in 0..255 -> 1x3x(sH)x(sW)
 Progress = Callable[[int, int], None]
+# How the image is extended beyond its edges before inference: OpenCV border modes ("reflect" mirrors
+# around the edge pixel, gfedcb|abcdefgh|gfedcba, as numpy's "reflect" does).
+BORDERS = {"zero": None, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 
 
 def windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
@@ -50,6 +56,15 @@ def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int) -> 
     return min(sorted(tiles), key=lambda tile: computed_pixels(width, height, tile, overlap))
 
 
+def padded(rgb: np.ndarray, pad: int, border: str) -> np.ndarray:
+    """``rgb`` (H x W x C, any dtype) with ``pad`` pixels added on every side as ``border`` says (see
+    BORDERS); the same array when nothing is added. Raises KeyError for an unknown border."""
+    mode = BORDERS[border]
+    if mode is None or pad == 0:
+        return rgb
+    return cv2.copyMakeBorder(rgb, pad, pad, pad, pad, mode)
+
+
 def upscale_tiled(
     rgb: np.ndarray,
     scale: int,
@@ -58,22 +73,34 @@ def upscale_tiled(
     overlap: int,
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
+    pad: int = 0,
+    border: str = "zero",
 ) -> np.ndarray:
-    """Upscale an H x W x 3 uint8/uint16 array window by window; ``infer`` takes min(H, tile) x min(W, tile)
-    windows. Returns the same dtype, scale times larger."""
+    """Upscale an H x W x 3 uint8/uint16 array window by window, the image first padded by ``pad`` pixels
+    of ``border`` (see padded(); none for "zero"); ``infer`` takes min(H + 2 pad, tile) x min(W + 2 pad, tile)
+    windows. Returns the same dtype, H x W scale times larger: the padding's output is never stored."""
     if tile - 2 * overlap < 1:
         raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
+    pad = pad if BORDERS[border] is not None else 0
+    source = padded(rgb, pad, border)
     h, w = rgb.shape[:2]
-    win_h, win_w = min(h, tile), min(w, tile)
-    rows, cols = windows(h, tile, overlap), windows(w, tile, overlap)
+    win_h, win_w = min(h + 2 * pad, tile), min(w + 2 * pad, tile)
+    rows, cols = _cropped(windows(h + 2 * pad, tile, overlap), pad, h), _cropped(windows(w + 2 * pad, tile, overlap), pad, w)
     out = np.empty((h * scale, w * scale, 3), rgb.dtype)
     total, s = len(rows) * len(cols), scale
     progress(0, total)
     for done, ((y, y0, y1), (x, x0, x1)) in enumerate(product(rows, cols), start=1):
         if cancelled():
             raise Cancelled()
-        sr = infer(to_model(rgb[y : y + win_h, x : x + win_w]))
-        interior = sr[:, :, (y0 - y) * s : (y1 - y) * s, (x0 - x) * s : (x1 - x) * s]  # converted alone: less work
-        out[y0 * s : y1 * s, x0 * s : x1 * s] = from_model(interior, rgb.dtype)
+        sr = infer(to_model(source[y : y + win_h, x : x + win_w]))
+        interior = sr[:, :, (y0 + pad - y) * s : (y1 + pad - y) * s, (x0 + pad - x) * s : (x1 + pad - x) * s]
+        out[y0 * s : y1 * s, x0 * s : x1 * s] = from_model(interior, rgb.dtype)  # converted alone: less work
         progress(done, total)
     return out
+
+
+def _cropped(spans: list[tuple[int, int, int]], pad: int, length: int) -> list[tuple[int, int, int]]:
+    """windows() of the padded axis with each kept span moved into the picture's coordinates and cut to
+    0..length; windows that keep nothing of the picture are dropped (window starts stay padded)."""
+    kept = [(start, max(k0 - pad, 0), min(k1 - pad, length)) for start, k0, k1 in spans]
+    return [span for span in kept if span[1] < span[2]]

@@ -268,7 +268,11 @@ def preview(im, size):
 
     from PIL import ImageOps
 
+    from upscale_worker.engine.pixels import cmyk_to_srgb
+
     im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
+    if im.mode == "CMYK":
+        im = cmyk_to_srgb(im)  # through its profile, as the engine reads it
     im = ImageOps.exif_transpose(im)
     alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
     im = im.convert("RGBA" if alpha else "RGB")
