@@ -252,6 +252,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "EXCEPTION_HANDLER": "webapp.errors.exception_handler",
+    "DEFAULT_METADATA_CLASS": None,  # OPTIONS answers 405 like any method a path does not take
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Upscaler API",
@@ -260,6 +262,8 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "webapp.errors.document_errors"],
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies as their own components: a generated client sends files
 }
 
 # Security.

@@ -20,6 +20,8 @@ api_urls = [
     *router.urls,
 ]
 
+handler404 = "webapp.errors.not_found"
+
 urlpatterns = [
     path("", jobs.home, name="home"),
     path("upload", jobs.upload, name="upload"),

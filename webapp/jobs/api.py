@@ -3,7 +3,8 @@
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.core.exceptions import ValidationError
 from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
@@ -12,6 +13,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from webapp import ratelimit
+from webapp.errors import error, errors
 from webapp.jobs.models import Job, Status
 from webapp.jobs.services import web
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
@@ -19,16 +21,20 @@ from webapp.jobs.views import file_response
 
 
 def refused(e):
-    return Response({"detail": str(e)}, status=e.status)
+    return error(e, e.status, e.code)
 
 
-@extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
+FIELD_ERRORS = OpenApiResponse(description="Invalid input: `detail` and `code`, and each field's messages")
+RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+@extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer, 400: FIELD_ERRORS, **errors(403, 429)})
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
 def register(request):
     if not settings.SIGNUP_OPEN:
-        return Response({"detail": "Sign-up is closed on this server."}, status=403)
+        return error("Sign-up is closed on this server.", 403, "signup_closed")
     if not ratelimit.allow(f"signup:{ratelimit.client_ip(request)}", settings.LOGINS_PER_MINUTE):
         raise Throttled()
     data = CredentialsSerializer(data=request.data)
@@ -36,18 +42,18 @@ def register(request):
     User = get_user_model()
     username, password = data.validated_data["username"], data.validated_data["password"]
     if User.objects.filter(username__iexact=username).exists():
-        return Response({"username": ["This username is taken."]}, status=400)
+        return error("username: This username is taken.", 400, username=["This username is taken."])
     user = User(username=username)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as e:
-        return Response({"password": list(e.messages)}, status=400)
+        return error(f"password: {e.messages[0]}", 400, password=list(e.messages))
     user.set_password(password)
     user.save()
     return Response({"token": Token.objects.create(user=user).key}, status=201)
 
 
-@extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer})
+@extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer, 400: FIELD_ERRORS, **errors(429)})
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
@@ -61,10 +67,15 @@ def token(request):
         raise Throttled()
     user = authenticate(request, username=username, password=data.validated_data["password"])
     if user is None:
-        return Response({"detail": "Wrong username or password."}, status=400)
+        return error("Wrong username or password.", 400, "wrong_credentials")
     return Response({"token": Token.objects.get_or_create(user=user)[0].key})
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: JobSerializer(many=True), **errors(404)}),
+    retrieve=extend_schema(responses={200: JobSerializer, **errors(404)}),
+    destroy=extend_schema(responses={204: None, **errors(404)}),
+)
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = JobSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -84,7 +95,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         except (ValidationError, ValueError):
             raise NotFound()
 
-    @extend_schema(request={"multipart/form-data": JobCreateSerializer}, responses={201: JobSerializer})
+    @extend_schema(request={"multipart/form-data": JobCreateSerializer},
+                   responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(429)})
     def create(self, request):
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -100,27 +112,26 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         web.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: JobSerializer})
+    @extend_schema(request=None, responses={200: JobSerializer, **errors(404, 409)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = self.get_object()
         if not web.cancel(job):
-            return Response({"detail": f"The job is {job.status}; only queued or running jobs can be cancelled."},
-                            status=409)
+            return error(f"The job is {job.status}; only queued or running jobs can be cancelled.", 409, "conflict")
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
-    @extend_schema(request=None, responses={200: JobSerializer})
+    @extend_schema(request=None, responses={200: JobSerializer, **errors(404, 409)})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         job = self.get_object()
         if not web.retry(job):
-            return Response({"detail": "Only failed or cancelled jobs whose input is kept can be retried."},
-                            status=409)
+            return error("Only failed or cancelled jobs whose input is kept can be retried.", 409, "conflict")
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
-    @extend_schema(responses={(200, "image/*"): bytes})
+    @extend_schema(responses={**{(200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
+                                 for t in RESULT_TYPES}, **errors(404)})
     @action(detail=True, methods=["get"], url_name="result")
     def result(self, request, pk=None):
         job = self.get_object()

@@ -10,7 +10,7 @@ class JobSerializer(serializers.ModelSerializer):
     result_url = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     filename = serializers.CharField(source="original_name")
-    run_seconds = serializers.FloatField(read_only=True)
+    run_seconds = serializers.FloatField(read_only=True, allow_null=True)
     expired = serializers.SerializerMethodField()
 
     class Meta:

@@ -13,7 +13,11 @@ ALLOWED = "PNG, JPEG or WebP"
 
 
 class Invalid(Exception):
-    """A user-readable reason to refuse an upload."""
+    """A user-readable reason to refuse an upload, with a machine-readable ``code`` for the API."""
+
+    def __init__(self, message, code="invalid"):
+        super().__init__(message)
+        self.code = code
 
 
 @dataclass
@@ -59,7 +63,7 @@ def read_header(f):
     f.seek(0)
     fmt = sniff(head)
     if fmt is None:
-        raise Invalid(f"This is not a {ALLOWED} image.")
+        raise Invalid(f"This is not a {ALLOWED} image.", "unsupported_format")
     try:
         with Image.open(f, formats=[k for k, v in PILLOW_FORMATS.items() if v == fmt]) as im:
             width, height = im.size
@@ -67,7 +71,8 @@ def read_header(f):
             if fmt == "png":
                 im.verify()  # chunk CRCs up to IEND: catches truncation and flipped bits, decodes nothing
     except Image.DecompressionBombError:
-        raise Invalid(f"The image has far more pixels than the limit of {settings.MAX_INPUT_MEGAPIXELS:g} megapixels.")
+        raise Invalid(f"The image has far more pixels than the limit of {settings.MAX_INPUT_MEGAPIXELS:g} megapixels.",
+                      "too_large")
     except Exception:
         raise Invalid(f"The file is damaged or not a valid {fmt.upper()} image.")
     finally:
@@ -75,7 +80,7 @@ def read_header(f):
     if fmt == "webp" and int.from_bytes(head[4:8], "little") + 8 > getattr(f, "size", float("inf")):
         raise Invalid("The file is damaged or not a valid WEBP image.")
     if frames > 1:
-        raise Invalid(f"Animated images are not supported (this one has {frames} frames).")
+        raise Invalid(f"Animated images are not supported (this one has {frames} frames).", "unsupported_format")
     if width < 1 or height < 1:
         raise Invalid("The image is empty.")
     return Header(fmt, width, height)
@@ -94,18 +99,18 @@ def check_limits(header, scale, fmt):
     mp = w * h / 1e6
     if mp > settings.MAX_INPUT_MEGAPIXELS:
         raise Invalid(
-            f"The image is {w}x{h} ({mp:.1f} megapixels); the limit is {settings.MAX_INPUT_MEGAPIXELS:g} megapixels."
-        )
+            f"The image is {w}x{h} ({mp:.1f} megapixels); the limit is {settings.MAX_INPUT_MEGAPIXELS:g} megapixels.",
+            "too_large")
     if fits(w, h, scale, fmt):
         return
     smaller = [s for s in available_scales() if s < scale and fits(w, h, s, fmt)]
     hint = f" The largest scale that fits is x{max(smaller)}." if smaller else " No scale fits; use a smaller image."
     if fmt == "webp" and max(w, h) * scale > WEBP_MAX_SIDE:
-        raise Invalid(f"WebP output cannot exceed {WEBP_MAX_SIDE} pixels a side ({w}x{h} at x{scale}).{hint}")
+        raise Invalid(f"WebP output cannot exceed {WEBP_MAX_SIDE} pixels a side ({w}x{h} at x{scale}).{hint}",
+                      "too_large")
     raise Invalid(
         f"At x{scale} the result would be {w * scale}x{h * scale} ({mp * scale * scale:.1f} megapixels); "
-        f"the limit is {settings.MAX_OUTPUT_MEGAPIXELS:g} megapixels.{hint}"
-    )
+        f"the limit is {settings.MAX_OUTPUT_MEGAPIXELS:g} megapixels.{hint}", "too_large")
 
 
 def validate_upload(f, scale, fmt):
@@ -114,7 +119,7 @@ def validate_upload(f, scale, fmt):
         offered = ", ".join(f"x{s}" for s in available_scales())
         raise Invalid(f"Scale x{scale} is not available on this server (available: {offered}).")
     if f.size > settings.MAX_UPLOAD_BYTES:
-        raise Invalid(f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.")
+        raise Invalid(f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.", "too_large")
     header = read_header(f)
     check_limits(header, scale, fmt)
     return header

@@ -89,11 +89,12 @@ def check_quotas(user, header, scale, size):
 
 
 class Refused(Exception):
-    """An upload refused with a sentence for the user and an HTTP status."""
+    """An upload refused with a sentence for the user, an HTTP status and a machine-readable code."""
 
-    def __init__(self, message, status=400):
+    def __init__(self, message, status=400, code="invalid"):
         super().__init__(message)
         self.status = status
+        self.code = code
 
 
 def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False):
@@ -102,13 +103,13 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False):
     from webapp.jobs.validation import Invalid, validate_upload
 
     if not ratelimit.allow(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE):
-        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429)
+        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429, "rate_limited")
     try:
         header = validate_upload(upload, scale, fmt)
     except Invalid as e:
-        raise Refused(str(e)) from None
+        raise Refused(str(e), code=e.code) from None
     quota = check_quotas(user, header, scale, upload.size)
     if quota:
-        raise Refused(quota, 429)
+        raise Refused(quota, 429, "quota_exceeded")
     return create_job(user, upload, header, scale, fmt, quality, keep_metadata)
 
