@@ -1,4 +1,5 @@
-"""`make run`: the whole platform on one machine: web server, one worker, the beat that runs the sweeper.
+"""`make run`: the whole platform on one machine: web server, one worker, the webhook sender, the beat that runs
+the sweepers.
 
 Uses the Redis at REDIS_URL (default redis://127.0.0.1:6379/0) or starts a private one under var/.
 Ctrl-C (or SIGTERM) stops everything this command started.
@@ -23,6 +24,9 @@ def commands(bind: str) -> dict[str, list[str]]:
         "web": [os.path.join(BIN, "gunicorn"), "webapp.wsgi", "--bind", bind, "--workers", "2",
                 "--threads", "4", "--access-logfile", "-"],
         "worker": celery + ["worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
+        # Webhook deliveries wait on the network, not the CPU: threads, apart from the upscale worker.
+        "webhooks": celery + ["worker", "-Q", "webhooks", "--pool", "threads", "--concurrency", "8", "-n",
+                              "webhooks@%h", "--loglevel", "INFO"],
         "beat": celery + ["beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")],
     }
 

@@ -30,6 +30,10 @@ DESCRIPTIONS = {
 }
 
 
+# A 400 with field errors; document_errors gives it the ValidationError schema.
+FIELD_ERRORS = OpenApiResponse(description="Invalid input: `detail` and `code`, and each field's messages")
+
+
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="A sentence for a person.")
     code = serializers.CharField(help_text="A machine-readable word: invalid, unsupported_format, too_large, "

@@ -15,7 +15,8 @@ class BodySizeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        limit = settings.MAX_REQUEST_BYTES
+        batch = request.path.rstrip("/") == "/api/v1/batches"
+        limit = settings.MAX_BATCH_BYTES + 2**20 if batch else settings.MAX_REQUEST_BYTES
         length = request.META.get("CONTENT_LENGTH") or "0"
         if request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
             return too_large(request, "Send a Content-Length; chunked uploads are not accepted.", 411,
@@ -23,5 +24,6 @@ class BodySizeLimitMiddleware:
         if not length.isdigit():
             return too_large(request, "Bad Content-Length.", 400, "invalid")
         if int(length) > limit:
-            return too_large(request, f"The request is larger than the limit of {settings.MAX_UPLOAD_MB:g} MB.")
+            mb = settings.MAX_BATCH_MB if batch else settings.MAX_UPLOAD_MB
+            return too_large(request, f"The request is larger than the limit of {mb:g} MB.")
         return self.get_response(request)

@@ -5,12 +5,16 @@ from rest_framework.routers import SimpleRouter
 
 from webapp import health
 from webapp.accounts import views as accounts
+from webapp.integrations import api as integrations_api
+from webapp.integrations import views as integrations
 from webapp.jobs import api
 from webapp.jobs import views as jobs
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # both /jobs and /jobs/
 router.register("jobs", api.JobViewSet, basename="api-job")
+router.register("webhooks", integrations_api.WebhookViewSet, basename="api-webhook")
+router.register("batches", integrations_api.BatchViewSet, basename="api-batch")
 
 api_urls = [
     re_path(r"^auth/register/?$", api.register, name="api-register"),
@@ -27,6 +31,9 @@ urlpatterns = [
     path("upload", jobs.upload, name="upload"),
     path("jobs/", jobs.history, name="history"),
     path("jobs/delete", jobs.bulk_delete, name="bulk-delete"),
+    path("jobs/download", integrations.download_selected, name="download-selected"),
+    path("webhooks/", integrations.webhooks_page, name="webhooks"),
+    path("webhooks/<uuid:endpoint_id>/delete", integrations.webhook_delete, name="webhook-delete"),
     path("jobs/<uuid:job_id>", jobs.job_page, name="job"),
     path("jobs/<uuid:job_id>/status", jobs.job_status, name="job-status"),
     path("jobs/<uuid:job_id>/cancel", jobs.job_cancel, name="job-cancel"),

@@ -61,6 +61,7 @@ def test_make_run_brings_up_a_platform_that_finishes_an_api_upload(platform):
     children = psutil.Process(proc.pid).children(recursive=True)
     names = " ".join(" ".join(c.cmdline()) for c in children)
     assert "redis-server" in names and "gunicorn" in names and "worker" in names and "beat" in names
+    assert "-Q webhooks --pool threads" in names  # the webhook sender, apart from the upscale worker
 
     token = requests.post(f"{api}/auth/register", data={"username": "newcomer", "password": "a-long-secret-7"},
                           timeout=10).json()["token"]

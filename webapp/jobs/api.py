@@ -13,7 +13,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from webapp import ratelimit
-from webapp.errors import error, errors
+from webapp.errors import FIELD_ERRORS, error, errors
+from webapp.integrations import idempotency
 from webapp.jobs.models import Job, Status
 from webapp.jobs.services import web
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
@@ -24,7 +25,6 @@ def refused(e):
     return error(e, e.status, e.code)
 
 
-FIELD_ERRORS = OpenApiResponse(description="Invalid input: `detail` and `code`, and each field's messages")
 RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
@@ -95,8 +95,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         except (ValidationError, ValueError):
             raise NotFound()
 
-    @extend_schema(request={"multipart/form-data": JobCreateSerializer},
-                   responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(429)})
+    @extend_schema(request={"multipart/form-data": JobCreateSerializer}, parameters=[idempotency.PARAMETER],
+                   responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)})
+    @idempotency.idempotent
     def create(self, request):
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -32,7 +32,9 @@ class JobSerializer(serializers.ModelSerializer):
 
     def _absolute(self, path):
         request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        if request:
+            return request.build_absolute_uri(path)
+        return self.context.get("site_url", "") + path  # a webhook's body is built outside any request
 
     def get_result_url(self, job) -> str | None:
         if job.status != Status.DONE or not job.result_file:

@@ -16,6 +16,7 @@ function setupUpload() {
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     const files = Array.from(input.files);
+    const created = [];
     for (const file of files) {
       const item = document.createElement("li");
       item.textContent = file.name + ": uploading…";
@@ -27,6 +28,7 @@ function setupUpload() {
         const r = await fetch(form.action, { method: "POST", body, headers: { "Accept": "application/json", "X-CSRFToken": csrf(form) } });
         const data = await r.json().catch(() => ({ detail: "The server answered " + r.status + "." }));
         if (r.ok) {
+          created.push(data.id);
           item.innerHTML = "";
           const a = document.createElement("a");
           a.href = data.url; a.textContent = file.name;
@@ -48,6 +50,13 @@ function setupUpload() {
       }
     }
     input.value = "";
+    if (created.length > 1) {  // one ZIP of every finished result of this upload
+      const all = document.createElement("a");
+      all.className = "download-all";
+      all.href = "/jobs/download?" + created.map(id => "job=" + id).join("&");
+      all.textContent = "Download all (" + created.length + " files, when finished)";
+      queue.appendChild(all);
+    }
   });
 }
 

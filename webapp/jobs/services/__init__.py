@@ -10,12 +10,18 @@ import logging
 import secrets
 
 from django.core.files.storage import default_storage
+from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import FINISHED, Job
 
 log = logging.getLogger(__name__)
+
+# Sent inside the transaction of a move to a finished status (job_id, status): receivers write what must
+# commit or roll back with it (webhook deliveries), so the jobs app knows nothing of them.
+job_finished = Signal()
 
 
 def move(job_id, sources, target, where=None, **fields):
@@ -25,7 +31,11 @@ def move(job_id, sources, target, where=None, **fields):
         fields.setdefault("finished_at", timezone.now())
         fields.setdefault("lease_expires_at", None)
         fields.setdefault("eta_at", None)
-    return Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+    with transaction.atomic():
+        moved = Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+        if moved and target in FINISHED:
+            job_finished.send(sender=Job, job_id=job_id, status=target)
+    return moved
 
 
 def storage_name(kind, ext):
