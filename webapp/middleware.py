@@ -16,7 +16,7 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request):
         batch = request.path.rstrip("/") == "/api/v1/batches"
-        limit = settings.MAX_BATCH_BYTES + 2**20 if batch else settings.MAX_REQUEST_BYTES
+        limit = settings.MAX_BATCH_REQUEST_BYTES if batch else settings.MAX_REQUEST_BYTES
         length = request.META.get("CONTENT_LENGTH") or "0"
         if request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
             return too_large(request, "Send a Content-Length; chunked uploads are not accepted.", 411,

@@ -215,3 +215,21 @@ def test_the_page_adds_an_endpoint_and_shows_its_deliveries(alice, alice_web, cl
     client.force_login(alice)
     assert client.post(f"/webhooks/{endpoint.id}/delete").status_code == 302
     assert not WebhookEndpoint.objects.exists()
+
+
+@LOOPBACK
+def test_the_delivery_row_commits_or_rolls_back_with_the_status_change(alice):
+    from django.db import transaction
+
+    from webapp.jobs.services import web
+
+    webhooks.create_endpoint(alice, "http://127.0.0.1:9/hook")
+    job = make_job(alice)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        assert web.cancel(job)
+        assert Delivery.objects.count() == 1
+        raise RuntimeError("the surrounding transaction fails")
+    job.refresh_from_db()
+    assert job.status == "queued" and not Delivery.objects.exists()
+    assert web.cancel(job) and Delivery.objects.get().event_type == "job.cancelled"
+    assert not web.cancel(job) and Delivery.objects.count() == 1  # no change, no event

@@ -126,4 +126,4 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
     def download(self, request, pk=None):
         """A ZIP of the batch's finished results, streamed."""
         batch = self.get_object()
-        return zips.results_zip(batch.jobs.all(), f"batch-{str(batch.id)[:8]}.zip")
+        return zips.results_zip(batch.jobs.order_by("created_at"), f"batch-{str(batch.id)[:8]}.zip")

@@ -59,7 +59,7 @@ class BatchSerializer(serializers.ModelSerializer):
         fields = ["id", "created_at", "counts", "progress", "jobs", "refused", "download_url"]
 
     def _jobs(self, batch):
-        return list(batch.jobs.all())
+        return sorted(batch.jobs.all(), key=lambda j: j.created_at)  # the upload's order
 
     @extend_schema_field(JobSerializer(many=True))
     def get_jobs(self, batch):
