@@ -4,7 +4,8 @@ from django.contrib.auth import authenticate, get_user_model, password_validatio
 from django.core.exceptions import ValidationError
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from django.http import HttpResponseRedirect
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
@@ -14,7 +15,7 @@ from rest_framework.response import Response
 
 from webapp import ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
-from webapp.integrations import idempotency
+from webapp.integrations import idempotency, links, waiting
 from webapp.jobs.models import Job, Status
 from webapp.jobs.services import web
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
@@ -73,7 +74,7 @@ def token(request):
 
 @extend_schema_view(
     list=extend_schema(responses={200: JobSerializer(many=True), **errors(404)}),
-    retrieve=extend_schema(responses={200: JobSerializer, **errors(404)}),
+    retrieve=extend_schema(parameters=[waiting.PARAMETER], responses={200: JobSerializer, **errors(404)}),
     destroy=extend_schema(responses={204: None, **errors(404)}),
 )
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -95,7 +96,8 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         except (ValidationError, ValueError):
             raise NotFound()
 
-    @extend_schema(request={"multipart/form-data": JobCreateSerializer}, parameters=[idempotency.PARAMETER],
+    @extend_schema(request={"multipart/form-data": JobCreateSerializer},
+                   parameters=[idempotency.PARAMETER, waiting.PARAMETER],
                    responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)})
     @idempotency.idempotent
     def create(self, request):
@@ -107,7 +109,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
                 "quality": data.validated_data["quality"], "keep_metadata": data.validated_data["keep_metadata"]})
         except web.Refused as e:
             return refused(e)
-        return Response(self.get_serializer(job).data, status=201)
+        job, applied = waiting.wait_for(request, job)
+        return waiting.respond(Response(self.get_serializer(job).data, status=201), applied)
+
+    def retrieve(self, request, pk=None):
+        job, applied = waiting.wait_for(request, self.get_object())
+        return waiting.respond(Response(self.get_serializer(job).data), applied)
 
     def destroy(self, request, pk=None):
         web.delete(self.get_object())
@@ -131,11 +138,19 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
-    @extend_schema(responses={**{(200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
-                                 for t in RESULT_TYPES}, **errors(404)})
+    @extend_schema(
+        parameters=[OpenApiParameter("redirect", OpenApiTypes.BOOL, description="With S3 storage and "
+                                     "S3_PUBLIC_ENDPOINT_URL: 302 to a URL presigned for 300 s")],
+        responses={**{(200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
+                      for t in RESULT_TYPES},
+                   302: OpenApiResponse(description="The result at a presigned URL (Location)"), **errors(404)})
     @action(detail=True, methods=["get"], url_name="result")
     def result(self, request, pk=None):
         job = self.get_object()
         if job.status != Status.DONE or not job.result_file:
             raise NotFound("The result is not available.")
+        if request.query_params.get("redirect") in ("1", "true"):
+            url = links.presigned_result_url(job.result_file, job.content_type, job.result_name)
+            if url:
+                return HttpResponseRedirect(url)
         return file_response(job.result_file, job.content_type, job.result_name, attachment=True)

@@ -1,6 +1,9 @@
+from datetime import datetime
+
 from django.urls import reverse
 from rest_framework import serializers
 
+from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Status
 
 
@@ -12,6 +15,8 @@ class JobSerializer(serializers.ModelSerializer):
     filename = serializers.CharField(source="original_name")
     run_seconds = serializers.FloatField(read_only=True, allow_null=True)
     expired = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField()
+    expires_at = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -19,13 +24,25 @@ class JobSerializer(serializers.ModelSerializer):
             "id", "status", "progress", "eta_seconds", "scale", "input_width", "input_height", "output_width",
             "output_height", "error", "created_at", "started_at", "finished_at", "result_url", "filename",
             "format", "quality", "keep_metadata", "model", "attempts", "run_seconds", "expired", "url",
+            "queue_position", "expires_at",
         ]
 
     def get_error(self, job) -> str | None:
         return job.error or None
 
     def get_eta_seconds(self, job) -> float | None:
+        """Running: the worker's estimate. Queued: the wait and the run, from the measured throughput."""
+        if job.status == Status.QUEUED:
+            return waiting.wait_eta_seconds(job, self.get_queue_position(job))
         return job.eta_seconds
+
+    def get_queue_position(self, job) -> int | None:
+        if not hasattr(job, "_queue_position"):
+            job._queue_position = waiting.queue_position(job)
+        return job._queue_position
+
+    def get_expires_at(self, job) -> datetime:
+        return waiting.expires_at(job)
 
     def get_expired(self, job) -> bool:
         return job.expired_at is not None
