@@ -52,7 +52,8 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        detail = "; ".join(f"{name}: {_first(messages)}" for name, messages in fields.items())
+        fields = {name: _flatten(messages) for name, messages in fields.items()}
+        detail = "; ".join(f"{name}: {messages[0]}" for name, messages in fields.items() if messages)
         response.data = {**fields, "detail": detail or "Invalid input.", "code": "invalid"}
     elif isinstance(response.data, dict):
         code = "not_found" if isinstance(exc, Http404) else getattr(exc, "default_code", "error")
@@ -60,10 +61,13 @@ def exception_handler(exc, context):
     return response
 
 
-def _first(messages):
-    while isinstance(messages, (list, dict)) and messages:
-        messages = messages[0] if isinstance(messages, list) else next(iter(messages.values()))
-    return str(messages)
+def _flatten(messages, prefix=""):
+    """A field's messages as a list of strings: an item's errors (a list of files, of events) say its index."""
+    if isinstance(messages, dict):
+        return [m for key, value in messages.items() for m in _flatten(value, f"{prefix}{key}: ")]
+    if isinstance(messages, list):
+        return [m for value in messages for m in _flatten(value, prefix)]
+    return [f"{prefix}{messages}"]
 
 
 def errors(*statuses):

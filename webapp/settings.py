@@ -284,7 +284,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "webapp.errors.document_errors"],
-    "COMPONENT_SPLIT_REQUEST": True,  # request bodies as their own components: a generated client sends files
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a "status": each enum gets a stable name of its own (generated clients import them).
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "webapp.jobs.models.Status",
+                            "DeliveryStatusEnum": "webapp.integrations.models.Delivery.Status"},  # request bodies as their own components: a generated client sends files
 }
 
 # Security.

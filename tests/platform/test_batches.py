@@ -42,7 +42,8 @@ def test_a_refused_file_does_not_stop_the_others(alice_api):
 
 def test_a_batch_with_no_accepted_file_stores_nothing(alice_api):
     r = post_batch(alice_api, [upload_file("x.png", data=b"nope")])
-    assert r.status_code == 400 and r.json()["code"] == "unsupported_format" and r.json()["refused"]
+    assert r.status_code == 400 and r.json()["code"] == "unsupported_format"
+    assert r.json()["image"] == ["x.png: This is not a PNG, JPEG or WebP image."]
     assert not Batch.objects.exists() and not Job.objects.exists()
 
 

@@ -26,7 +26,7 @@ def test_it_answers_only_statuses_the_schema_lists(live_server, alice, bob, tmp_
     started = time.monotonic()
     run = subprocess.run(
         [str(Path(sys.executable).parent / "st"), "run", f"{live_server.url}/api/v1/schema", "--checks", CHECKS,
-         "--max-examples", "20", "--header", f"Authorization: Token {token}", "--workers", "1", "--seed", "1",
+         "--max-examples", "20", "--header", f"Authorization: Token {token}", "--workers", "2", "--seed", "1",
          "--generation-database", "none", "--no-color", "--request-timeout", "10", "--max-redirects", "0",
          "--phases", "examples,coverage,fuzzing"],
         capture_output=True, text=True, env=env, timeout=300)

@@ -115,7 +115,7 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
         if batch is None:
             first = refused[0]
             return error(f"No file was accepted: {first['detail']}", first["status"], first["code"],
-                         refused=[{k: r[k] for k in ("filename", "detail", "code")} for r in refused])
+                         image=[f"{r['filename']}: {r['detail']}" for r in refused])
         batch = self.get_queryset().get(pk=batch.pk)
         return Response(self.get_serializer(batch).data, status=201)
 
