@@ -233,3 +233,59 @@ def test_the_delivery_row_commits_or_rolls_back_with_the_status_change(alice):
     assert job.status == "queued" and not Delivery.objects.exists()
     assert web.cancel(job) and Delivery.objects.get().event_type == "job.cancelled"
     assert not web.cancel(job) and Delivery.objects.count() == 1  # no change, no event
+
+
+def make_certificates(folder, host):
+    """A CA and a server certificate for ``host`` signed by it (PEM files): (ca.pem, server.pem, server.key)."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
+          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
+          .not_valid_after(now + datetime.timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(name(host)).issuer_name(ca.subject).public_key(key.public_key())
+            .serial_number(2).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
+
+
+@pytest.mark.parametrize("cert_host,outcome", [("localhost", "succeeded"), ("elsewhere.example", "failed")])
+@override_settings(WEBHOOKS_ALLOWED_CIDRS=["127.0.0.1/32", "::1/128"], WEBHOOK_RETRY_DELAYS=[])
+def test_https_sends_sni_and_checks_the_certificate_against_the_host_name(alice, receiver, tmp_path, monkeypatch,
+                                                                          cert_host, outcome):
+    import ssl
+
+    ca, cert, key = make_certificates(tmp_path, cert_host)
+    target, names = receiver(), []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, server_name, ctx: names.append(server_name)
+    target.server.socket = context.wrap_socket(target.server.socket, server_side=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # trust the test CA, as the system store would a real one
+    url = target.url.replace("http://127.0.0.1", "https://localhost")
+    endpoint = webhooks.create_endpoint(alice, url)
+    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_tls", event_type="job.failed", body="{}")
+    assert webhooks.deliver(delivery.id) == outcome
+    delivery.refresh_from_db()
+    assert names == ["localhost"]  # SNI names the host although the connection goes to the resolved address
+    if outcome == "failed":
+        assert "hostname 'localhost' doesn't match" in delivery.last_error and target.requests == []
+    else:
+        assert len(target.requests) == 1
