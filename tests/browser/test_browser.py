@@ -121,3 +121,29 @@ def test_an_image_dropped_on_the_page_is_upscaled(page):
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
     assert page.locator("#queue li a").inner_text() == "dropped.png"
+
+
+def test_a_multi_file_upload_and_the_history_selection_download_all_as_one_zip(page, tmp_path):
+    import zipfile
+
+    sign_up(page, "erin")
+    files = []
+    for name in ("one.png", "two.png"):
+        (tmp_path / name).write_bytes(image_bytes(24, 24))
+        files.append(str(tmp_path / name))
+    page.set_input_files("input[type=file]", files)
+    page.select_option("select[name=scale]", "2")
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#queue a.download-all")
+    page.wait_for_function("document.querySelectorAll('#queue li[data-status=done]').length === 2", timeout=60000)
+    with page.expect_download() as download:
+        page.click("#queue a.download-all")
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert sorted(z.namelist()) == ["one-x2.png", "two-x2.png"]
+
+    page.goto("/jobs/")
+    page.locator("tr.job", has_text="two.png").locator("input[type=checkbox]").check()
+    with page.expect_download() as download:
+        page.click("text=Download all")
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert z.namelist() == ["two-x2.png"]

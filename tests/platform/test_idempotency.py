@@ -44,9 +44,9 @@ def test_a_retry_while_the_first_is_in_flight_answers_409(alice, alice_api):
 
 def _fingerprint():
     """The fingerprint of post_job(client, ...), computed by the server's own function."""
+    from rest_framework.parsers import MultiPartParser
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
-    from rest_framework.parsers import MultiPartParser
 
     raw = APIRequestFactory().post("/api/v1/jobs", {"image": upload_file(), "scale": 2}, format="multipart")
     return idempotency.fingerprint(Request(raw, parsers=[MultiPartParser()]))

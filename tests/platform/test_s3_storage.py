@@ -112,8 +112,9 @@ def test_the_health_check_writes_to_the_bucket(client, s3_endpoint, bucket):
 
 
 def test_the_result_redirects_to_a_url_presigned_for_the_public_endpoint(alice, alice_api, s3_endpoint, bucket):
-    import requests
     from urllib.parse import parse_qs, urlsplit
+
+    import requests
 
     from tests.platform.factories import make_job
 

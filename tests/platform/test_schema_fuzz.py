@@ -29,7 +29,7 @@ def test_it_answers_only_statuses_the_schema_lists(live_server, alice, bob, tmp_
          "--max-examples", "20", "--header", f"Authorization: Token {token}", "--workers", "2", "--seed", "1",
          "--generation-database", "none", "--no-color", "--request-timeout", "10", "--max-redirects", "0",
          "--phases", "examples,coverage,fuzzing"],
-        capture_output=True, text=True, env=env, timeout=300)
+        capture_output=True, text=True, env=env, timeout=300, check=False)
     seconds = time.monotonic() - started
     assert run.returncode == 0, run.stdout[-8000:] + run.stderr[-2000:]
     assert seconds < 120, f"the fuzzing took {seconds:.0f} s"

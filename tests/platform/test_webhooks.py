@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from django.test import override_settings
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.conftest import upload_file
 from tests.platform.factories import make_job
@@ -174,7 +175,7 @@ def test_a_cancelled_job_is_delivered_signed_and_retried_until_it_succeeds(alice
         assert verified["type"] == "job.cancelled" and verified["data"]["id"] == str(job.id)
         assert verified["data"]["status"] == "cancelled"
         assert verified["data"]["url"] == f"https://upscale.example.org/jobs/{job.id}"
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         Webhook(webhooks.new_secret()).verify(body, headers)
 
 
@@ -247,7 +248,7 @@ def make_certificates(folder, host):
     def name(cn):
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
     ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
           .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))

@@ -13,9 +13,14 @@ from rest_framework.response import Response
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import batches, idempotency, safe_http, webhooks, zips
 from webapp.integrations.models import Batch, Delivery, WebhookEndpoint
-from webapp.integrations.serializers import (BatchCreateSerializer, BatchSerializer, DeliverySerializer,
-                                             WebhookCreatedSerializer, WebhookCreateSerializer, WebhookSerializer)
-
+from webapp.integrations.serializers import (
+    BatchCreateSerializer,
+    BatchSerializer,
+    DeliverySerializer,
+    WebhookCreatedSerializer,
+    WebhookCreateSerializer,
+    WebhookSerializer,
+)
 
 
 class OwnedViewSet(viewsets.GenericViewSet):

@@ -38,8 +38,8 @@ def file_digest(f):
 
 def fingerprint(request):
     """sha256 hex over the path, the sorted form fields and each file's sha256."""
-    fields = sorted((k, str(v)) for k in request.POST.keys() for v in request.POST.getlist(k))
-    files = sorted((k, file_digest(f)) for k in request.FILES.keys() for f in request.FILES.getlist(k))
+    fields = sorted((k, str(v)) for k in request.POST for v in request.POST.getlist(k))
+    files = sorted((k, file_digest(f)) for k in request.FILES for f in request.FILES.getlist(k))
     if not request.POST and not request.FILES and isinstance(request.data, dict):  # a JSON body
         fields = sorted((k, json.dumps(v, sort_keys=True)) for k, v in request.data.items())
     return hashlib.sha256(json.dumps([request.path.rstrip("/"), fields, files]).encode()).hexdigest()
