@@ -44,10 +44,11 @@ def on_job_finished(sender, job_id, status, **kwargs):
     from webapp.jobs.models import Job
 
     event_type = EVENT_OF_STATUS[status]
-    job = Job.objects.get(pk=job_id)
-    endpoints = [e for e in WebhookEndpoint.objects.filter(owner_id=job.owner_id) if event_type in e.events]
+    # One query when the owner has no endpoint (most jobs): the job is read only for an event to send.
+    endpoints = [e for e in WebhookEndpoint.objects.filter(owner__jobs__pk=job_id) if event_type in e.events]
     if not endpoints:
         return
+    job = Job.objects.get(pk=job_id)
     now = timezone.now()
     body = json.dumps({"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"),
                        "data": job_payload(job)}, separators=(",", ":"))

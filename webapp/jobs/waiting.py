@@ -22,7 +22,10 @@ def queue_position(job):
 def throughput():
     """(mean run seconds of the last RECENT_JOBS done jobs, workers busy in BUSY_WINDOW, running jobs), or None
     before any job has run. Cached for 10 s: every queued job's poll reads it."""
-    measured = cache.get("queue-throughput")
+    try:
+        measured = cache.get("queue-throughput")
+    except Exception:  # Redis down: computed each time (a job is accepted while Redis is down)
+        measured = None
     if measured is None:
         done = Job.objects.filter(status=Status.DONE).exclude(started_at=None).order_by("-finished_at")
         runs = [(j.finished_at - j.started_at).total_seconds() for j in done.only("started_at", "finished_at")[:RECENT_JOBS]]
@@ -32,7 +35,7 @@ def throughput():
         measured = [sum(runs) / len(runs) if runs else None, max(1, workers), running]
         try:
             cache.set("queue-throughput", measured, 10)
-        except Exception:  # Redis down: the estimate is computed each time
+        except Exception:
             pass
     return None if measured[0] is None else tuple(measured)
 
