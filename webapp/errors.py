@@ -5,7 +5,10 @@ field's list of messages beside them). The schema lists, per operation, every st
 body; ``document_errors`` adds those that every operation shares (401, 411, 413, default).
 """
 
+import threading
+
 from django.http import Http404
+from drf_spectacular.views import SpectacularAPIView
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
@@ -112,3 +115,14 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return page_not_found(request, exception)
+
+
+class SchemaView(SpectacularAPIView):
+    """The schema, generated one request at a time: drf-spectacular loads its extension classes lazily on the
+    first generation, and two threads doing it at once (gunicorn runs threads) answered 500."""
+
+    _lock = threading.Lock()
+
+    def get(self, request, *args, **kwargs):
+        with self._lock:
+            return super().get(request, *args, **kwargs)

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from webapp import health
+from webapp.errors import SchemaView
 from webapp.accounts import views as accounts
 from webapp.integrations import api as integrations_api
 from webapp.integrations import views as integrations
@@ -19,7 +20,7 @@ router.register("batches", integrations_api.BatchViewSet, basename="api-batch")
 api_urls = [
     re_path(r"^auth/register/?$", api.register, name="api-register"),
     re_path(r"^auth/token/?$", api.token, name="api-token-auth"),
-    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,
 ]

@@ -175,6 +175,7 @@ def test_a_cancelled_job_is_delivered_signed_and_retried_until_it_succeeds(alice
         assert verified["type"] == "job.cancelled" and verified["data"]["id"] == str(job.id)
         assert verified["data"]["status"] == "cancelled"
         assert verified["data"]["url"] == f"https://upscale.example.org/jobs/{job.id}"
+        assert set(verified["data"]) == set(alice_api.get(f"/api/v1/jobs/{job.id}").json())  # the job as GET gives it
     with pytest.raises(WebhookVerificationError):
         Webhook(webhooks.new_secret()).verify(body, headers)
 
@@ -290,3 +291,25 @@ def test_https_sends_sni_and_checks_the_certificate_against_the_host_name(alice,
         assert "hostname 'localhost' doesn't match" in delivery.last_error and target.requests == []
     else:
         assert len(target.requests) == 1
+
+
+@LOOPBACK
+@override_settings(WEBHOOK_RETRY_DELAYS=[2, 3600], WEBHOOK_COUNTDOWN_MAX=300)
+def test_a_short_wait_is_a_countdown_and_a_long_one_is_left_to_the_sweeper(alice, receiver, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    published = []
+    monkeypatch.setattr(webhooks, "publish", lambda i, countdown=None: published.append((i, countdown)))
+    endpoint = webhooks.create_endpoint(alice, receiver(answers=(500,)).url)
+    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    assert webhooks.deliver(delivery.id) == "pending" and published == [(delivery.id, 2)]
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    assert webhooks.deliver(delivery.id) == "pending" and len(published) == 1  # 3600 s: no countdown
+    delivery.refresh_from_db()
+    assert delivery.next_attempt_at > timezone.now() + timedelta(seconds=3500)
+    assert webhooks.sweep() == 0
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    assert webhooks.sweep() == 1 and published[-1] == (delivery.id, None)
+    assert webhooks.deliver(delivery.id) == "failed"

@@ -1,6 +1,5 @@
-from datetime import datetime
-
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.jobs import waiting
@@ -41,8 +40,9 @@ class JobSerializer(serializers.ModelSerializer):
             job._queue_position = waiting.queue_position(job)
         return job._queue_position
 
-    def get_expires_at(self, job) -> datetime:
-        return waiting.expires_at(job)
+    @extend_schema_field(serializers.DateTimeField())
+    def get_expires_at(self, job):
+        return serializers.DateTimeField().to_representation(waiting.expires_at(job))  # a string, as JSON needs
 
     def get_expired(self, job) -> bool:
         return job.expired_at is not None
