@@ -4,8 +4,8 @@ from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from webapp import health
-from webapp.errors import SchemaView
 from webapp.accounts import views as accounts
+from webapp.errors import SchemaView
 from webapp.integrations import api as integrations_api
 from webapp.integrations import views as integrations
 from webapp.jobs import api

@@ -1,10 +1,10 @@
 """REST API under /api/v1: the same rules and errors as the web pages."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.conf import settings
-from drf_spectacular.types import OpenApiTypes
 from django.http import HttpResponseRedirect
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
@@ -17,8 +17,8 @@ from webapp import ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, waiting
 from webapp.jobs.models import Job, Status
-from webapp.jobs.services import web
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
+from webapp.jobs.services import web
 from webapp.jobs.views import file_response
 
 

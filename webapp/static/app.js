@@ -92,6 +92,12 @@ function formatEta(s) {
   return "about " + Math.round(s / 60) + " min left";
 }
 
+function queuedText(job) {  // the place in the queue and an ETA covering the wait, once a job has run
+  if (!job.queue_position) return "waiting for a worker";
+  const eta = job.eta_seconds === null ? "" : ", done in " + formatEta(job.eta_seconds).replace(" left", "");
+  return "waiting for a worker (number " + job.queue_position + " in the queue" + eta + ")";
+}
+
 function setupJob() {
   const live = document.getElementById("live");
   if (!live || live.dataset.active !== "1") return;
@@ -102,7 +108,7 @@ function setupJob() {
     percent.textContent = Math.round(job.progress);
     status.textContent = job.status;
     status.className = "badge " + job.status;
-    eta.textContent = job.status === "queued" ? "waiting for a worker" : formatEta(job.eta_seconds);
+    eta.textContent = job.status === "queued" ? queuedText(job) : formatEta(job.eta_seconds);
   }, () => setTimeout(() => window.location.reload(), 400));  // show 100% before the result
 }
 
