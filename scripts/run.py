@@ -55,9 +55,10 @@ def main() -> int:
         for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20  # one deadline for all: five processes never wait 20 s each
         for p in procs.values():
             try:
-                p.wait(20)
+                p.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 p.kill()
 
