@@ -43,6 +43,9 @@ def main() -> int:
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands(bind).items()}
     print(f"\nThe platform is up: open http://{bind}/  (Ctrl-C stops it)\n", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    # A shell starts background jobs with SIGINT ignored, and Python then leaves it ignored: Ctrl-C (or the
+    # test's SIGINT) would not stop the platform started from a script run with `&`.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
