@@ -165,14 +165,15 @@ def service_env(**extra):
 
 
 class Worker:
-    """A `celery -A upscale_worker worker -Q upscale` subprocess in its own process group."""
+    """A `celery -A upscale_worker worker -Q upscale` subprocess in its own process group (``queue="webhooks",
+    pool="threads"`` makes it the webhook sender)."""
 
-    def __init__(self, log_dir, concurrency=1, **env):
+    def __init__(self, log_dir, concurrency=1, queue="upscale", pool=None, **env):
         self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.log = Path(log_dir) / f"{self.name.split('@')[0]}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "upscale_worker", "worker", "-Q", "upscale", "-n", self.name,
+        cmd = [sys.executable, "-m", "celery", "-A", "upscale_worker", "worker", "-Q", queue, "-n", self.name,
                "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-               "--without-heartbeat"]
+               "--without-heartbeat", *(["--pool", pool] if pool else [])]
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=ROOT, env=service_env(**env), stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True)

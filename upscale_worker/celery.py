@@ -8,7 +8,7 @@ from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-app = Celery("upscale_worker", include=["webapp.jobs.tasks"])
+app = Celery("upscale_worker", include=["webapp.jobs.tasks", "webapp.integrations.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 

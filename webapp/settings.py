@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from our own static files: works offline
     "webapp.accounts",
     "webapp.jobs",
+    "webapp.integrations",
 ]
 
 MIDDLEWARE = [
@@ -260,6 +261,21 @@ PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
 TEST_TILE_DELAY = env_float("TEST_TILE_DELAY", 0)
 THUMBNAIL_SIZE = 256
 
+# Integrations: webhooks, batches, idempotent retries, waiting.
+SITE_URL = env("SITE_URL", "http://127.0.0.1:8000").rstrip("/")  # absolute URLs in webhook bodies
+WEBHOOK_RETRY_DELAYS = [float(d) for d in env_list("WEBHOOK_RETRY_DELAYS", "5,300,1800,7200,18000,36000")]
+WEBHOOK_TIMEOUT = env_float("WEBHOOK_TIMEOUT", 10)
+WEBHOOKS_ALLOWED_CIDRS = env_list("WEBHOOKS_ALLOWED_CIDRS")
+MAX_WEBHOOK_ENDPOINTS = env_int("MAX_WEBHOOK_ENDPOINTS", 10)
+MAX_BATCH_FILES = env_int("MAX_BATCH_FILES", 50)
+MAX_BATCH_MB = env_float("MAX_BATCH_MB", 200)
+MAX_BATCH_REQUEST_BYTES = int(MAX_BATCH_MB * 1024 * 1024) + 1024 * 1024  # the body-size guard's limit for batches
+IDEMPOTENCY_HOURS = 24
+PREFER_WAIT_MAX = env_float("PREFER_WAIT_MAX", 20)
+PREFER_WAIT_SLOTS = env_int("PREFER_WAIT_SLOTS", 4)  # waiting requests per web process; the rest answer at once
+S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
+PRESIGNED_SECONDS = 300
+
 # Celery: every option here, read by upscale_worker/celery.py (namespace CELERY_).
 CELERY_BROKER_URL = REDIS_URL
 # kombu's Redis transport; a worker retries a command over a new connection when a cut broke the old one.
@@ -286,6 +302,8 @@ CELERY_REDIS_SOCKET_TIMEOUT = 10
 CELERY_REDIS_SOCKET_KEEPALIVE = True
 CELERY_REDIS_BACKEND_HEALTH_CHECK_INTERVAL = 10
 CELERY_TASK_DEFAULT_QUEUE = "upscale"
+# A retry waits by countdown only when it is well inside the visibility timeout; longer waits are the sweeper's.
+WEBHOOK_COUNTDOWN_MAX = min(300, CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] // 2)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -299,8 +317,11 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ROUTES = {"webapp.integrations.tasks.*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "webapp.jobs.tasks.sweep", "schedule": SWEEP_INTERVAL},
+    "sweep-webhooks": {"task": "webapp.integrations.tasks.sweep_webhooks", "schedule": SWEEP_INTERVAL,
+                       "options": {"queue": "webhooks"}},
     "expire": {"task": "webapp.jobs.tasks.expire", "schedule": 3600.0},
     "sweep-storage": {"task": "webapp.jobs.tasks.sweep_storage", "schedule": STORAGE_SWEEP_INTERVAL},
 }
@@ -317,6 +338,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "EXCEPTION_HANDLER": "webapp.errors.exception_handler",
+    "DEFAULT_METADATA_CLASS": None,  # OPTIONS answers 405 like any method a path does not take
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Upscaler API",
@@ -325,6 +348,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "webapp.errors.document_errors"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Two models have a "status": each enum gets a stable name of its own (generated clients import them).
+    "ENUM_NAME_OVERRIDES": {"StatusEnum": "webapp.jobs.models.Status",
+                            "DeliveryStatusEnum": "webapp.integrations.models.Delivery.Status"},  # request bodies as their own components: a generated client sends files
 }
 
 # Security.

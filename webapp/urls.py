@@ -1,30 +1,40 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from webapp import health, metrics
 from webapp.accounts import views as accounts
+from webapp.errors import SchemaView
+from webapp.integrations import api as integrations_api
+from webapp.integrations import views as integrations
 from webapp.jobs import api
 from webapp.jobs import views as jobs
 
 router = SimpleRouter()
 router.trailing_slash = "/?"  # both /jobs and /jobs/
 router.register("jobs", api.JobViewSet, basename="api-job")
+router.register("webhooks", integrations_api.WebhookViewSet, basename="api-webhook")
+router.register("batches", integrations_api.BatchViewSet, basename="api-batch")
 
 api_urls = [
     re_path(r"^auth/register/?$", api.register, name="api-register"),
     re_path(r"^auth/token/?$", api.token, name="api-token-auth"),
-    re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="api-schema"),
+    re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,
 ]
+
+handler404 = "webapp.errors.not_found"
 
 urlpatterns = [
     path("", jobs.home, name="home"),
     path("upload", jobs.upload, name="upload"),
     path("jobs/", jobs.history, name="history"),
     path("jobs/delete", jobs.bulk_delete, name="bulk-delete"),
+    path("jobs/download", integrations.download_selected, name="download-selected"),
+    path("webhooks/", integrations.webhooks_page, name="webhooks"),
+    path("webhooks/<uuid:endpoint_id>/delete", integrations.webhook_delete, name="webhook-delete"),
     path("jobs/<uuid:job_id>", jobs.job_page, name="job"),
     path("jobs/<uuid:job_id>/status", jobs.job_status, name="job-status"),
     path("jobs/<uuid:job_id>/cancel", jobs.job_cancel, name="job-cancel"),

@@ -136,3 +136,29 @@ def test_a_person_chooses_the_source_and_the_job_page_shows_the_model_that_ran(p
     shown = page.locator("#model").inner_text()
     assert "Source asked: Clean" in shown and "(clean; asked for clean)" in shown
     assert "_jpeg" not in page.locator("#model-name").inner_text()
+
+
+def test_a_multi_file_upload_and_the_history_selection_download_all_as_one_zip(page, tmp_path):
+    import zipfile
+
+    sign_up(page, "frank")
+    files = []
+    for name in ("one.png", "two.png"):
+        (tmp_path / name).write_bytes(image_bytes(24, 24))
+        files.append(str(tmp_path / name))
+    page.set_input_files("input[type=file]", files)
+    page.select_option("select[name=scale]", "2")
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#queue a.download-all")
+    page.wait_for_function("document.querySelectorAll('#queue li[data-status=done]').length === 2", timeout=60000)
+    with page.expect_download() as download:
+        page.click("#queue a.download-all")
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert sorted(z.namelist()) == ["one-x2.png", "two-x2.png"]
+
+    page.goto("/jobs/")
+    page.locator("tr.job", has_text="two.png").locator("input[type=checkbox]").check()
+    with page.expect_download() as download:
+        page.click("text=Download all")
+    with zipfile.ZipFile(download.value.path()) as z:
+        assert z.namelist() == ["two-x2.png"]

@@ -22,7 +22,7 @@ def test_it_validates_the_compose_file():
         cwd=ROOT, capture_output=True, text=True,
     )
     assert result.returncode == 0, result.stderr
-    for service in ("web:", "worker:", "beat:", "redis:", "postgres:"):
+    for service in ("web:", "worker:", "webhooks:", "beat:", "redis:", "postgres:"):
         assert service in result.stdout
     assert "/readyz" in result.stdout  # the web healthcheck: a Redis outage must not restart the web
 

@@ -61,6 +61,7 @@ def test_make_run_brings_up_a_platform_that_finishes_an_api_upload(platform):
     children = psutil.Process(proc.pid).children(recursive=True)
     names = " ".join(" ".join(c.cmdline()) for c in children)
     assert "redis-server" in names and "gunicorn" in names and "worker" in names and "beat" in names
+    assert "-Q webhooks --pool threads" in names  # the webhook sender, apart from the upscale worker
 
     # The first request waits for the web process' lazy imports while the worker and the beat start beside it:
     # over 10 s on a loaded two-core machine.

@@ -109,3 +109,40 @@ def test_the_health_check_writes_to_the_bucket(client, s3_endpoint, bucket):
     with s3_site(s3_endpoint, "no-such-bucket"):
         r = client.get("/healthz")
         assert r.status_code == 503 and r.json()["storage"].startswith("failed: ")
+
+
+def test_the_result_redirects_to_a_url_presigned_for_the_public_endpoint(alice, alice_api, s3_endpoint, bucket):
+    from urllib.parse import parse_qs, urlsplit
+
+    import requests
+
+    from tests.platform.factories import make_job
+
+    public = s3_endpoint.replace("127.0.0.1", "localhost")  # the name clients use; the site uses the address
+    with s3_site(s3_endpoint, BUCKET):
+        job = make_job(alice, "done", original_name="cat photo.png")
+        stored = job.result_file.open("rb").read()
+        with override_settings(S3_PUBLIC_ENDPOINT_URL=public):
+            r = alice_api.get(f"/api/v1/jobs/{job.id}/result?redirect=1")
+            assert alice_api.get(f"/api/v1/jobs/{job.id}/result").status_code == 200  # no redirect unless asked
+        streamed = alice_api.get(f"/api/v1/jobs/{job.id}/result?redirect=1")  # no public endpoint: streams
+    assert r.status_code == 302
+    location = urlsplit(r["Location"])
+    assert f"{location.scheme}://{location.netloc}" == public
+    assert int(parse_qs(location.query)["X-Amz-Expires"][0]) == 300
+    got = requests.get(r["Location"], timeout=10)
+    assert got.status_code == 200 and got.content == stored
+    assert got.headers["Content-Type"] == "image/png"
+    assert 'filename="cat photo-x2.png"' in got.headers["Content-Disposition"]
+    query = parse_qs(location.query)  # SigV4 presigning signs every query parameter, these two included
+    assert query["response-content-type"] == ["image/png"] and "X-Amz-Signature" in query
+    assert "cat photo-x2.png" in query["response-content-disposition"][0]
+    assert streamed.status_code == 200 and b"".join(streamed.streaming_content) == stored
+
+
+def test_a_stranger_cannot_get_a_redirect(alice, bob_api, s3_endpoint, bucket):
+    from tests.platform.factories import make_job
+
+    with s3_site(s3_endpoint, BUCKET), override_settings(S3_PUBLIC_ENDPOINT_URL=s3_endpoint):
+        job = make_job(alice, "done")
+        assert bob_api.get(f"/api/v1/jobs/{job.id}/result?redirect=1").status_code == 404

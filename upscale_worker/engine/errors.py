@@ -2,7 +2,15 @@
 
 
 class EngineError(Exception):
-    """The image cannot be upscaled as asked (unreadable, unsupported, no model for the scale...)."""
+    """The image cannot be upscaled as asked (unreadable, unsupported, no model for the scale...). ``code`` is
+    a machine-readable word for APIs: invalid, unsupported_format or too_large."""
+
+    code = "invalid"
+
+    def __init__(self, message: str, code: str | None = None):
+        super().__init__(message)
+        if code:
+            self.code = code
 
     @property
     def message(self) -> str:

@@ -65,7 +65,7 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
     if fmt not in formats:
         f.seek(0)
         names = [FORMAT_NAMES[x] for x in formats]
-        raise Unreadable(f"This is not a {', '.join(names[:-1])} or {names[-1]} image.")
+        raise Unreadable(f"This is not a {', '.join(names[:-1])} or {names[-1]} image.", "unsupported_format")
     try:
         if fmt == "jpeg":
             check_jpeg_frame(f)
@@ -118,7 +118,8 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
     if fmt == "webp" and int.from_bytes(head[4:8], "little") + 8 > _length(f):
         raise Unreadable("The file is truncated.")
     if frames > 1:
-        raise Unreadable(f"Animated images are not supported (this one has {frames} frames).")
+        raise Unreadable(f"Animated images are not supported (this one has {frames} frames).",
+                         "unsupported_format")
     if width < 1 or height < 1:
         raise Unreadable("The image is empty.")
     if orientation in (5, 6, 7, 8):
@@ -185,10 +186,12 @@ def check_jpeg_frame(f: BinaryIO) -> None:
         if length < 2:
             raise Unreadable("The file is damaged or not a valid JPEG image.")
         if kind in UNSUPPORTED_JPEG:
-            raise Unreadable(f"{UNSUPPORTED_JPEG[kind]} is not supported; save it as PNG or as an ordinary JPEG.")
+            raise Unreadable(f"{UNSUPPORTED_JPEG[kind]} is not supported; save it as PNG or as an ordinary JPEG.",
+                             "unsupported_format")
         if kind in SOF_MARKERS:
             if precision != 8:
-                raise Unreadable(f"{precision}-bit JPEG is not supported; save it as PNG or as an ordinary 8-bit JPEG.")
+                raise Unreadable(f"{precision}-bit JPEG is not supported; save it as PNG or as an ordinary "
+                                 "8-bit JPEG.", "unsupported_format")
             return
         if kind == 0xDA:  # start of scan before any frame: leave it to the decoder
             return

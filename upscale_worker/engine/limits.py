@@ -22,6 +22,8 @@ FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
 class TooLarge(EngineError):
     """The input, or the output at the asked scale, exceeds a limit; the message says which and what fits."""
 
+    code = "too_large"
+
 
 @dataclass(frozen=True)
 class Limits:

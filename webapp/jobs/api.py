@@ -1,9 +1,11 @@
 """REST API under /api/v1: the same rules and errors as the web pages."""
 
+from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, password_validation
 from django.core.exceptions import ValidationError
-from django.conf import settings
-from drf_spectacular.utils import extend_schema
+from django.http import HttpResponseRedirect
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.authtoken.models import Token
 from rest_framework.decorators import action, api_view, authentication_classes, permission_classes
@@ -12,23 +14,31 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from webapp import ratelimit
+from webapp.errors import FIELD_ERRORS, error, errors
+from webapp.integrations import idempotency, links, waiting
 from webapp.jobs.models import Job, Status
-from webapp.jobs.services import web
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
+from webapp.jobs.services import web
 from webapp.jobs.views import file_response
 
 
 def refused(e):
-    return Response({"detail": str(e), **e.body()}, status=e.status, headers=e.headers())
+    response = error(e, e.status, e.code, **e.body())
+    for name, value in e.headers().items():
+        response[name] = value
+    return response
 
 
-@extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer})
+RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+@extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer, 400: FIELD_ERRORS, **errors(403, 429)})
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
 def register(request):
     if not settings.SIGNUP_OPEN:
-        return Response({"detail": "Sign-up is closed on this server."}, status=403)
+        return error("Sign-up is closed on this server.", 403, "signup_closed")
     wait = ratelimit.hit(f"signup:{ratelimit.client_ip(request)}", settings.LOGINS_PER_MINUTE)
     if wait:
         raise Throttled(wait)
@@ -37,18 +47,18 @@ def register(request):
     User = get_user_model()
     username, password = data.validated_data["username"], data.validated_data["password"]
     if User.objects.filter(username__iexact=username).exists():
-        return Response({"username": ["This username is taken."]}, status=400)
+        return error("username: This username is taken.", 400, username=["This username is taken."])
     user = User(username=username)
     try:
         password_validation.validate_password(password, user)
     except ValidationError as e:
-        return Response({"password": list(e.messages)}, status=400)
+        return error(f"password: {e.messages[0]}", 400, password=list(e.messages))
     user.set_password(password)
     user.save()
     return Response({"token": Token.objects.create(user=user).key}, status=201)
 
 
-@extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer})
+@extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer, 400: FIELD_ERRORS, **errors(429)})
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
@@ -63,10 +73,15 @@ def token(request):
     user = authenticate(request, username=username, password=data.validated_data["password"])
     if user is None:
         ratelimit.login_failed(client, username)
-        return Response({"detail": "Wrong username or password."}, status=400)
+        return error("Wrong username or password.", 400, "wrong_credentials")
     return Response({"token": Token.objects.get_or_create(user=user)[0].key})
 
 
+@extend_schema_view(
+    list=extend_schema(responses={200: JobSerializer(many=True), **errors(404)}),
+    retrieve=extend_schema(parameters=[waiting.PARAMETER], responses={200: JobSerializer, **errors(404)}),
+    destroy=extend_schema(responses={204: None, **errors(404)}),
+)
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = JobSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
@@ -86,7 +101,10 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         except (ValidationError, ValueError):
             raise NotFound()
 
-    @extend_schema(request={"multipart/form-data": JobCreateSerializer}, responses={201: JobSerializer})
+    @extend_schema(request={"multipart/form-data": JobCreateSerializer},
+                   parameters=[idempotency.PARAMETER, waiting.PARAMETER],
+                   responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)})
+    @idempotency.idempotent
     def create(self, request):
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -97,36 +115,48 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
                 "source": data.validated_data["source"]})
         except web.Refused as e:
             return refused(e)
-        return Response(self.get_serializer(job).data, status=201)
+        job, applied = waiting.wait_for(request, job)
+        return waiting.respond(Response(self.get_serializer(job).data, status=201), applied)
+
+    def retrieve(self, request, pk=None):
+        job, applied = waiting.wait_for(request, self.get_object())
+        return waiting.respond(Response(self.get_serializer(job).data), applied)
 
     def destroy(self, request, pk=None):
         web.delete(self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: JobSerializer})
+    @extend_schema(request=None, responses={200: JobSerializer, **errors(404, 409)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         job = self.get_object()
         if not web.cancel(job):
-            return Response({"detail": f"The job is {job.status}; only queued or running jobs can be cancelled."},
-                            status=409)
+            return error(f"The job is {job.status}; only queued or running jobs can be cancelled.", 409, "conflict")
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
-    @extend_schema(request=None, responses={200: JobSerializer})
+    @extend_schema(request=None, responses={200: JobSerializer, **errors(404, 409)})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         job = self.get_object()
         if not web.retry(job):
-            return Response({"detail": "Only failed or cancelled jobs whose input is kept can be retried."},
-                            status=409)
+            return error("Only failed or cancelled jobs whose input is kept can be retried.", 409, "conflict")
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
-    @extend_schema(responses={(200, "image/*"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("redirect", OpenApiTypes.BOOL, description="With S3 storage and "
+                                     "S3_PUBLIC_ENDPOINT_URL: 302 to a URL presigned for 300 s")],
+        responses={**{(200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
+                      for t in RESULT_TYPES},
+                   302: OpenApiResponse(description="The result at a presigned URL (Location)"), **errors(404)})
     @action(detail=True, methods=["get"], url_name="result")
     def result(self, request, pk=None):
         job = self.get_object()
         if job.status != Status.DONE or not job.result_file:
             raise NotFound("The result is not available.")
+        if request.query_params.get("redirect") in ("1", "true"):
+            url = links.presigned_result_url(job.result_file, job.content_type, job.result_name)
+            if url:
+                return HttpResponseRedirect(url)
         return file_response(job.result_file, job.content_type, job.result_name, attachment=True)

@@ -1,6 +1,8 @@
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Source, Status
 
 
@@ -10,8 +12,10 @@ class JobSerializer(serializers.ModelSerializer):
     result_url = serializers.SerializerMethodField()
     url = serializers.SerializerMethodField()
     filename = serializers.CharField(source="original_name")
-    run_seconds = serializers.FloatField(read_only=True)
+    run_seconds = serializers.FloatField(read_only=True, allow_null=True)
     expired = serializers.SerializerMethodField()
+    queue_position = serializers.SerializerMethodField()
+    expires_at = serializers.SerializerMethodField()
 
     class Meta:
         model = Job
@@ -19,7 +23,7 @@ class JobSerializer(serializers.ModelSerializer):
             "id", "status", "progress", "eta_seconds", "scale", "input_width", "input_height", "output_width",
             "output_height", "error", "created_at", "started_at", "finished_at", "result_url", "filename",
             "format", "quality", "keep_metadata", "source", "model", "variant", "model_choice", "attempts",
-            "run_seconds", "expired", "url",
+            "run_seconds", "expired", "url", "queue_position", "expires_at",
         ]
         extra_kwargs = {
             "source": {"help_text": "What was asked: auto (from the file's compression), clean or compressed."},
@@ -32,14 +36,28 @@ class JobSerializer(serializers.ModelSerializer):
         return job.error or None
 
     def get_eta_seconds(self, job) -> float | None:
+        """Running: the worker's estimate. Queued: the wait and the run, from the measured throughput."""
+        if job.status == Status.QUEUED:
+            return waiting.wait_eta_seconds(job, self.get_queue_position(job))
         return job.eta_seconds
+
+    def get_queue_position(self, job) -> int | None:
+        if not hasattr(job, "_queue_position"):
+            job._queue_position = waiting.queue_position(job)
+        return job._queue_position
+
+    @extend_schema_field(serializers.DateTimeField())
+    def get_expires_at(self, job):
+        return serializers.DateTimeField().to_representation(waiting.expires_at(job))  # a string, as JSON needs
 
     def get_expired(self, job) -> bool:
         return job.expired_at is not None
 
     def _absolute(self, path):
         request = self.context.get("request")
-        return request.build_absolute_uri(path) if request else path
+        if request:
+            return request.build_absolute_uri(path)
+        return self.context.get("site_url", "") + path  # a webhook's body is built outside any request
 
     def get_result_url(self, job) -> str | None:
         if job.status != Status.DONE or not job.result_file:

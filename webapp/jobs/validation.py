@@ -10,7 +10,11 @@ from upscale_worker.engine.errors import EngineError
 
 
 class Invalid(Exception):
-    """A user-readable reason to refuse an upload."""
+    """A user-readable reason to refuse an upload, with a machine-readable ``code`` for the API."""
+
+    def __init__(self, message, code="invalid"):
+        super().__init__(message)
+        self.code = code
 
 
 def installed_models():
@@ -39,7 +43,7 @@ def read_header(f):
     try:
         return header.read_header(f, site_limits())
     except EngineError as e:
-        raise Invalid(str(e)) from None
+        raise Invalid(str(e), e.code) from None
 
 
 def check_limits(found, scale, fmt):
@@ -47,7 +51,7 @@ def check_limits(found, scale, fmt):
     try:
         limits.check(found.width, found.height, scale, fmt, site_limits(), available_scales())
     except EngineError as e:
-        raise Invalid(str(e)) from None
+        raise Invalid(str(e), e.code) from None
 
 
 def validate_upload(f, scale, fmt):
@@ -56,11 +60,12 @@ def validate_upload(f, scale, fmt):
         offered = ", ".join(f"x{s}" for s in available_scales())
         raise Invalid(f"Scale x{scale} is not available on this server (available: {offered}).")
     if f.size > settings.MAX_UPLOAD_BYTES:
-        raise Invalid(f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.")
+        raise Invalid(f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.",
+                      "too_large")
     found = read_header(f)
     check_limits(found, scale, fmt)
     try:
         header.check_data(f, found)  # JPEG: a 1/8-scale draft decode, only once the size is known to be fine
     except EngineError as e:
-        raise Invalid(str(e)) from None
+        raise Invalid(str(e), e.code) from None
     return found

@@ -16,6 +16,7 @@ function setupUpload() {
   form.addEventListener("submit", async ev => {
     ev.preventDefault();
     const files = Array.from(input.files);
+    const created = [];
     for (const file of files) {
       const item = document.createElement("li");
       item.textContent = file.name + ": uploading…";
@@ -27,6 +28,7 @@ function setupUpload() {
         const r = await fetch(form.action, { method: "POST", body, headers: { "Accept": "application/json", "X-CSRFToken": csrf(form) } });
         const data = await r.json().catch(() => ({ detail: "The server answered " + r.status + "." }));
         if (r.ok) {
+          created.push(data.id);
           item.innerHTML = "";
           const a = document.createElement("a");
           a.href = data.url; a.textContent = file.name;
@@ -48,6 +50,13 @@ function setupUpload() {
       }
     }
     input.value = "";
+    if (created.length > 1) {  // one ZIP of every finished result of this upload
+      const all = document.createElement("a");
+      all.className = "download-all";
+      all.href = "/jobs/download?" + created.map(id => "job=" + id).join("&");
+      all.textContent = "Download all (" + created.length + " files, when finished)";
+      queue.appendChild(all);
+    }
   });
 }
 
@@ -83,6 +92,12 @@ function formatEta(s) {
   return "about " + Math.round(s / 60) + " min left";
 }
 
+function queuedText(job) {  // the place in the queue and an ETA covering the wait, once a job has run
+  if (!job.queue_position) return "waiting for a worker";
+  const eta = job.eta_seconds === null ? "" : ", done in " + formatEta(job.eta_seconds).replace(" left", "");
+  return "waiting for a worker (number " + job.queue_position + " in the queue" + eta + ")";
+}
+
 function setupJob() {
   const live = document.getElementById("live");
   if (!live || live.dataset.active !== "1") return;
@@ -93,7 +108,7 @@ function setupJob() {
     percent.textContent = Math.round(job.progress);
     status.textContent = job.status;
     status.className = "badge " + job.status;
-    eta.textContent = job.status === "queued" ? "waiting for a worker" : formatEta(job.eta_seconds);
+    eta.textContent = job.status === "queued" ? queuedText(job) : formatEta(job.eta_seconds);
   }, () => setTimeout(() => window.location.reload(), 400));  // show 100% before the result
 }
 

@@ -10,13 +10,19 @@ import logging
 import secrets
 
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import FINISHED, Job, Status
 
 log = logging.getLogger(__name__)
+
+# Sent inside the transaction of a move to a finished status (job_id, status): receivers write what must
+# commit or roll back with it (webhook deliveries), so the jobs app knows nothing of them.
+job_finished = Signal()
 
 
 def move(job_id, sources, target, where=None, reason=None, **fields):
@@ -27,7 +33,10 @@ def move(job_id, sources, target, where=None, reason=None, **fields):
         fields.setdefault("finished_at", timezone.now())
         fields.setdefault("lease_expires_at", None)
         fields.setdefault("eta_at", None)
-    moved = Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+    with transaction.atomic():
+        moved = Job.objects.filter(pk=job_id, status__in=sources, **(where or {})).update(**fields) == 1
+        if moved and target in FINISHED:
+            job_finished.send(sender=Job, job_id=job_id, status=target)
     if moved:
         changed(job_id, sources, target, reason)
     return moved

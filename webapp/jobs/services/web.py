@@ -104,12 +104,12 @@ def megapixels_retry_after(jobs, needed):
 
 
 class Refused(Exception):
-    """An upload refused with a sentence for the user and an HTTP status; quota and rate-limit refusals
-    (429) carry a machine-readable ``reason`` and, where waiting helps, ``retry_after`` seconds."""
+    """An upload refused with a sentence for the user, an HTTP status and a machine-readable ``code``; quota
+    and rate-limit refusals (429) also carry a ``reason`` and, where waiting helps, ``retry_after`` seconds."""
 
-    def __init__(self, message, status=400, reason=None, retry_after=None):
+    def __init__(self, message, status=400, code="invalid", reason=None, retry_after=None):
         super().__init__(message)
-        self.status, self.reason, self.retry_after = status, reason, retry_after
+        self.status, self.code, self.reason, self.retry_after = status, code, reason, retry_after
 
     def body(self):
         return {"reason": self.reason} if self.reason else {}
@@ -122,15 +122,15 @@ def check_quotas(user, header, scale, size):
     """The Refused this upload would meet for exceeding a quota, or None."""
     if Job.objects.filter(owner=user, status__in=ACTIVE).count() >= settings.MAX_QUEUED_JOBS_PER_USER:
         return Refused(f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to "
-                       "finish.", 429, "active_jobs")
+                       "finish.", 429, "quota_exceeded", "active_jobs")
     mp = header.width * header.height * scale * scale / 1e6
     jobs = _jobs_today(user)
     if sum(used for _, used in jobs) + mp > settings.MEGAPIXELS_PER_DAY:
         return Refused(f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels.",
-                       429, "daily_megapixels", megapixels_retry_after(jobs, mp))
+                       429, "quota_exceeded", "daily_megapixels", megapixels_retry_after(jobs, mp))
     if storage_used(user) + size > settings.USER_STORAGE_MB * 2**20:
         return Refused(f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first.", 429,
-                       "storage")
+                       "quota_exceeded", "storage")
     return None
 
 
@@ -142,13 +142,13 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
     wait = ratelimit.hit(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE)
     if wait:
         raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429, "rate_limited",
-                      wait)
+                      "rate_limited", wait)
     if source not in Source.values:
         raise Refused(f"Unknown source {source!r}; choose one of {', '.join(Source.values)}.")
     try:
         header = validate_upload(upload, scale, fmt)
     except Invalid as e:
-        raise Refused(str(e)) from None
+        raise Refused(str(e), code=e.code) from None
     quota = check_quotas(user, header, scale, upload.size)
     if quota:
         raise quota
