@@ -44,11 +44,14 @@ def measure(benchmarks: Path, precision: str | None) -> dict:
 
 
 def training_facts() -> dict:
+    """{(scale, variant): the run's meta.json} for the clean runs (training/runs/xN) and the JPEG-aware
+    twins (training/runs/xN-jpeg) that exist."""
     facts = {}
     for scale in SCALES:
-        meta = ROOT / "training" / "runs" / f"x{scale}" / "meta.json"
-        if meta.exists():
-            facts[scale] = json.loads(meta.read_text())
+        for variant, suffix in (("clean", ""), ("jpeg", "-jpeg")):
+            meta = ROOT / "training" / "runs" / f"x{scale}{suffix}" / "meta.json"
+            if meta.exists():
+                facts[scale, variant] = json.loads(meta.read_text())
     return facts
 
 
@@ -68,13 +71,18 @@ def table(cells: dict) -> str:
 
 
 def training_table(facts: dict) -> str:
-    lines = ["| scale | started from | iterations | lr 1e-4, halved at | device | training time | best validation PSNR (held-out training images) |",
+    lines = ["| model | started from | iterations | lr 1e-4, halved at (last piece) | device | training time | "
+             "best validation PSNR (held-out training images; twins: JPEG at Q 50, 75, 90) |",
              "|---|---|---:|---|---|---:|---:|"]
-    for scale, m in sorted(facts.items()):
-        start = "the x2 body" if m.get("init_from") else "scratch"
+    for (scale, variant), m in sorted(facts.items()):
+        name = f"x{scale}" + (" JPEG-aware" if variant == "jpeg" else "")
+        start = ("the clean x{scale} weights".format(scale=scale) if m.get("init_weights")
+                 else "the x2 body" if m.get("init_from") else "scratch")
         lr_steps = f"minutes {m['decay_minutes']}" if m.get("decay_minutes") else f"iterations {m.get('decay', '-')}"
-        lines.append(f"| x{scale} | {start} | {m['iteration']:,} | {lr_steps} | {m.get('device_name', m['device'])}, bf16 autocast | "
-                     f"{m['train_seconds'] / 60:.0f} min | {m['best_val_psnr']:.2f} dB (iteration {m['best_iteration']:,}) |")
+        autocast = ", bf16 autocast" if m.get("bf16", True) else ""
+        lines.append(f"| {name} | {start} | {m['iteration']:,} | {lr_steps} | {m.get('device_name', m['device'])}"
+                     f"{autocast} | {m['train_seconds'] / 60:.0f} min | {m['best_val_psnr']:.2f} dB (iteration "
+                     f"{m['best_iteration']:,}) |")
     return "\n".join(lines)
 
 

@@ -108,7 +108,16 @@ def device_name(device: str) -> str:
     """What the model card says this piece trained on."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
+    return f"{cpu_model() or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
+
+
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name from /proc/cpuinfo ('' where there is none): the model card names the machine."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        return ""
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
 
 
 def to_device(batch: np.ndarray, device: str) -> torch.Tensor:

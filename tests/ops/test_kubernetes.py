@@ -1,7 +1,7 @@
 """The Kubernetes manifests (docker/kubernetes/): every core object valid for a pinned Kubernetes version,
-the KEDA ScaledObject's target, trigger and query (run against the real database), and the web, worker and
-beat commands and environment variable names the same as docker/compose.yaml's, but for the differences
-listed here on purpose."""
+the KEDA ScaledObject's target, trigger and query (run against the real database), and the web, worker,
+webhook sender and beat commands and environment variable names the same as docker/compose.yaml's, but for
+the differences listed here on purpose."""
 
 from __future__ import annotations
 
@@ -143,7 +143,7 @@ def test_the_scaling_query_counts_exactly_the_queued_and_running_jobs(alice):
         assert cursor.fetchone()[0] == 5
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat"])
+@pytest.mark.parametrize("name", ["web", "worker", "webhooks", "beat"])
 def test_the_commands_are_composes(name):
     command = compose()[name]["command"].split()
     if name == "web":  # compose migrates first, in the same container; Kubernetes runs the migration as a Job
@@ -154,7 +154,7 @@ def test_the_commands_are_composes(name):
     assert container(f"upscale-{name}")["command"] == command
 
 
-@pytest.mark.parametrize("name", ["web", "worker", "beat", "migrate"])
+@pytest.mark.parametrize("name", ["web", "worker", "webhooks", "beat", "migrate"])
 def test_the_environment_names_are_composes_but_for_the_listed_differences(name):
     in_compose = set(compose()["web" if name == "migrate" else name]["environment"])
     expected = in_compose - ONLY_IN_COMPOSE | ONLY_IN_KUBERNETES
