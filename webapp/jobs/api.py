@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from webapp import ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
-from webapp.integrations import idempotency, links, waiting
+from webapp.integrations import idempotency, links, prefer_wait
 from webapp.jobs.models import Job, Status
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
 from webapp.jobs.services import web
@@ -79,7 +79,7 @@ def token(request):
 
 @extend_schema_view(
     list=extend_schema(responses={200: JobSerializer(many=True), **errors(404)}),
-    retrieve=extend_schema(parameters=[waiting.PARAMETER], responses={200: JobSerializer, **errors(404)}),
+    retrieve=extend_schema(parameters=[prefer_wait.PARAMETER], responses={200: JobSerializer, **errors(404)}),
     destroy=extend_schema(responses={204: None, **errors(404)}),
 )
 class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
@@ -102,7 +102,7 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
             raise NotFound()
 
     @extend_schema(request={"multipart/form-data": JobCreateSerializer},
-                   parameters=[idempotency.PARAMETER, waiting.PARAMETER],
+                   parameters=[idempotency.PARAMETER, prefer_wait.PARAMETER],
                    responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)})
     @idempotency.idempotent
     def create(self, request):
@@ -115,12 +115,12 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
                 "source": data.validated_data["source"]})
         except web.Refused as e:
             return refused(e)
-        job, applied = waiting.wait_for(request, job)
-        return waiting.respond(Response(self.get_serializer(job).data, status=201), applied)
+        job, applied = prefer_wait.wait_for(request, job)
+        return prefer_wait.respond(Response(self.get_serializer(job).data, status=201), applied)
 
     def retrieve(self, request, pk=None):
-        job, applied = waiting.wait_for(request, self.get_object())
-        return waiting.respond(Response(self.get_serializer(job).data), applied)
+        job, applied = prefer_wait.wait_for(request, self.get_object())
+        return prefer_wait.respond(Response(self.get_serializer(job).data), applied)
 
     def destroy(self, request, pk=None):
         web.delete(self.get_object())
