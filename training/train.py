@@ -11,9 +11,11 @@ The JPEG-aware twin fine-tunes the clean weights on LR patches JPEG-compressed a
 few qualities:
 
     python -m training.train --data ../shared/datasets/train --scale 2 --run training/runs/x2-jpeg \
-        --init-weights training/runs/x2/best.pt --jpeg 30-95 --iterations 6000 --decay 4000 A run folder holds ``last.pt`` (model, optimizer, step) for
-resuming, ``best.pt`` (weights with the best validation PSNR) and ``log.csv``. Validation uses images
-held out of the training folder; benchmark sets are never seen here.
+        --init-weights training/runs/x2/best.pt --jpeg 30-95 --iterations 6000 --decay 4000
+
+A run folder holds ``last.pt`` (model, optimizer, step) for resuming, ``best.pt`` (weights with the best
+validation PSNR) and ``log.csv``. Validation uses images held out of the training folder; benchmark sets are
+never seen here.
 """
 
 from __future__ import annotations

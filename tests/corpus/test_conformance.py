@@ -60,12 +60,12 @@ def mean_colour(x: np.ndarray) -> np.ndarray:
     return (x[..., :3] * x[..., 3:]).reshape(-1, 3).sum(0) / max(x[..., 3].sum(), 1e-9)
 
 
-# Synthetic high-contrast pictures (1- and 2-bit palettes of 3x3 to 9x9 pixels, the gamma ramps, two tiny
-# photos): EDSR sharpens their hard edges past 0 and 255, and the clipping shifts the mean by 2.2 to 7.0 levels
-# against bicubic's (measured at x2, int8; 138 before the border was padded). Issue 11 asks for 2: not met yet.
-CLIPPED = {f"s0{n}{i}3p0{b}.png" for n, b in zip("3456789", "1122222") for i in "in"} | \
-    {p.name for p in PNGSUITE if p.name.startswith("g")} | {"basn3p01.png", "basi3p01.png", "cdhn2c08.png",
-                                                            "cdsn2c08.png"}
+# The 3x3 to 9x9 pictures of 1- and 2-bit palettes (pixel-sized black, white and saturated dots): no picture in
+# 0..255 both looks like them at twice the size and shrinks back to them, so any upscaler clips, and clipping
+# moves the mean colour; clipped bicubic's own moves 1.8-5.8 levels from the input's. Held to: no further from
+# the input's mean than clipped bicubic's, give or take 2 levels (measured at x2, int8, 2 rounds of
+# back-projection: at most 1.3 further; they were up to 7.0 from bicubic's mean without back-projection).
+CLIPPED = {f"s0{n}{i}3p0{b}.png" for n, b in zip("3456789", "1122222") for i in "in"}
 
 
 def test_every_pngsuite_file_is_upscaled_faithfully_or_refused_clearly(tmp_path):
@@ -103,11 +103,15 @@ def check_kind_kept(name: str, data: bytes, out: bytes):
 
 
 def check_colours(name: str, src: pixels.Picture, out: pixels.Picture):
-    """The per-channel mean over pixels with alpha > 0 within 2 levels of a MATLAB-bicubic x2 reference (8 for
-    the CLIPPED pictures)."""
-    reference = np.clip(imresize(rgba(src), 2), 0, 255)
-    difference = np.abs(mean_colour(rgba(out)) - mean_colour(reference))
-    assert difference.max() <= (8 if name in CLIPPED else 2), (name, difference.round(2))
+    """The per-channel mean over pixels with alpha > 0 within 2 levels of a clipped MATLAB-bicubic x2
+    reference's; for the CLIPPED pictures no further from the input's than the reference's, plus 2."""
+    ours, bicubic = mean_colour(rgba(out)), mean_colour(np.clip(imresize(rgba(src), 2), 0, 255))
+    if name in CLIPPED:
+        given = mean_colour(rgba(src))
+        excess = np.abs(ours - given).max() - np.abs(bicubic - given).max()
+        assert excess <= 2, (name, round(excess, 2))
+    else:
+        assert np.abs(ours - bicubic).max() <= 2, (name, np.abs(ours - bicubic).round(2))
 
 
 @pytest.mark.parametrize("path", ORIENTATION, ids=lambda p: p.stem)

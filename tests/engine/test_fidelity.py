@@ -127,13 +127,14 @@ def test_transparent_edges_have_no_dark_fringe_and_alpha_does_not_ring(tmp_path,
 # 5. borders and tiny images --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("colour", [(200, 100, 50), (20, 230, 240), (255, 0, 0)])  # saturated ones too
 @pytest.mark.parametrize("scale", [2, 4])
 @pytest.mark.parametrize("size", [(1, 1), (1, 64), (64, 1), (2, 2), (9, 9), (150, 100)])
-def test_a_flat_image_of_any_size_stays_flat_corners_included(tmp_path, size, scale):
+def test_a_flat_image_of_any_size_stays_flat_corners_included(tmp_path, size, scale, colour):
     w, h = size
-    out = np.asarray(upscale(encode(Image.new("RGB", size, (200, 100, 50))), tmp_path, scale))
+    out = np.asarray(upscale(encode(Image.new("RGB", size, colour)), tmp_path, scale))
     assert out.shape == (h * scale, w * scale, 3)
-    assert np.abs(out.astype(int) - (200, 100, 50)).max() <= 2
+    assert np.abs(out.astype(int) - colour).max() <= 2
 
 
 def training_crop(width: int, height: int) -> np.ndarray:

@@ -23,6 +23,9 @@ OVERLAP = 8
 # made 1x1 to 9x9 images change colour; PAD = OVERLAP puts the zeros as far away as a seam's.
 BORDER = "replicate"
 PAD = OVERLAP
+# Rounds of back-projection after the clean models (backprojection.py), measured in models/README.md
+# ("Back-projection"); never after the JPEG-aware ones.
+BACK_PROJECTION = 2
 SCALES = (2, 3, 4)
 OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
@@ -46,6 +49,7 @@ class Options:
     # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
     source: str = "auto"
     border: str = BORDER  # "replicate", "reflect" or "zero" (the network's own padding): see tiling.BORDERS
+    back_projection: int = BACK_PROJECTION  # rounds after a clean model (none after a JPEG-aware one)
 
 
 @dataclass(frozen=True)
@@ -78,15 +82,17 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
     return Plan(choice.variant, precision, tiles, model.entry["name"], choice.reason)
 
 
-def _tiled(rgb: np.ndarray, scale: int, plan: Plan, border: str, progress: Progress,
+def _tiled(rgb: np.ndarray, scale: int, plan: Plan, options: Options, progress: Progress,
            cancelled: Callable[[], bool]) -> np.ndarray:
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
-    w, h = computed_size(rgb.shape[1], rgb.shape[0], border)
+    w, h = computed_size(rgb.shape[1], rgb.shape[0], options.border)
     tile = best_tile(w, h, plan.tiles, OVERLAP)
     infer = runtime.infer_function(scale, plan.variant, plan.precision, min(h, tile), min(w, tile))
-    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, padding(border), border)
+    rounds = options.back_projection if plan.variant == "clean" else 0
+    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, padding(options.border),
+                         options.border, rounds)
 
 
 def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
@@ -111,7 +117,7 @@ def upscale_array(
 ) -> np.ndarray:
     """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger (the variant: options.source,
     where auto means clean)."""
-    return _tiled(rgb, scale, _checked(scale, options), options.border, progress, cancelled)
+    return _tiled(rgb, scale, _checked(scale, options), options, progress, cancelled)
 
 
 def upscale_file(
@@ -138,7 +144,7 @@ def upscale_file(
     plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
     picture = pixels.load(io.BytesIO(data))
     limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before the work
-    rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, plan, options.border, progress, cancelled)
+    rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, plan, options, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)

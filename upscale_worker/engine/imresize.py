@@ -18,7 +18,7 @@ def _cubic(x: np.ndarray) -> np.ndarray:
     return near + far
 
 
-def _contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
+def contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray, np.ndarray]:
     """Weights and source indices (symmetric padding) for one axis, as MATLAB computes them."""
     kernel_width = 4.0
     if scale < 1:  # antialiasing: stretch the kernel when shrinking
@@ -40,7 +40,7 @@ def _contributions(in_len: int, out_len: int, scale: float) -> tuple[np.ndarray,
 
 
 def _resize_axis(img: np.ndarray, axis: int, out_len: int, scale: float) -> np.ndarray:
-    weights, indices = _contributions(img.shape[axis], out_len, scale)
+    weights, indices = contributions(img.shape[axis], out_len, scale)
     moved = np.moveaxis(img, axis, 0)
     gathered = moved[indices]  # (out_len, taps, ...)
     w = weights.reshape(weights.shape + (1,) * (moved.ndim - 1))

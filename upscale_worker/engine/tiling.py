@@ -22,6 +22,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from upscale_worker.engine.backprojection import back_project
 from upscale_worker.engine.errors import Cancelled
 from upscale_worker.engine.pixels import from_model, to_model
 
@@ -75,10 +76,12 @@ def upscale_tiled(
     cancelled: Callable[[], bool] = lambda: False,
     pad: int = 0,
     border: str = "zero",
+    rounds: int = 0,
 ) -> np.ndarray:
     """Upscale an H x W x 3 uint8/uint16 array window by window, the image first padded by ``pad`` pixels
     of ``border`` (see padded(); none for "zero"); ``infer`` takes min(H + 2 pad, tile) x min(W + 2 pad, tile)
-    windows. Returns the same dtype, H x W scale times larger: the padding's output is never stored."""
+    windows, and each window's output gets ``rounds`` of back-projection onto its input (backprojection.py).
+    Returns the same dtype, H x W scale times larger: the padding's output is never stored."""
     if tile - 2 * overlap < 1:
         raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
     pad = pad if BORDERS[border] is not None else 0
@@ -92,7 +95,10 @@ def upscale_tiled(
     for done, ((y, y0, y1), (x, x0, x1)) in enumerate(product(rows, cols), start=1):
         if cancelled():
             raise Cancelled()
-        sr = infer(to_model(source[y : y + win_h, x : x + win_w]))
+        window = to_model(source[y : y + win_h, x : x + win_w])
+        sr = infer(window)
+        if rounds:
+            sr = back_project(window[0], sr[0], scale, rounds)[None]
         interior = sr[:, :, (y0 + pad - y) * s : (y1 + pad - y) * s, (x0 + pad - x) * s : (x1 + pad - x) * s]
         out[y0 * s : y1 * s, x0 * s : x1 * s] = from_model(interior, rgb.dtype)  # converted alone: less work
         progress(done, total)
