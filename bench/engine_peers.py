@@ -189,10 +189,10 @@ def shipped_psnr(precision: str) -> float:
 
 
 def shipped_iteration() -> str:
-    from upscale_worker.engine.models import read_manifest
+    from upscale_worker.engine.models import read_manifest, variant_of
 
     for entry in read_manifest(Path(prepare.ROOT / "models"))["models"]:
-        if entry["scale"] == 2 and entry["weights"] == "fp16":
+        if entry["scale"] == 2 and entry["weights"] == "fp16" and variant_of(entry) == "clean":
             return str(entry.get("training", {}).get("iteration", "?"))
     return "?"
 

@@ -100,10 +100,10 @@ def score(folder: Path, scale: int, upscale) -> tuple[float, float, float]:
 
 def trained_ours(scale: int) -> dict:
     """The shipped models/ entry for this scale (bench.prepare checked that it exists)."""
-    from upscale_worker.engine.models import read_manifest
+    from upscale_worker.engine.models import read_manifest, variant_of
 
     for entry in read_manifest(ROOT / "models")["models"]:
-        if entry["scale"] == scale and entry["weights"] == "fp16":
+        if entry["scale"] == scale and entry["weights"] == "fp16" and variant_of(entry) == "clean":
             return entry
     raise SystemExit(f"no x{scale} model in models/")
 
