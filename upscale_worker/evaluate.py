@@ -94,7 +94,8 @@ def evaluate_jpeg(folder: Path, scale: int, quality: int, precision: str | None 
     rows = []
     for name, hr in hr_arrays(folder, scale):
         lr = low_resolution(hr, scale, quality)
-        psnr = {v: psnr_y(upscale_array(lr, scale, Options(precision=precision, source=v)), hr, scale) for v in variants}
+        options = {v: Options(precision=precision, source=v, input_quality=quality) for v in variants}
+        psnr = {v: psnr_y(upscale_array(lr, scale, options[v]), hr, scale) for v in variants}
         rows.append(JpegRow(name, psnr_y(imresize(lr, scale), hr, scale), psnr.get("clean", float("nan")),
                             psnr.get("compressed", float("nan"))))
     return rows

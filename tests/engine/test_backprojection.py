@@ -1,11 +1,14 @@
-"""Back-projection: the reduction is MATLAB's bicubic, each round moves the result towards its input, and
-only the clean models' results get it."""
+"""Back-projection: the reduction is MATLAB's bicubic, each round moves the result towards its input; two
+rounds after the clean models, one after the JPEG-aware ones for inputs of quality 90 or more."""
+
+import io
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
-from upscale_worker.engine import Options, upscale_array
+from upscale_worker.engine import Options, api, upscale_array, upscale_file
 from upscale_worker.engine.backprojection import back_project, reduce
 from upscale_worker.engine.imresize import imresize
 
@@ -40,11 +43,32 @@ def test_a_result_that_already_shrinks_to_its_input_is_left_alone():
     assert np.abs(back_project(lr, np.full((3, 10, 14), 100, np.float32), 2, 2) - 100).max() < 1e-3
 
 
-def test_clean_results_get_it_and_jpeg_aware_ones_do_not():
+def test_clean_results_get_two_rounds():
     img = (smooth(40, 36).transpose(1, 2, 0)).round().astype(np.uint8)
     lr = img.transpose(2, 0, 1).astype(np.float32)
-    clean, clean_raw = (upscale_array(img, 2, Options(source="clean", back_projection=r)) for r in (2, 0))
-    jpeg, jpeg_raw = (upscale_array(img, 2, Options(source="compressed", back_projection=r)) for r in (2, 0))
-    assert np.array_equal(jpeg, jpeg_raw)
+    clean, clean_raw = (upscale_array(img, 2, Options(source="clean", back_projection=r)) for r in (None, 0))
+    assert np.array_equal(clean, upscale_array(img, 2, Options(source="clean", back_projection=2)))
     as_float = lambda x: x.transpose(2, 0, 1).astype(np.float32)  # noqa: E731
     assert reduction_error(lr, as_float(clean), 2) < reduction_error(lr, as_float(clean_raw), 2) / 2
+
+
+@pytest.mark.parametrize(("quality", "expected"), [(None, 0), (50, 0), (89, 0), (90, 1), (95, 1)])
+def test_jpeg_aware_results_get_one_round_from_quality_90(quality, expected):
+    assert api.rounds("jpeg", quality) == expected
+    img = (smooth(40, 36).transpose(1, 2, 0)).round().astype(np.uint8)
+    got = upscale_array(img, 2, Options(source="compressed", input_quality=quality))
+    assert np.array_equal(got, upscale_array(img, 2, Options(source="compressed", back_projection=expected)))
+
+
+def test_a_files_quality_decides_the_rounds(tmp_path):
+    """A JPEG's quantisation tables give the quality: one round at 95, none at 60 (the JPEG-aware model both
+    times, forced)."""
+    img = Image.fromarray((smooth(40, 36).transpose(1, 2, 0)).round().astype(np.uint8))
+    for quality, expected in ((95, 1), (60, 0)):
+        buf = io.BytesIO()
+        img.save(buf, "JPEG", quality=quality)
+        out = tmp_path / f"q{quality}.png"
+        upscale_file(io.BytesIO(buf.getvalue()), out, 2, options=Options(source="compressed"))
+        decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+        forced = upscale_array(decoded, 2, Options(source="compressed", back_projection=expected))
+        assert np.array_equal(np.asarray(Image.open(out)), forced), quality

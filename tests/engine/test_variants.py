@@ -23,7 +23,7 @@ def photo(width=40, height=32) -> np.ndarray:
     (encode(photo(), "JPEG", quality=max(95, JPEG_QUALITY_THRESHOLD)), "clean"),
     (encode(photo(), "JPEG", quality=60), "jpeg"),
     (encode(photo(), "WEBP", quality=40), "jpeg"),
-], ids=["png", "lossless-webp", "jpeg-q95", "jpeg-q60", "lossy-webp-q40"])
+], ids=["png", "lossless-webp", "jpeg-at-the-threshold", "jpeg-q60", "lossy-webp-q40"])
 def test_auto_picks_the_variant_from_the_file(tmp_path, data, variant):
     result = upscale_file(io.BytesIO(data), tmp_path / "out.png", scale=2)
     assert result.variant == variant

@@ -4,8 +4,8 @@ Each round shrinks the result with MATLAB bicubic (the degradation the models we
 takes the difference from the input and adds it back enlarged: ``sr += up(lr - down(clip(sr)))``. EDSR
 is slightly biased on saturated colours and sharpens hard edges past 0 and 255; clipping then shifts small
 synthetic pictures' colours (PngSuite's 1- and 2-bit palettes, gamma ramps). Measured in models/README.md
-("Back-projection"). Only after the clean models: against a JPEG-decoded input it would put back the blocks
-and ringing that the JPEG-aware model removed.
+("Back-projection"). After the JPEG-aware models only for inputs of quality 90 or more (api.rounds): against
+a more strongly compressed input it would put back the blocks and ringing that the model removed.
 
 Both resizes are OpenCV filters, not imresize.py's gather: MATLAB's bicubic reduction by an integer factor
 is one separable FIR filter (4 x scale taps, symmetric border) sampled every ``scale`` pixels, and any
