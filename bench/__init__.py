@@ -8,7 +8,16 @@ Models for the speed runs are exported into bench/out/ (git-ignored) by bench/pr
 training/export.py; while a benchmark times something, the background training (if any) is paused.
 """
 
-BENCHMARKS = ["engine_peers", "engine_overhead", "intel_peer", "memory", "end_to_end", "scale_out", "web", "lossy_links"]
+BENCHMARKS = [
+    "engine_peers",
+    "engine_overhead",
+    "intel_peer",
+    "memory",
+    "end_to_end",
+    "scale_out",
+    "web",
+    "lossy_links",
+]
 
 from bench.common import prioritise  # noqa: E402
 

@@ -72,31 +72,49 @@ def scores(images: list[np.ndarray], scale: int, border: str, rounds: int) -> di
     worst_flat = 0
     for (h, w), colour in ((size, c) for size in FLAT for c in COLOURS):
         flat = np.full((h, w, 3), colour, np.uint8)
-        worst_flat = max(worst_flat, int(np.abs(upscale_array(flat, scale, options).astype(int) - colour).max()))
+        worst_flat = max(
+            worst_flat, int(np.abs(upscale_array(flat, scale, options).astype(int) - colour).max())
+        )
     shift = max(colour_shift(rgb, scale, options) for rgb in synthetic())
-    return {"protocol": np.mean(protocol), "whole": np.mean(whole), "tiny": np.mean(tiny), "flat": worst_flat,
-            "shift": shift}
+    return {
+        "protocol": np.mean(protocol),
+        "whole": np.mean(whole),
+        "tiny": np.mean(tiny),
+        "flat": worst_flat,
+        "shift": shift,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--scales", default="2,3,4")
     parser.add_argument("--borders", default=",".join(BORDERS))
-    parser.add_argument("--pad", type=int, default=api.PAD, help="pixels added on each side (default: the engine's)")
-    parser.add_argument("--rounds", default=str(api.BACK_PROJECTION), help="rounds of back-projection to compare")
+    parser.add_argument(
+        "--pad", type=int, default=api.PAD, help="pixels added on each side (default: the engine's)"
+    )
+    parser.add_argument(
+        "--rounds", default=str(api.BACK_PROJECTION), help="rounds of back-projection to compare"
+    )
     args = parser.parse_args(argv)
     api.PAD = args.pad
     images = held_out()
     print(f"{len(images)} held-out images, padding {args.pad} pixels\n")
-    print("| scale | border | back-projection | held-out PSNR (shave = scale) | held-out PSNR (whole image) "
-          "| tiny images PSNR | flat: worst level error | PngSuite: worst colour shift |")
+    print(
+        "| scale | border | back-projection | held-out PSNR (shave = scale) | held-out PSNR (whole image) "
+        "| tiny images PSNR | flat: worst level error | PngSuite: worst colour shift |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for scale in map(int, args.scales.split(",")):
         for border in args.borders.split(","):
             for rounds in map(int, args.rounds.split(",")):
                 s = scores(images, scale, border, rounds)
-                print(f"| x{scale} | {border} | {rounds} | {s['protocol']:.3f} | {s['whole']:.3f} | {s['tiny']:.2f} "
-                      f"| {s['flat']} | {s['shift']:.2f} |", flush=True)
+                print(
+                    f"| x{scale} | {border} | {rounds} | {s['protocol']:.3f} | {s['whole']:.3f} | {s['tiny']:.2f} "
+                    f"| {s['flat']} | {s['shift']:.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -87,7 +87,9 @@ def fmt(value: float | None, digits: int = 1) -> str:
 
 
 def training_pids() -> list[int]:
-    found = subprocess.run(["pgrep", "-f", "--", r"-m training\.train"], capture_output=True, text=True).stdout
+    found = subprocess.run(
+        ["pgrep", "-f", "--", r"-m training\.train"], capture_output=True, text=True
+    ).stdout
     return [int(p) for p in found.split() if int(p) != os.getpid()]
 
 

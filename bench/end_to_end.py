@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--scale", type=int, default=4)
     p.add_argument("--jobs", type=int, default=7)
-    p.add_argument("--poll", type=float, default=None, help="fixed polling interval, seconds (default: as the page)")
+    p.add_argument(
+        "--poll", type=float, default=None, help="fixed polling interval, seconds (default: as the page)"
+    )
     args = p.parse_args(argv)
     prepare.prepare()
     import os

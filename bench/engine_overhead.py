@@ -36,7 +36,9 @@ def computed_ratio(width: int, height: int, tile: int | None) -> float:
     from upscale_worker.engine.api import OVERLAP, computed_size
     from upscale_worker.engine.tiling import computed_pixels
 
-    return computed_pixels(*computed_size(width, height), engine_tile(width, height, tile), OVERLAP) / (width * height)
+    return computed_pixels(*computed_size(width, height), engine_tile(width, height, tile), OVERLAP) / (
+        width * height
+    )
 
 
 def tile_label(width: int, height: int, tile: int | None) -> str:
@@ -99,7 +101,9 @@ def main(argv: list[str] | None = None) -> str:
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", type=int, default=4)
-    p.add_argument("--precisions", default="", help="default: the engine's default precision, then bf16 and int8")
+    p.add_argument(
+        "--precisions", default="", help="default: the engine's default precision, then bf16 and int8"
+    )
     p.add_argument(
         "--tiles",
         default="",
@@ -113,7 +117,9 @@ def main(argv: list[str] | None = None) -> str:
     os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
     default_precision = runtime.precision(4)
     precisions = (
-        args.precisions.split(",") if args.precisions else list(dict.fromkeys([default_precision, "bf16", "int8"]))
+        args.precisions.split(",")
+        if args.precisions
+        else list(dict.fromkeys([default_precision, "bf16", "int8"]))
     )
     tiles: list[int | None] = [None] + [int(t) for t in (args.tiles or "128").split(",")]
     scale, size = args.scale, 512

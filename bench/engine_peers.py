@@ -104,7 +104,9 @@ def openvino_runner(scale: int, precision: str, size: int) -> Runner:
     """One inference of the whole image: the engine's compiled model reshaped to the image itself."""
     from upscale_worker.engine import runtime
 
-    request = runtime.compiled_model(prepare.MODELS, scale, "clean", precision, size, size, threads()).create_infer_request()
+    request = runtime.compiled_model(
+        prepare.MODELS, scale, "clean", precision, size, size, threads()
+    ).create_infer_request()
     return lambda x: request.infer([np.ascontiguousarray(x)])[0]
 
 
@@ -206,14 +208,27 @@ def goal_line(names: list[str], configs: list, times: dict, fastest: dict) -> st
     for scale in dict.fromkeys(scale for scale, _ in configs):
         precision = runtime.precision(scale)
         name = f"engine-{precision}"
-        ratios = [fastest[c] / times[name, *c] for c in configs
-                  if c[0] == scale and name in names and isinstance(times[name, *c], float) and fastest[c]]
+        ratios = [
+            fastest[c] / times[name, *c]
+            for c in configs
+            if c[0] == scale and name in names and isinstance(times[name, *c], float) and fastest[c]
+        ]
         if not ratios:
             continue
         psnr = set5_psnr(scale)
-        delta = f", {psnr[precision] - psnr['f32']:+.3f} dB against f32 on Set5" if {precision, "f32"} <= set(psnr) else ""
-        parts.append(f"x{scale} runs {precision}: {min(ratios):.2f}x to {max(ratios):.2f}x the fastest peer{delta}")
-    return "Goal (issue 6): the default >= 2.5x the fastest peer within 0.05 dB of f32. Measured: " + "; ".join(parts) + "."
+        delta = (
+            f", {psnr[precision] - psnr['f32']:+.3f} dB against f32 on Set5"
+            if {precision, "f32"} <= set(psnr)
+            else ""
+        )
+        parts.append(
+            f"x{scale} runs {precision}: {min(ratios):.2f}x to {max(ratios):.2f}x the fastest peer{delta}"
+        )
+    return (
+        "Goal (issue 6): the default >= 2.5x the fastest peer within 0.05 dB of f32. Measured: "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def main(argv: list[str] | None = None) -> str:

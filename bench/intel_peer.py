@@ -153,15 +153,25 @@ def main(argv: list[str] | None = None) -> str:
         label = f"ours: shipped {entry['name']} (iteration {entry.get('training', {}).get('iteration', '?')}), engine"
         for precision in dict.fromkeys([float_precision, "int8"]):
             options = Options(precision=precision)
-            ours = {s: score(BENCHMARK_SETS / s, scale, lambda lr: upscale_array(lr, scale, options)) for s in sets}
+            ours = {
+                s: score(BENCHMARK_SETS / s, scale, lambda lr: upscale_array(lr, scale, options))
+                for s in sets
+            }
             speed = ("", "")
             if not args.no_speed:
                 with training_paused():
                     t = time_call(lambda: upscale_array(image, scale, options), min_seconds=1, max_runs=3)
                 speed = (fmt(t * 1000, 0), fmt(out_mp / t, 2))
             default = " (default)" if precision == runtime.precision(scale) else ""
-            rows.append([label, f"x{scale}", precision + default,
-                         *[f"{ours[s][1]:.2f} / {ours[s][2]:.4f}" for s in sets], *speed])
+            rows.append(
+                [
+                    label,
+                    f"x{scale}",
+                    precision + default,
+                    *[f"{ours[s][1]:.2f} / {ours[s][2]:.4f}" for s in sets],
+                    *speed,
+                ]
+            )
             print(label, precision, ours, speed, flush=True)
     headers = [
         "model",

@@ -32,7 +32,11 @@ def qualities(text: str) -> list[int]:
 
 def clean_models(scale: int, out: Path) -> None:
     """The shipped clean IR of ``scale`` (FP16 and int8) copied into ``out`` with their manifest entries."""
-    entries = [e for e in read_manifest(ROOT / "models")["models"] if e["scale"] == scale and variant_of(e) == "clean"]
+    entries = [
+        e
+        for e in read_manifest(ROOT / "models")["models"]
+        if e["scale"] == scale and variant_of(e) == "clean"
+    ]
     if not entries:
         raise SystemExit(f"models/ has no clean x{scale} model")
     for entry in entries:
@@ -60,7 +64,12 @@ def threshold(means: dict[int, tuple[float, float, float]]) -> int:
 
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", type=Path, required=True, help="the JPEG-aware checkpoint (training/runs/x2-jpeg/best.pt)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        required=True,
+        help="the JPEG-aware checkpoint (training/runs/x2-jpeg/best.pt)",
+    )
     p.add_argument("--scale", type=int, default=2, choices=(2, 3, 4))
     p.add_argument("--qualities", type=qualities, default=qualities("50-100:5"))
     p.add_argument("--precision", default=None, help="default: bf16 where the CPU has it, else f32")
@@ -73,8 +82,19 @@ def main(argv: list[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="jpeg-threshold-") as tmp:
         out = Path(tmp)
         clean_models(args.scale, out)
-        export.main(["--weights", str(args.weights), "--scale", str(args.scale), "--variant", "jpeg",
-                     "--out", str(out), "--no-int8"])
+        export.main(
+            [
+                "--weights",
+                str(args.weights),
+                "--scale",
+                str(args.scale),
+                "--variant",
+                "jpeg",
+                "--out",
+                str(out),
+                "--no-int8",
+            ]
+        )
         os.environ["UPSCALE_MODELS_DIR"] = str(out)
         precision = args.precision or ("bf16" if runtime.cpu_has_bf16() else "f32")
         means = {}
@@ -82,13 +102,25 @@ def main(argv: list[str] | None = None) -> str:
             for quality in args.qualities:
                 m = evaluate.mean_jpeg_row(evaluate.evaluate_jpeg(held_out, args.scale, quality, precision))
                 means[quality] = (m.bicubic, m.clean, m.jpeg)
-                print(f"Q{quality}: bicubic {m.bicubic:.3f}, clean {m.clean:.3f}, JPEG-aware {m.jpeg:.3f}", flush=True)
+                print(
+                    f"Q{quality}: bicubic {m.bicubic:.3f}, clean {m.clean:.3f}, JPEG-aware {m.jpeg:.3f}",
+                    flush=True,
+                )
     found = threshold(means)
-    rows = [[q, fmt(b, 2), fmt(c, 2), fmt(j, 2), f"{j - c:+.2f}", "JPEG-aware" if q < found else "clean"]
-            for q, (b, c, j) in sorted(means.items())]
+    rows = [
+        [q, fmt(b, 2), fmt(c, 2), fmt(j, 2), f"{j - c:+.2f}", "JPEG-aware" if q < found else "clean"]
+        for q, (b, c, j) in sorted(means.items())
+    ]
     meta = args.weights.parent / "meta.json"
     iteration = json.loads(meta.read_text()).get("best_iteration") if meta.exists() else None
-    headers = ["JPEG quality", "bicubic", "clean model", "JPEG-aware model", "JPEG-aware - clean", "auto runs"]
+    headers = [
+        "JPEG quality",
+        "bicubic",
+        "clean model",
+        "JPEG-aware model",
+        "JPEG-aware - clean",
+        "auto runs",
+    ]
     notes = [
         f"x{args.scale}, {precision}, {threads()} threads; mean Y-PSNR (dB, {args.scale}-pixel border) over the 11 "
         "held-out training images (train.py's validation split), LR by MATLAB bicubic then a Pillow JPEG at the "
@@ -97,8 +129,12 @@ def main(argv: list[str] | None = None) -> str:
         f"**Threshold: {found}** (the lowest quality from which the clean model is at least as good at every "
         "higher quality); `auto` runs the JPEG-aware model below it.",
     ]
-    return publish("jpeg-threshold", "Where the clean model catches up with the JPEG-aware one",
-                   markdown_table(headers, rows), notes)
+    return publish(
+        "jpeg-threshold",
+        "Where the clean model catches up with the JPEG-aware one",
+        markdown_table(headers, rows),
+        notes,
+    )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,9 @@ def run_round(platform: hosts.Cluster, user: hosts.Client, image: bytes, jobs: i
     ids = [user.submit(image, scale) for _ in range(jobs)]
 
     def finished():
-        rows = platform.query("SELECT status, created_at, started_at, finished_at FROM jobs_job "
-                              "WHERE id::text = ANY(%s)", ids)
+        rows = platform.query(
+            "SELECT status, created_at, started_at, finished_at FROM jobs_job WHERE id::text = ANY(%s)", ids
+        )
         return rows if all(r[0] in ("done", "failed", "cancelled") for r in rows) else None
 
     rows = hosts.wait_until(finished, f"{jobs} jobs finished", 600, every=0.2)
@@ -40,9 +41,11 @@ def run_round(platform: hosts.Cluster, user: hosts.Client, image: bytes, jobs: i
     failed = [r for r in rows if r[0] != "done"]
     if failed:
         raise RuntimeError(f"{len(failed)} jobs did not finish done; logs under {platform.net.folder}")
-    return {"drain": drained,
-            "run": [(r[3] - r[2]).total_seconds() for r in rows],
-            "latency": [(r[3] - r[1]).total_seconds() for r in rows]}
+    return {
+        "drain": drained,
+        "run": [(r[3] - r[2]).total_seconds() for r in rows],
+        "latency": [(r[3] - r[1]).total_seconds() for r in rows],
+    }
 
 
 def p95(values: list[float]) -> float:
@@ -63,8 +66,13 @@ def main(argv: list[str] | None = None) -> str | None:
     image = png_bytes(args.size, seed=3)
     results: dict[str, list[dict]] = {"clean": [], "lossy": []}
     with tempfile.TemporaryDirectory(prefix="bench-lossy-") as folder:
-        platform = hosts.Cluster(Path(folder), ROOT / "models", UPSCALE_THREADS="1", UPLOADS_PER_MINUTE="10000",
-                                 MAX_QUEUED_JOBS_PER_USER="1000")
+        platform = hosts.Cluster(
+            Path(folder),
+            ROOT / "models",
+            UPSCALE_THREADS="1",
+            UPLOADS_PER_MINUTE="10000",
+            MAX_QUEUED_JOBS_PER_USER="1000",
+        )
         try:
             user = hosts.Client(platform.url, "bench")
             for _ in range(2):  # warm-up: each worker compiles the model for this size
@@ -88,12 +96,25 @@ def main(argv: list[str] | None = None) -> str | None:
         drains = [r["drain"] / args.jobs for r in rounds]
         runs = [x for r in rounds for x in r["run"]]
         latency = [x for r in rounds for x in r["latency"]]
-        rows.append([f"{'1% loss each way on both worker links' if condition == 'lossy' else 'clean links'}",
-                     fmt(statistics.mean(drains), 3), fmt(statistics.mean(runs), 3), fmt(statistics.median(latency), 2),
-                     fmt(p95(latency), 2), f"{len(runs)}/{len(runs)}"])
+        rows.append(
+            [
+                f"{'1% loss each way on both worker links' if condition == 'lossy' else 'clean links'}",
+                fmt(statistics.mean(drains), 3),
+                fmt(statistics.mean(runs), 3),
+                fmt(statistics.median(latency), 2),
+                fmt(p95(latency), 2),
+                f"{len(runs)}/{len(runs)}",
+            ]
+        )
     clean, lossy = (statistics.mean(r["drain"] for r in results[c]) for c in ("clean", "lossy"))
-    headers = ["links", "wall s per job (drain / jobs)", "mean job run (s)", "submit -> done p50 (s)",
-               "p95 (s)", "jobs done"]
+    headers = [
+        "links",
+        "wall s per job (drain / jobs)",
+        "mean job run (s)",
+        "submit -> done p50 (s)",
+        "p95 (s)",
+        "jobs done",
+    ]
     notes = [
         f"{args.jobs} jobs of {args.size}x{args.size} PNG at x{args.scale} per round, submitted at once through the "
         f"web host; {args.rounds} rounds of each condition, alternating; 2 worker hosts (Celery, concurrency 1, "
@@ -106,8 +127,12 @@ def main(argv: list[str] | None = None) -> str | None:
         "200 ms on Linux), not by fast retransmit, which needs later packets of the same stream.",
         "Run as root: `sudo .venv/bin/python -m bench.lossy_links`.",
     ]
-    return publish("lossy-links", "Lossy links: time per job with 1% packet loss on every worker link",
-                   markdown_table(headers, rows), notes)
+    return publish(
+        "lossy-links",
+        "Lossy links: time per job with 1% packet loss on every worker link",
+        markdown_table(headers, rows),
+        notes,
+    )
 
 
 if __name__ == "__main__":

@@ -114,19 +114,26 @@ def with_twins(models: Path, folder: Path) -> tuple[Path, list[int]]:
     for path in models.iterdir():
         if path.suffix in (".xml", ".bin"):
             (folder / path.name).symlink_to(path.resolve())
-    twins = [{**e, "variant": "jpeg", "name": e["name"] + "_standin_jpeg"} for e in entries
-             if e["scale"] in missing and variant_of(e) == "clean"]
+    twins = [
+        {**e, "variant": "jpeg", "name": e["name"] + "_standin_jpeg"}
+        for e in entries
+        if e["scale"] in missing and variant_of(e) == "clean"
+    ]
     (folder / "manifest.json").write_text(json.dumps({"models": entries + twins}))
     return folder, missing
 
 
 def resident(models: Path, precision: str | None) -> tuple[dict, list[int]]:
-    cmd = [PYTHON, "-m", "bench.memory", "--resident-child"] + (["--precision", precision] if precision else [])
+    cmd = [PYTHON, "-m", "bench.memory", "--resident-child"] + (
+        ["--precision", precision] if precision else []
+    )
     with tempfile.TemporaryDirectory() as tmp:
         folder, stand_ins = with_twins(models, Path(tmp))
         env = dict(os.environ, UPSCALE_MODELS_DIR=str(folder))
         with training_paused():
-            done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True)
+            done = subprocess.run(
+                cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=True
+            )
     return json.loads(done.stdout.strip().splitlines()[-1]), stand_ins
 
 
@@ -150,7 +157,9 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--format", default="png", choices=("png", "jpeg", "webp"))
     p.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--resident-child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--resident-only", action="store_true", help="only the resident size between jobs, printed")
+    p.add_argument(
+        "--resident-only", action="store_true", help="only the resident size between jobs, printed"
+    )
     args = p.parse_args(argv)
     if args.child:
         child(args.child, args.scale, args.precision, args.format)
@@ -233,8 +242,12 @@ def main(argv: list[str] | None = None) -> str:
         f"{fmt(held['tiles'] / MiB, 0)} MiB; after nine more image sizes under 280 pixels at x4 (each a window "
         f"of its own size) {fmt(held['windows'] / MiB, 0)} MiB, as only the last two such shapes stay compiled. "
         f"With the JPEG-aware twin of every scale compiled as well: {fmt(held['both'] / MiB, 0)} MiB"
-        + (f" (stand-in twins for x{', x'.join(map(str, stand_ins))}: the clean IR under a jpeg entry, the same "
-           "network and so the same memory)." if stand_ins else "."),
+        + (
+            f" (stand-in twins for x{', x'.join(map(str, stand_ins))}: the clean IR under a jpeg entry, the same "
+            "network and so the same memory)."
+            if stand_ins
+            else "."
+        ),
         "The platform itself refuses outputs above MAX_OUTPUT_MEGAPIXELS (100 MP by default), so the "
         "16 MP x4 row is an engine limit test, not a job a user can submit.",
     ]

@@ -98,11 +98,16 @@ def prepare(force: bool = False) -> dict:
 def _check_shipped(scale: int, checkpoint_sha: str) -> None:
     from upscale_worker.engine.models import read_manifest, variant_of
 
-    shipped = {e.get("checkpoint_sha256") for e in read_manifest(MODELS)["models"]
-               if e["scale"] == scale and variant_of(e) == "clean"}  # the JPEG-aware twins have their own runs
+    shipped = {
+        e.get("checkpoint_sha256")
+        for e in read_manifest(MODELS)["models"]
+        if e["scale"] == scale and variant_of(e) == "clean"
+    }  # the JPEG-aware twins have their own runs
     if shipped != {checkpoint_sha}:
-        raise SystemExit(f"models/ x{scale} was not exported from training/runs/x{scale}/best.pt: run "
-                         f"python -m training.export --weights training/runs/x{scale}/best.pt --scale {scale} --evaluate ...")
+        raise SystemExit(
+            f"models/ x{scale} was not exported from training/runs/x{scale}/best.pt: run "
+            f"python -m training.export --weights training/runs/x{scale}/best.pt --scale {scale} --evaluate ..."
+        )
 
 
 if __name__ == "__main__":

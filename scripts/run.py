@@ -21,12 +21,34 @@ BIN = os.path.dirname(sys.executable)
 def commands(bind: str) -> dict[str, list[str]]:
     celery = [os.path.join(BIN, "celery"), "-A", "upscale_worker"]
     return {
-        "web": [os.path.join(BIN, "gunicorn"), "webapp.wsgi", "-c", "python:webapp.gunicorn_conf", "--bind", bind,
-                "--workers", "2", "--threads", "4"],
+        "web": [
+            os.path.join(BIN, "gunicorn"),
+            "webapp.wsgi",
+            "-c",
+            "python:webapp.gunicorn_conf",
+            "--bind",
+            bind,
+            "--workers",
+            "2",
+            "--threads",
+            "4",
+        ],
         "worker": celery + ["worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
         # Webhook deliveries wait on the network, not the CPU: threads, apart from the upscale worker.
-        "webhooks": celery + ["worker", "-Q", "webhooks", "--pool", "threads", "--concurrency", "8", "-n",
-                              "webhooks@%h", "--loglevel", "INFO"],
+        "webhooks": celery
+        + [
+            "worker",
+            "-Q",
+            "webhooks",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "8",
+            "-n",
+            "webhooks@%h",
+            "--loglevel",
+            "INFO",
+        ],
         "beat": celery + ["beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")],
     }
 

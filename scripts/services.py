@@ -63,8 +63,19 @@ def ensure_redis() -> str:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-         "--save", "60 1", "--appendonly", "yes"],
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(folder),
+            "--save",
+            "60 1",
+            "--appendonly",
+            "yes",
+        ],
         stdout=subprocess.DEVNULL,
     )
     atexit.register(_stop, proc)

@@ -84,8 +84,14 @@ def with_jpeg_twin(entries):
     """The clean entries and, for each, a "jpeg" variant entry naming the same IR files: the platform's tests
     check which variant a worker chose and records, not what the weights do (tests/engine does that)."""
     clean = [{**e, "variant": "clean"} for e in entries]
-    twins = [{**e, "variant": "jpeg", "name": e["name"].replace("_x2", "_x2_jpeg", 1) if "_x2" in e["name"]
-              else e["name"] + "-jpeg"} for e in clean]
+    twins = [
+        {
+            **e,
+            "variant": "jpeg",
+            "name": e["name"].replace("_x2", "_x2_jpeg", 1) if "_x2" in e["name"] else e["name"] + "-jpeg",
+        }
+        for e in clean
+    ]
     return clean + twins
 
 
@@ -171,12 +177,35 @@ class Worker:
     def __init__(self, log_dir, concurrency=1, queue="upscale", pool=None, **env):
         self.name = f"test-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.log = Path(log_dir) / f"{self.name.split('@')[0]}.log"
-        cmd = [sys.executable, "-m", "celery", "-A", "upscale_worker", "worker", "-Q", queue, "-n", self.name,
-               "-c", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle",
-               "--without-heartbeat", *(["--pool", pool] if pool else [])]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "upscale_worker",
+            "worker",
+            "-Q",
+            queue,
+            "-n",
+            self.name,
+            "-c",
+            str(concurrency),
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            *(["--pool", pool] if pool else []),
+        ]
         with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=service_env(**env), stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                env=service_env(**env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.wait_ready()
 
     def output(self):
@@ -240,8 +269,11 @@ def image_bytes(width=48, height=48, fmt="PNG", mode="RGB", **save):
     for y in range(height):
         for x in range(width):
             v = (x * 7 + y * 13) % 256
-            px[x, y] = (v, (x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1))[: len(mode)] \
-                if mode != "L" else v
+            px[x, y] = (
+                (v, (x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1))[: len(mode)]
+                if mode != "L"
+                else v
+            )
     buf = io.BytesIO()
     im.save(buf, fmt, **save)
     return buf.getvalue()
@@ -306,7 +338,9 @@ def wait_for(job_id, statuses=("done", "failed", "cancelled"), timeout=60, poll=
         if job.status in statuses:
             return job
         if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} stayed {job.status} ({job.progress}%) for {timeout} s: {job.error}")
+            raise AssertionError(
+                f"job {job_id} stayed {job.status} ({job.progress}%) for {timeout} s: {job.error}"
+            )
         time.sleep(poll)
 
 

@@ -18,8 +18,13 @@ def png(pixels: np.ndarray, colour_type: int, extra: bytes = b"") -> bytes:
     rows = pixels.reshape(h, -1).astype(f">u{pixels.itemsize}").view(np.uint8)
     raw = b"".join(b"\0" + row.tobytes() for row in rows)
     header = struct.pack(">IIBBBBB", w, h, 8 * pixels.itemsize, colour_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + extra + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + extra
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def tiff_ifd(entries) -> bytes:
@@ -29,13 +34,20 @@ def tiff_ifd(entries) -> bytes:
     return out + b"\0\0\0\0"
 
 
-MALFORMED_EXIF = b"Exif\0\0" + tiff_ifd([(0x011A, 2, 3, b"72\0"), (0x011B, 2, 3, b"72\0"),  # resolution as text
-                                         (0x0128, 3, 1, struct.pack(">H", 2))])
+MALFORMED_EXIF = b"Exif\0\0" + tiff_ifd(
+    [
+        (0x011A, 2, 3, b"72\0"),
+        (0x011B, 2, 3, b"72\0"),  # resolution as text
+        (0x0128, 3, 1, struct.pack(">H", 2)),
+    ]
+)
 
 
 def mpo(first=(200, 30, 30), second=(30, 30, 200), size=(16, 12)) -> bytes:
     buf = io.BytesIO()
-    Image.new("RGB", size, first).save(buf, "MPO", save_all=True, append_images=[Image.new("RGB", size, second)])
+    Image.new("RGB", size, first).save(
+        buf, "MPO", save_all=True, append_images=[Image.new("RGB", size, second)]
+    )
     return buf.getvalue()
 
 
@@ -44,12 +56,20 @@ def cmyk_profile() -> bytes:
     differ from Pillow's plain CMYK -> RGB formula (warmer, with ink that is not a perfect black)."""
     corners = []
     for c, m, y, k in np.ndindex(2, 2, 2, 2):  # the first input channel varies slowest, as ICC orders grids
-        rgb = np.array([(1 - c) * (1 - 0.85 * k), (1 - 0.9 * m) * (1 - 0.85 * k), (1 - 0.8 * y) * (1 - 0.85 * k)])
+        rgb = np.array(
+            [(1 - c) * (1 - 0.85 * k), (1 - 0.9 * m) * (1 - 0.85 * k), (1 - 0.8 * y) * (1 - 0.85 * k)]
+        )
         lab = cv2.cvtColor((rgb * [1.0, 0.95, 0.85]).astype(np.float32)[None, None], cv2.COLOR_RGB2Lab)[0, 0]
         corners.append([lab[0] * 255 / 100, lab[1] + 128, lab[2] + 128])
     identity = bytes(range(256))
-    lut = (b"mft1\0\0\0\0" + bytes([4, 3, 2, 0]) + b"".join(struct.pack(">i", v) for v in (65536, 0, 0, 0, 65536, 0, 0, 0, 65536))
-           + identity * 4 + np.clip(np.rint(corners), 0, 255).astype(np.uint8).tobytes() + identity * 3)
+    lut = (
+        b"mft1\0\0\0\0"
+        + bytes([4, 3, 2, 0])
+        + b"".join(struct.pack(">i", v) for v in (65536, 0, 0, 0, 65536, 0, 0, 0, 65536))
+        + identity * 4
+        + np.clip(np.rint(corners), 0, 255).astype(np.uint8).tobytes()
+        + identity * 3
+    )
     desc = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 12 + b"\0" * 67
     wtpt = b"XYZ \0\0\0\0" + struct.pack(">iii", 63190, 65536, 54061)
     tags = [(b"A2B0", lut), (b"desc", desc), (b"wtpt", wtpt)]
@@ -59,8 +79,18 @@ def cmyk_profile() -> bytes:
         table += sig + struct.pack(">II", offset + len(body), len(data))
         body += data
     size = offset + len(body)
-    head = (struct.pack(">I", size) + b"\0" * 4 + struct.pack(">I", 0x02100000) + b"prtrCMYKLab " + b"\0" * 12
-            + b"acsp" + b"\0" * 24 + struct.pack(">I", 0) + struct.pack(">iii", 63190, 65536, 54061) + b"\0" * 48)
+    head = (
+        struct.pack(">I", size)
+        + b"\0" * 4
+        + struct.pack(">I", 0x02100000)
+        + b"prtrCMYKLab "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 24
+        + struct.pack(">I", 0)
+        + struct.pack(">iii", 63190, 65536, 54061)
+        + b"\0" * 48
+    )
     return head + struct.pack(">I", len(tags)) + table + body
 
 

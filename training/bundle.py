@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     for path in list_images(args.source):
         rel = path.relative_to(args.source)
         lossy = rel.parts[0] in args.lossy
-        jobs.append((path, (args.target / rel).with_suffix(".jpg" if lossy else ".webp"), lossy, args.quality))
+        jobs.append(
+            (path, (args.target / rel).with_suffix(".jpg" if lossy else ".webp"), lossy, args.quality)
+        )
     with ProcessPoolExecutor() as pool:
         total = sum(pool.map(pack, jobs, chunksize=8))
     print(f"{len(jobs)} images, {total / 2**20:.1f} MiB in {args.target}")

@@ -87,8 +87,14 @@ class PatchSampler:
     """Random LR/HR patch pairs with flips and 90-degree rotations, drawn from images held in memory;
     with a ``degradation`` the LR patch is compressed before the flips (a file is compressed upright)."""
 
-    def __init__(self, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int, patch: int, seed: int = 0,
-                 degradation: JpegDegradation | None = None):
+    def __init__(
+        self,
+        pairs: list[tuple[np.ndarray, np.ndarray]],
+        scale: int,
+        patch: int,
+        seed: int = 0,
+        degradation: JpegDegradation | None = None,
+    ):
         if degradation is not None:
             degradation.check_patch(patch)
         self.pairs = [p for p in pairs if min(p[0].shape[:2]) >= patch]

@@ -93,7 +93,9 @@ def variant_of(state: dict[str, torch.Tensor]) -> tuple[int, int, int]:
     """(scale, blocks, features) read from a state dict's shapes."""
     feats = state["head.0.weight"].shape[0]
     blocks = sum(1 for k in state if k.endswith(".body.0.weight") and k.startswith("body."))
-    stages = sorted({int(k.split(".")[2]) for k in state if k.startswith("tail.0.") and k.endswith(".weight")})
+    stages = sorted(
+        {int(k.split(".")[2]) for k in state if k.startswith("tail.0.") and k.endswith(".weight")}
+    )
     first = state["tail.0.0.weight"].shape[0] // feats
     scale = 3 if first == 9 else 2 ** len(stages)
     return scale, blocks, feats

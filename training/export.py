@@ -84,8 +84,9 @@ def to_openvino(model: EDSR) -> ov.Model:
     return ov_model
 
 
-def calibration_crops(folder: Path, scale: int, count: int, side: int, seed: int = 0,
-                      degradation: JpegDegradation | None = None) -> list[np.ndarray]:
+def calibration_crops(
+    folder: Path, scale: int, count: int, side: int, seed: int = 0, degradation: JpegDegradation | None = None
+) -> list[np.ndarray]:
     """LR crops (1x3xSxS float32, 0..255) made like the engine's inputs: MATLAB bicubic of training HR crops,
     each JPEG-compressed by ``degradation`` when given (as the JPEG-aware model's training patches were)."""
     if degradation is not None:
@@ -139,8 +140,14 @@ def add_entry(out: Path, entry: dict) -> None:
     write_manifest(manifest, out)
 
 
-def measure(out: Path, scale: int, precisions: list[str], datasets: list[Path], variant: str = "clean",
-            jpeg_quality: int | None = None) -> dict:
+def measure(
+    out: Path,
+    scale: int,
+    precisions: list[str],
+    datasets: list[Path],
+    variant: str = "clean",
+    jpeg_quality: int | None = None,
+) -> dict:
     """Mean Y-PSNR/SSIM per dataset and precision, measured through the engine on the files just written
     (LR saved as a JPEG at ``jpeg_quality`` when given)."""
     from upscale_worker import evaluate
@@ -153,9 +160,14 @@ def measure(out: Path, scale: int, precisions: list[str], datasets: list[Path], 
         for precision in precisions:
             rows = evaluate.evaluate(folder, scale, Options(precision=precision, source=source), jpeg_quality)
             mean = evaluate.mean_row(rows)
-            scores.setdefault(folder.name, {})[precision] = {"psnr": round(mean.psnr, 3),
-                                                              "ssim": round(mean.ssim, 4)}
-            print(f"{folder.name} x{scale} {variant} {precision}: {mean.psnr:.3f} dB, SSIM {mean.ssim:.4f}", flush=True)
+            scores.setdefault(folder.name, {})[precision] = {
+                "psnr": round(mean.psnr, 3),
+                "ssim": round(mean.ssim, 4),
+            }
+            print(
+                f"{folder.name} x{scale} {variant} {precision}: {mean.psnr:.3f} dB, SSIM {mean.ssim:.4f}",
+                flush=True,
+            )
     return scores
 
 
@@ -172,7 +184,9 @@ def measure_by_quality(out: Path, scale: int, qualities: list[int], datasets: li
         for quality in qualities:
             mean = evaluate.mean_jpeg_row(evaluate.evaluate_jpeg(folder, scale, quality, None, sources))
             cells = {"bicubic": mean.bicubic, "clean": mean.clean, "jpeg": mean.jpeg}
-            table.setdefault(folder.name, {})[str(quality)] = {k: round(v, 3) for k, v in cells.items() if v == v}
+            table.setdefault(folder.name, {})[str(quality)] = {
+                k: round(v, 3) for k, v in cells.items() if v == v
+            }
             print(f"{folder.name} x{scale} JPEG {quality}: {table[folder.name][str(quality)]}", flush=True)
     return table
 
@@ -188,14 +202,19 @@ def checkpoint_facts(path: Path) -> dict:
     meta = path.parent / "meta.json"
     if path.name == "best.pt" and meta.exists():  # a run folder of training/train.py
         m = json.loads(meta.read_text())
-        facts["training"] = {"iteration": m["best_iteration"], "validation_psnr": round(m["best_val_psnr"], 3)}
+        facts["training"] = {
+            "iteration": m["best_iteration"],
+            "validation_psnr": round(m["best_val_psnr"], 3),
+        }
     return facts
 
 
 def export(model: EDSR, out: Path, source: dict, training_data: str, args: argparse.Namespace) -> list[dict]:
     architecture = variant_name(model)
     jpeg = args.variant == "jpeg"
-    name = f"{'edsr_baseline' if architecture == 'baseline' else 'edsr'}_x{model.scale}{'_jpeg' if jpeg else ''}"
+    name = (
+        f"{'edsr_baseline' if architecture == 'baseline' else 'edsr'}_x{model.scale}{'_jpeg' if jpeg else ''}"
+    )
     blocks, feats, res_scale = VARIANTS[architecture]
     common = {
         "architecture": f"EDSR {architecture} ({blocks} residual blocks, {feats} features, res_scale {res_scale})",
@@ -209,14 +228,27 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
     entries = [{"name": name, "weights": "fp16", **common, **save_ir(ov_model, out, name)}]
     if args.int8:
         degradation = JpegDegradation() if jpeg else None
-        crops = calibration_crops(args.calibration, model.scale, args.calibration_crops, args.crop, 0, degradation)
-        calibration = f"{len(crops)} LR crops of {args.crop}x{args.crop} from {args.calibration.name} (seed 0)"
+        crops = calibration_crops(
+            args.calibration, model.scale, args.calibration_crops, args.crop, 0, degradation
+        )
+        calibration = (
+            f"{len(crops)} LR crops of {args.crop}x{args.crop} from {args.calibration.name} (seed 0)"
+        )
         if degradation:
-            calibration += (f", JPEG-compressed at qualities {degradation.low}-{degradation.high} (4:2:0), "
-                            f"{degradation.clean:.0%} left clean")
+            calibration += (
+                f", JPEG-compressed at qualities {degradation.low}-{degradation.high} (4:2:0), "
+                f"{degradation.clean:.0%} left clean"
+            )
         int8 = quantize_int8(ov_model, crops)
-        entries.append({"name": f"{name}_int8", "weights": "int8", **common, "calibration": calibration,
-                        **save_ir(int8, out, f"{name}_int8")})
+        entries.append(
+            {
+                "name": f"{name}_int8",
+                "weights": "int8",
+                **common,
+                "calibration": calibration,
+                **save_ir(int8, out, f"{name}_int8"),
+            }
+        )
     for entry in entries:
         add_entry(out, entry)
     if args.evaluate:
@@ -224,10 +256,18 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
             datasets = [*args.evaluate, *held_out]
             for entry in entries:
                 precisions = ["f32", "bf16"] if entry["weights"] == "fp16" else ["int8"]
-                entry["psnr"] = measure(out, model.scale, precisions, datasets, args.variant,
-                                        args.reference_quality if jpeg else None)
+                entry["psnr"] = measure(
+                    out,
+                    model.scale,
+                    precisions,
+                    datasets,
+                    args.variant,
+                    args.reference_quality if jpeg else None,
+                )
                 if jpeg:
-                    entry["psnr_input"] = f"LR saved as JPEG at quality {args.reference_quality} (Pillow, 4:2:0)"
+                    entry["psnr_input"] = (
+                        f"LR saved as JPEG at quality {args.reference_quality} (Pillow, 4:2:0)"
+                    )
                 add_entry(out, entry)
             if jpeg:  # at the engine's default precisions, which the entries just measured decide
                 by_quality = measure_by_quality(out, model.scale, args.jpeg_qualities, datasets)
@@ -255,25 +295,47 @@ def held_out_images(train_dir: Path | None):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--weights", type=Path, help="a state dict in the official layout (training/runs/*/best.pt)")
+    source.add_argument(
+        "--weights", type=Path, help="a state dict in the official layout (training/runs/*/best.pt)"
+    )
     source.add_argument("--official", help="an official file name or path, e.g. edsr_baseline_x4-6b446fab.pt")
     p.add_argument("--scale", type=int, choices=(2, 3, 4), help="checked against the checkpoint's own scale")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "models")
     p.add_argument("--training-data", help="what the weights were trained on (manifest text)")
-    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also write the int8 IR")
+    p.add_argument(
+        "--int8", action=argparse.BooleanOptionalAction, default=True, help="also write the int8 IR"
+    )
     p.add_argument("--calibration", type=Path, default=TRAIN_DIR, help="training images for int8 calibration")
     p.add_argument("--calibration-crops", type=int, default=64)
     p.add_argument("--crop", type=int, default=96, help="LR calibration crop side")
-    p.add_argument("--evaluate", type=Path, action="append", default=[], help="dataset folder to measure PSNR on")
-    p.add_argument("--held-out", type=lambda v: None if v == "none" else Path(v), default=TRAIN_DIR,
-                   help="with --evaluate, also measure this training folder's held-out images ('none': skip)")
+    p.add_argument(
+        "--evaluate", type=Path, action="append", default=[], help="dataset folder to measure PSNR on"
+    )
+    p.add_argument(
+        "--held-out",
+        type=lambda v: None if v == "none" else Path(v),
+        default=TRAIN_DIR,
+        help="with --evaluate, also measure this training folder's held-out images ('none': skip)",
+    )
     p.add_argument("--download-dir", type=Path, default=REPO_ROOT / "var" / "official")
-    p.add_argument("--variant", choices=("clean", "jpeg"), default="clean",
-                   help="jpeg: a JPEG-aware twin (names *_jpeg, JPEG-compressed calibration and measurements)")
-    p.add_argument("--reference-quality", type=int, default=75,
-                   help="jpeg variant: the JPEG quality of the LR inputs its PSNR per precision is measured on")
-    p.add_argument("--jpeg-qualities", type=lambda v: [int(q) for q in v.split(",")], default=[50, 75, 90],
-                   help="jpeg variant: qualities of the model card's table (bicubic, clean, JPEG-aware)")
+    p.add_argument(
+        "--variant",
+        choices=("clean", "jpeg"),
+        default="clean",
+        help="jpeg: a JPEG-aware twin (names *_jpeg, JPEG-compressed calibration and measurements)",
+    )
+    p.add_argument(
+        "--reference-quality",
+        type=int,
+        default=75,
+        help="jpeg variant: the JPEG quality of the LR inputs its PSNR per precision is measured on",
+    )
+    p.add_argument(
+        "--jpeg-qualities",
+        type=lambda v: [int(q) for q in v.split(",")],
+        default=[50, 75, 90],
+        help="jpeg variant: qualities of the model card's table (bicubic, clean, JPEG-aware)",
+    )
     return p.parse_args(argv)
 
 

@@ -22,8 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SETS = ("Set5", "Set14", "B100")
 SCALES = (2, 3, 4)
 # EDSR paper, Table 3, EDSR-baseline (Y channel PSNR, dB).
-PAPER = {"Set5": {2: 37.99, 3: 34.37, 4: 32.09}, "Set14": {2: 33.57, 3: 30.28, 4: 28.58},
-         "B100": {2: 32.16, 3: 29.08, 4: 27.57}}
+PAPER = {
+    "Set5": {2: 37.99, 3: 34.37, 4: 32.09},
+    "Set14": {2: 33.57, 3: 30.28, 4: 28.58},
+    "B100": {2: 32.16, 3: 29.08, 4: 27.57},
+}
 FIRST_BAR_SET5 = {2: 37.0, 3: 33.3, 4: 31.0}
 FIRST_BAR_FRACTION = 0.65
 
@@ -56,8 +59,10 @@ def training_facts() -> dict:
 
 
 def table(cells: dict) -> str:
-    lines = ["| set | scale | bicubic | ours (PSNR / SSIM) | paper EDSR-baseline | gap to paper | way from bicubic to paper | first bar |",
-             "|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| set | scale | bicubic | ours (PSNR / SSIM) | paper EDSR-baseline | gap to paper | way from bicubic to paper | first bar |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for name in SETS:
         for scale in SCALES:
             row, paper = cells[(name, scale)], PAPER[name][scale]
@@ -66,62 +71,93 @@ def table(cells: dict) -> str:
             lines.append(
                 f"| {name} | x{scale} | {row.bicubic_psnr:.2f} / {row.bicubic_ssim:.4f} | "
                 f"{row.psnr:.2f} / {row.ssim:.4f} | {paper:.2f} | {row.psnr - paper:+.2f} dB | {way:.0%} | "
-                f"{'met' if bar else 'not yet'} |")
+                f"{'met' if bar else 'not yet'} |"
+            )
     return "\n".join(lines)
 
 
 def training_table(facts: dict) -> str:
-    lines = ["| model | started from | iterations | lr 1e-4, halved at (last piece) | device | training time | "
-             "best validation PSNR (held-out training images; twins: JPEG at Q 50, 75, 90) |",
-             "|---|---|---:|---|---|---:|---:|"]
+    lines = [
+        "| model | started from | iterations | lr 1e-4, halved at (last piece) | device | training time | "
+        "best validation PSNR (held-out training images; twins: JPEG at Q 50, 75, 90) |",
+        "|---|---|---:|---|---|---:|---:|",
+    ]
     for (scale, variant), m in sorted(facts.items()):
         name = f"x{scale}" + (" JPEG-aware" if variant == "jpeg" else "")
-        start = ("the clean x{scale} weights".format(scale=scale) if m.get("init_weights")
-                 else "the x2 body" if m.get("init_from") else "scratch")
-        lr_steps = f"minutes {m['decay_minutes']}" if m.get("decay_minutes") else f"iterations {m.get('decay', '-')}"
+        start = (
+            "the clean x{scale} weights".format(scale=scale)
+            if m.get("init_weights")
+            else "the x2 body"
+            if m.get("init_from")
+            else "scratch"
+        )
+        lr_steps = (
+            f"minutes {m['decay_minutes']}" if m.get("decay_minutes") else f"iterations {m.get('decay', '-')}"
+        )
         autocast = ", bf16 autocast" if m.get("bf16", True) else ""
-        lines.append(f"| {name} | {start} | {m['iteration']:,} | {lr_steps} | {m.get('device_name', m['device'])}"
-                     f"{autocast} | {m['train_seconds'] / 60:.0f} min | {m['best_val_psnr']:.2f} dB (iteration "
-                     f"{m['best_iteration']:,}) |")
+        lines.append(
+            f"| {name} | {start} | {m['iteration']:,} | {lr_steps} | {m.get('device_name', m['device'])}"
+            f"{autocast} | {m['train_seconds'] / 60:.0f} min | {m['best_val_psnr']:.2f} dB (iteration "
+            f"{m['best_iteration']:,}) |"
+        )
     return "\n".join(lines)
 
 
 def precision_table() -> str:
     """PSNR of each precision as the export measured it, per image set, and the one the engine runs by default."""
-    lines = ["| scale | model | image set | f32 | bf16 | int8 | engine default |", "|---|---|---|---:|---:|---:|---|"]
+    lines = [
+        "| scale | model | image set | f32 | bf16 | int8 | engine default |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
     for scale in SCALES:
         for variant in VARIANTS:  # the JPEG-aware model measured on JPEG inputs (its entry's psnr_input)
             for image_set, psnr in measured_psnr(scale, variant=variant).items():
-                cells = [f"{psnr[p]:.3f} ({psnr[p] - psnr['f32']:+.3f})" if p in psnr and "f32" in psnr else "-"
-                         for p in ("f32", "bf16", "int8")]
-                lines.append(f"| x{scale} | {VARIANT_NAMES[variant]} | {image_set} | {' | '.join(cells)} | "
-                             f"{runtime.precision(scale, variant)} |")
+                cells = [
+                    f"{psnr[p]:.3f} ({psnr[p] - psnr['f32']:+.3f})" if p in psnr and "f32" in psnr else "-"
+                    for p in ("f32", "bf16", "int8")
+                ]
+                lines.append(
+                    f"| x{scale} | {VARIANT_NAMES[variant]} | {image_set} | {' | '.join(cells)} | "
+                    f"{runtime.precision(scale, variant)} |"
+                )
     return "\n".join(lines)
 
 
 def jpeg_table() -> str:
     """Per scale, image set and JPEG quality: bicubic, the clean and the JPEG-aware model on the same decoded
     JPEG LR, as training.export --variant jpeg measured them, and what `auto` runs at that quality."""
-    lines = ["| scale | image set | JPEG quality | bicubic | clean model (gain) | JPEG-aware model (gain) | auto runs (gain) |",
-             "|---|---|---:|---:|---:|---:|---|"]
+    lines = [
+        "| scale | image set | JPEG quality | bicubic | clean model (gain) | JPEG-aware model (gain) | auto runs (gain) |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for scale in SCALES:
-        by_quality = next((e["psnr_by_quality"] for e in entries_for(scale, "jpeg") if "psnr_by_quality" in e), {})
+        by_quality = next(
+            (e["psnr_by_quality"] for e in entries_for(scale, "jpeg") if "psnr_by_quality" in e), {}
+        )
         for image_set, cells in by_quality.items():
             for quality, c in sorted(cells.items(), key=lambda kv: int(kv[0])):
                 gain = lambda v: f"{v:.2f} ({v - c['bicubic']:+.2f})" if v is not None else "-"  # noqa: E731
                 auto = "JPEG-aware" if int(quality) < JPEG_QUALITY_THRESHOLD else "clean"
                 ran = c.get("jpeg") if auto == "JPEG-aware" else c.get("clean")
-                lines.append(f"| x{scale} | {image_set} | {quality} | {c['bicubic']:.2f} | {gain(c.get('clean'))} | "
-                             f"{gain(c.get('jpeg'))} | {auto}: {gain(ran)} |")
+                lines.append(
+                    f"| x{scale} | {image_set} | {quality} | {c['bicubic']:.2f} | {gain(c.get('clean'))} | "
+                    f"{gain(c.get('jpeg'))} | {auto}: {gain(ran)} |"
+                )
     return "\n".join(lines) if len(lines) > 2 else "No JPEG-aware model has been exported yet."
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--benchmarks", type=Path, default=ROOT.parent / "shared" / "datasets" / "benchmark")
-    p.add_argument("--precision", default=None, help="default: the engine's default for each scale on this CPU")
-    p.add_argument("--notes", type=Path, default=ROOT / "training" / "model_card_notes.md",
-                   help="hand-written part of the card, appended as it is")
+    p.add_argument(
+        "--precision", default=None, help="default: the engine's default for each scale on this CPU"
+    )
+    p.add_argument(
+        "--notes",
+        type=Path,
+        default=ROOT / "training" / "model_card_notes.md",
+        help="hand-written part of the card, appended as it is",
+    )
     args = p.parse_args(argv)
     precision = args.precision or "default: " + ", ".join(f"x{s} {runtime.precision(s)}" for s in SCALES)
     cells = measure(args.benchmarks, args.precision)
@@ -179,8 +215,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.notes.exists():
         card.append(args.notes.read_text())
     (ROOT / "models" / "README.md").write_text("\n".join(card))
-    write_block("model-card", f"Engine precision {precision}; details, training and the way to the paper's numbers "
-                f"in [models/README.md](models/README.md).\n\n{table(cells)}")
+    write_block(
+        "model-card",
+        f"Engine precision {precision}; details, training and the way to the paper's numbers "
+        f"in [models/README.md](models/README.md).\n\n{table(cells)}",
+    )
     print(f"wrote {ROOT / 'models' / 'README.md'}")
 
 

@@ -31,7 +31,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from training.data import JpegDegradation, PatchSampler, jpeg_roundtrip, list_images, load_pair, split_validation
+from training.data import (
+    JpegDegradation,
+    PatchSampler,
+    jpeg_roundtrip,
+    list_images,
+    load_pair,
+    split_validation,
+)
 from training.edsr import EDSR
 from upscale_worker.engine.imresize import imresize
 from upscale_worker.engine.metrics import psnr_y
@@ -39,7 +46,9 @@ from upscale_worker.engine.metrics import psnr_y
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data", type=Path, required=True, help="folder of training images (searched recursively)")
+    p.add_argument(
+        "--data", type=Path, required=True, help="folder of training images (searched recursively)"
+    )
     p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
     p.add_argument("--run", type=Path, required=True, help="run folder: checkpoints and log")
     p.add_argument("--variant", choices=("baseline", "full"), default="baseline")
@@ -47,22 +56,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--init-weights", type=Path, help="whole weights of the same scale to fine-tune from")
     p.add_argument("--jpeg", help="JPEG-compress LR patches at a quality drawn from this range, e.g. 30-95")
     p.add_argument("--jpeg-clean", type=float, default=0.1, help="share of LR patches left uncompressed")
-    p.add_argument("--val-jpeg", default="50,75,90",
-                   help="with --jpeg: qualities at which the held-out images are compressed for validation")
+    p.add_argument(
+        "--val-jpeg",
+        default="50,75,90",
+        help="with --jpeg: qualities at which the held-out images are compressed for validation",
+    )
     p.add_argument("--iterations", type=int, default=300_000, help="total iterations of the whole run")
-    p.add_argument("--minutes", type=float, default=0, help="stop this piece after so many minutes (0: never)")
+    p.add_argument(
+        "--minutes", type=float, default=0, help="stop this piece after so many minutes (0: never)"
+    )
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--decay", default="200000", help="comma-separated iterations where lr halves")
-    p.add_argument("--decay-minutes", default="",
-                   help="comma-separated minutes of this piece where lr also halves (fits a schedule to a time box)")
+    p.add_argument(
+        "--decay-minutes",
+        default="",
+        help="comma-separated minutes of this piece where lr also halves (fits a schedule to a time box)",
+    )
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--patch", type=int, default=48, help="LR patch side")
     p.add_argument("--val-every", type=int, default=500)
     p.add_argument("--val-crop", type=int, default=256, help="HR centre crop side for validation (0: whole)")
     p.add_argument("--checkpoint-minutes", type=float, default=5)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast (default: on CUDA and on CPUs with native bf16 only)")
+    p.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast (default: on CUDA and on CPUs with native bf16 only)",
+    )
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--val-holdout", type=int, default=40, help="hold out every N-th training image")
@@ -77,7 +98,9 @@ def native_bf16(device: str, cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     try:
         return bool(set(cpuinfo.read_text().split()) & {"avx512_bf16", "amx_bf16"})
     except OSError:
-        checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+        checks = [
+            getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+        ]
         return any(check() for check in checks if check)
 
 
@@ -90,7 +113,9 @@ def centre_crop(img: np.ndarray, side: int, scale: int) -> np.ndarray:
     return img[y : y + side, x : x + side]
 
 
-def validation_pairs(paths: list[Path], args: argparse.Namespace, cache: Path) -> list[tuple[np.ndarray, np.ndarray]]:
+def validation_pairs(
+    paths: list[Path], args: argparse.Namespace, cache: Path
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(LR, HR) pairs of the held-out images' centre crops; with --jpeg each LR once per --val-jpeg
     quality, compressed whole as an uploaded file would be."""
     qualities = [int(q) for q in args.val_jpeg.split(",") if q] if args.jpeg else [0]
@@ -110,7 +135,9 @@ def device_name(device: str) -> str:
     """What the model card says this piece trained on."""
     if device.startswith("cuda"):
         return torch.cuda.get_device_name(device)
-    return f"{cpu_model() or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
+    return (
+        f"{cpu_model() or platform.processor() or platform.machine()}, {torch.get_num_threads()} CPU threads"
+    )
 
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
@@ -185,10 +212,18 @@ class Run:
 
 def build(args: argparse.Namespace, run: Run) -> tuple[nn.Module, torch.optim.Optimizer, dict]:
     model = EDSR.variant(args.variant, args.scale)
-    opt = torch.optim.Adam((p for p in model.parameters() if p.requires_grad), lr=args.lr,
-                           betas=(0.9, 0.999), eps=1e-8)
-    meta = {"scale": args.scale, "variant": args.variant, "iteration": 0, "train_seconds": 0.0,
-            "best_val_psnr": 0.0, "best_iteration": 0, "device": args.device}
+    opt = torch.optim.Adam(
+        (p for p in model.parameters() if p.requires_grad), lr=args.lr, betas=(0.9, 0.999), eps=1e-8
+    )
+    meta = {
+        "scale": args.scale,
+        "variant": args.variant,
+        "iteration": 0,
+        "train_seconds": 0.0,
+        "best_val_psnr": 0.0,
+        "best_iteration": 0,
+        "device": args.device,
+    }
     if run.last.exists():
         saved = torch.load(run.last, map_location="cpu", weights_only=True)
         model.load_state_dict(saved["model"])
@@ -221,18 +256,28 @@ def learning_rate(args: argparse.Namespace, iteration: int, minutes: float = 0.0
     return args.lr * 0.5 ** (sum(iteration >= s for s in steps) + sum(minutes >= m for m in at_minutes))
 
 
-def validate_and_log(model: nn.Module, opt: torch.optim.Optimizer, run: Run, meta: dict,
-                     val_pairs: list[tuple[np.ndarray, np.ndarray]], losses: list[torch.Tensor],
-                     args: argparse.Namespace) -> None:
+def validate_and_log(
+    model: nn.Module,
+    opt: torch.optim.Optimizer,
+    run: Run,
+    meta: dict,
+    val_pairs: list[tuple[np.ndarray, np.ndarray]],
+    losses: list[torch.Tensor],
+    args: argparse.Namespace,
+) -> None:
     """Validation PSNR on the held-out images; a new best is saved at once with the meta that names it."""
     val = validate(model, val_pairs, args.scale, args.device)
     if val > meta["best_val_psnr"]:
         meta["best_val_psnr"], meta["best_iteration"] = val, meta["iteration"]
         run.save_best(model)
         run.write_meta(meta)
-    row = {"iteration": meta["iteration"], "loss": round(torch.stack(losses).mean().item(), 4),
-           "val_psnr": round(val, 3), "lr": opt.param_groups[0]["lr"],
-           "train_seconds": round(meta["train_seconds"], 1)}
+    row = {
+        "iteration": meta["iteration"],
+        "loss": round(torch.stack(losses).mean().item(), 4),
+        "val_psnr": round(val, 3),
+        "lr": opt.param_groups[0]["lr"],
+        "train_seconds": round(meta["train_seconds"], 1),
+    }
     run.append_log(row)
     print(row, flush=True)
     losses.clear()
@@ -253,15 +298,28 @@ def main(argv: list[str] | None = None) -> dict:
         args.bf16 = native_bf16(args.device)
     degradation = JpegDegradation.parse(args.jpeg, args.jpeg_clean) if args.jpeg else None
     model, opt, meta = build(args, run)
-    meta.update(planned_iterations=args.iterations, lr=args.lr, decay=args.decay, batch=args.batch, patch=args.patch,
-                device=args.device, device_name=device_name(args.device), bf16=args.bf16)
+    meta.update(
+        planned_iterations=args.iterations,
+        lr=args.lr,
+        decay=args.decay,
+        batch=args.batch,
+        patch=args.patch,
+        device=args.device,
+        device_name=device_name(args.device),
+        bf16=args.bf16,
+    )
     if degradation:
         meta.update(jpeg=args.jpeg, jpeg_clean=args.jpeg_clean, val_jpeg=args.val_jpeg)
     meta.pop("decay_minutes", None)
     if args.decay_minutes:
         meta["decay_minutes"] = args.decay_minutes
-    sampler = PatchSampler([load_pair(p, args.scale, cache) for p in train_paths], args.scale, args.patch,
-                           seed=args.seed + meta["iteration"], degradation=degradation)
+    sampler = PatchSampler(
+        [load_pair(p, args.scale, cache) for p in train_paths],
+        args.scale,
+        args.patch,
+        seed=args.seed + meta["iteration"],
+        degradation=degradation,
+    )
     autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
     loss_fn = nn.L1Loss()
     started = time.monotonic()
@@ -296,8 +354,11 @@ def main(argv: list[str] | None = None) -> dict:
     if losses:  # the piece ended between validations: its last weights may be the best
         validate_and_log(model, opt, run, meta, val_pairs, losses, args)
     run.save(model, opt, meta)
-    print(f"stopped at iteration {meta['iteration']}: best validation PSNR {meta['best_val_psnr']:.3f} dB "
-          f"at {meta['best_iteration']}", flush=True)
+    print(
+        f"stopped at iteration {meta['iteration']}: best validation PSNR {meta['best_val_psnr']:.3f} dB "
+        f"at {meta['best_iteration']}",
+        flush=True,
+    )
     return meta
 
 

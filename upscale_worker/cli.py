@@ -1,9 +1,9 @@
 """Command line: upscale files or folders, and evaluate the engine on a benchmark set.
 
-    python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4
-    python -m upscale_worker upscale photos/ upscaled/ --scale 2 --format webp
-    python -m upscale_worker evaluate --scale 4 ../shared/datasets/benchmark/Set5
-    python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/benchmark/Set5
+python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4
+python -m upscale_worker upscale photos/ upscaled/ --scale 2 --format webp
+python -m upscale_worker evaluate --scale 4 ../shared/datasets/benchmark/Set5
+python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/benchmark/Set5
 """
 
 from __future__ import annotations
@@ -29,7 +29,9 @@ FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "we
 def output_format(path: Path, requested: str | None) -> str:
     fmt = requested or FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if fmt is None:
-        raise EngineError(f"Cannot tell the output format from {path.name}; use .png, .jpg or .webp, or --format.")
+        raise EngineError(
+            f"Cannot tell the output format from {path.name}; use .png, .jpg or .webp, or --format."
+        )
     return fmt
 
 
@@ -53,10 +55,20 @@ def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
-        result = upscale_file(src, dst, args.scale, output_format(dst, args.format), args.quality,
-                              args.keep_metadata, progress, options=options(args))
-    print(f"{src} {result.input_size[0]}x{result.input_size[1]} -> {dst} "
-          f"{result.output_size[0]}x{result.output_size[1]} ({result.model}; {result.choice})")
+        result = upscale_file(
+            src,
+            dst,
+            args.scale,
+            output_format(dst, args.format),
+            args.quality,
+            args.keep_metadata,
+            progress,
+            options=options(args),
+        )
+    print(
+        f"{src} {result.input_size[0]}x{result.input_size[1]} -> {dst} "
+        f"{result.output_size[0]}x{result.output_size[1]} ({result.model}; {result.choice})"
+    )
 
 
 def output_names(images: list[Path], fmt: str) -> list[str]:
@@ -75,7 +87,9 @@ def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
     for path, name in zip(tqdm(images, unit="image"), output_names(images, fmt)):
         try:
             check(path, dst / name, fmt, args)
-            upscale_file(path, dst / name, args.scale, fmt, args.quality, args.keep_metadata, options=options(args))
+            upscale_file(
+                path, dst / name, args.scale, fmt, args.quality, args.keep_metadata, options=options(args)
+            )
         except (EngineError, OSError) as e:
             failures += 1
             tqdm.write(f"error: {path.name}: {e}", file=sys.stderr)
@@ -121,10 +135,14 @@ def run_evaluate_jpeg(args: argparse.Namespace) -> int:
         if models.has_variant(args.scale, variant, runtime.models_dir()):
             sources.append(source)
         else:
-            print(f"note: x{args.scale} has no {models.VARIANT_NAMES[variant]} model installed; it is not scored.",
-                  file=sys.stderr)
-    by_quality = {q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources))
-                  for q in args.jpeg}
+            print(
+                f"note: x{args.scale} has no {models.VARIANT_NAMES[variant]} model installed; it is not scored.",
+                file=sys.stderr,
+            )
+    by_quality = {
+        q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources))
+        for q in args.jpeg
+    }
     label = args.precision or ", ".join(f"{v} {runtime.precision(args.scale, v)}" for v in ("clean", "jpeg"))
     print(evaluation.jpeg_table(by_quality, args.scale, label))
     return 0
@@ -139,8 +157,11 @@ def qualities(text: str) -> list[int]:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m upscale_worker", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m upscale_worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     commands = p.add_subparsers(dest="command", required=True)
     up = commands.add_parser("upscale", help="upscale an image, or every image of a folder")
     up.add_argument("input", type=Path, help="an image file or a folder of images")
@@ -148,21 +169,38 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--format", choices=OUTPUT_FORMATS, help="default: from the output suffix (folders: png)")
     up.add_argument("--quality", type=int, default=95, help="JPEG/WebP quality")
     up.add_argument("--keep-metadata", action="store_true", help="keep EXIF and XMP (ICC is always kept)")
-    up.add_argument("--source", choices=SOURCES, default="auto", help="auto: the JPEG-aware model for "
-                    "compressed inputs below the quality threshold, else the clean one; or force either")
-    up.add_argument("--no-limits", action="store_true",
-                    help="lift the site's megapixel limits (MAX_INPUT_MEGAPIXELS, MAX_OUTPUT_MEGAPIXELS: 16 and 100 by "
-                         "default); each output format's side limit still holds")
+    up.add_argument(
+        "--source",
+        choices=SOURCES,
+        default="auto",
+        help="auto: the JPEG-aware model for "
+        "compressed inputs below the quality threshold, else the clean one; or force either",
+    )
+    up.add_argument(
+        "--no-limits",
+        action="store_true",
+        help="lift the site's megapixel limits (MAX_INPUT_MEGAPIXELS, MAX_OUTPUT_MEGAPIXELS: 16 and 100 by "
+        "default); each output format's side limit still holds",
+    )
     up.add_argument("--overwrite", action="store_true", help="replace output files that exist")
     up.set_defaults(run=run_upscale)
     ev = commands.add_parser("evaluate", help="PSNR/SSIM on a benchmark set (HR images in DIR or DIR/HR)")
     ev.add_argument("dataset", type=Path)
-    ev.add_argument("--jpeg", type=qualities, metavar="Q[,Q...]", help="compress each LR as a JPEG at these "
-                    "qualities (Pillow, 4:2:0) and score bicubic, the clean and the JPEG-aware model on it")
+    ev.add_argument(
+        "--jpeg",
+        type=qualities,
+        metavar="Q[,Q...]",
+        help="compress each LR as a JPEG at these "
+        "qualities (Pillow, 4:2:0) and score bicubic, the clean and the JPEG-aware model on it",
+    )
     ev.set_defaults(run=run_evaluate)
     for sub in (up, ev):
         sub.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
-        sub.add_argument("--precision", choices=("f32", "bf16", "int8"), help="default: UPSCALE_PRECISION, else int8 where the model card finds it faithful, else bf16 where the CPU has it, else f32")
+        sub.add_argument(
+            "--precision",
+            choices=("f32", "bf16", "int8"),
+            help="default: UPSCALE_PRECISION, else int8 where the model card finds it faithful, else bf16 where the CPU has it, else f32",
+        )
         sub.add_argument("--tile", type=int, help="tile side in input pixels (default: UPSCALE_TILE or 128)")
     return p
 

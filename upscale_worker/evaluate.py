@@ -52,8 +52,9 @@ def low_resolution(hr: np.ndarray, scale: int, jpeg_quality: int | None = None) 
     return lr if jpeg_quality is None else jpeg_decoded(lr, jpeg_quality)
 
 
-def score(hr: np.ndarray, scale: int, options: Options | None,
-          jpeg_quality: int | None = None) -> tuple[float, float, float, float]:
+def score(
+    hr: np.ndarray, scale: int, options: Options | None, jpeg_quality: int | None = None
+) -> tuple[float, float, float, float]:
     lr = low_resolution(hr, scale, jpeg_quality)
     bicubic = imresize(lr, scale)
     scores = (psnr_y(bicubic, hr, scale), ssim_y(bicubic, hr, scale))
@@ -72,7 +73,9 @@ def hr_arrays(folder: Path, scale: int):
         yield path.stem, mod_crop(np.asarray(Image.open(path).convert("RGB")), scale)
 
 
-def evaluate(folder: Path, scale: int, options: Options | None = Options(), jpeg_quality: int | None = None) -> list[Row]:
+def evaluate(
+    folder: Path, scale: int, options: Options | None = Options(), jpeg_quality: int | None = None
+) -> list[Row]:
     """One row per image; ``options=None`` scores bicubic alone; ``jpeg_quality``: LR saved as such a JPEG."""
     return [Row(name, *score(hr, scale, options, jpeg_quality)) for name, hr in hr_arrays(folder, scale)]
 
@@ -87,8 +90,13 @@ class JpegRow:
     jpeg: float = float("nan")  # nan when the scale has no JPEG-aware model
 
 
-def evaluate_jpeg(folder: Path, scale: int, quality: int, precision: str | None = None,
-                  variants: tuple[str, ...] = ("clean", "compressed")) -> list[JpegRow]:
+def evaluate_jpeg(
+    folder: Path,
+    scale: int,
+    quality: int,
+    precision: str | None = None,
+    variants: tuple[str, ...] = ("clean", "compressed"),
+) -> list[JpegRow]:
     """One row per image, every column computed from the same decoded JPEG LR at ``quality``; ``variants``
     are the sources to score (drop "compressed" when the scale has no JPEG-aware model). Raises EngineError."""
     rows = []
@@ -96,8 +104,14 @@ def evaluate_jpeg(folder: Path, scale: int, quality: int, precision: str | None 
         lr = low_resolution(hr, scale, quality)
         options = {v: Options(precision=precision, source=v, input_quality=quality) for v in variants}
         psnr = {v: psnr_y(upscale_array(lr, scale, options[v]), hr, scale) for v in variants}
-        rows.append(JpegRow(name, psnr_y(imresize(lr, scale), hr, scale), psnr.get("clean", float("nan")),
-                            psnr.get("compressed", float("nan"))))
+        rows.append(
+            JpegRow(
+                name,
+                psnr_y(imresize(lr, scale), hr, scale),
+                psnr.get("clean", float("nan")),
+                psnr.get("compressed", float("nan")),
+            )
+        )
     return rows
 
 
@@ -114,14 +128,20 @@ def jpeg_table(by_quality: dict[int, list[JpegRow]], scale: int, precision_label
         lines += [f"JPEG quality {quality}:", head]
         lines += [f"{r.image:<16} {number(r.bicubic)} {number(r.clean)} {number(r.jpeg)}" for r in rows]
         mean = mean_jpeg_row(rows)
-        lines += ["-" * len(head), f"{'mean':<16} {number(mean.bicubic)} {number(mean.clean)} {number(mean.jpeg)}", ""]
+        lines += [
+            "-" * len(head),
+            f"{'mean':<16} {number(mean.bicubic)} {number(mean.clean)} {number(mean.jpeg)}",
+            "",
+        ]
     lines += [f"{'quality':<8} {'bicubic':>8} {'clean':>8} {'gain':>6} {'JPEG-aware':>10} {'gain':>6}"]
     for quality, rows in by_quality.items():
         m = mean_jpeg_row(rows)
         jpeg = f"{m.jpeg:10.2f} {m.jpeg - m.bicubic:+6.2f}" if m.jpeg == m.jpeg else f"{'-':>10} {'-':>6}"
         lines.append(f"{quality:<8} {m.bicubic:8.2f} {m.clean:8.2f} {m.clean - m.bicubic:+6.2f} {jpeg}")
-    return "\n".join(lines) + (f"\n(x{scale}, EDSR {precision_label}; PSNR in dB on Y, BT.601, {scale}-pixel border "
-                               "shaved; LR: MATLAB bicubic, then Pillow JPEG at the quality, 4:2:0, decoded)")
+    return "\n".join(lines) + (
+        f"\n(x{scale}, EDSR {precision_label}; PSNR in dB on Y, BT.601, {scale}-pixel border "
+        "shaved; LR: MATLAB bicubic, then Pillow JPEG at the quality, 4:2:0, decoded)"
+    )
 
 
 def mean_row(rows: list[Row]) -> Row:
@@ -133,7 +153,9 @@ def table(rows: list[Row], scale: int, model_label: str) -> str:
     lines = [f"{'image':<16} {'bicubic PSNR':>12} {'SSIM':>7} {model_label + ' PSNR':>16} {'SSIM':>7}"]
     number = lambda v, width, digits: f"{v:{width}.{digits}f}" if v == v else f"{'-':>{width}}"  # noqa: E731
     for r in rows + [mean_row(rows)]:
-        lines.append(f"{r.image:<16} {number(r.bicubic_psnr, 12, 3)} {number(r.bicubic_ssim, 7, 4)} "
-                     f"{number(r.psnr, 16, 3)} {number(r.ssim, 7, 4)}")
+        lines.append(
+            f"{r.image:<16} {number(r.bicubic_psnr, 12, 3)} {number(r.bicubic_ssim, 7, 4)} "
+            f"{number(r.psnr, 16, 3)} {number(r.ssim, 7, 4)}"
+        )
     lines.insert(len(lines) - 1, "-" * len(lines[0]))
     return "\n".join(lines) + f"\n(x{scale}; PSNR in dB and SSIM on Y, BT.601, {scale}-pixel border shaved)"

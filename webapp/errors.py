@@ -23,7 +23,7 @@ DESCRIPTIONS = {
     405: "The path does not take this method (`method_not_allowed`)",
     404: "Not found, or not the caller's (`not_found`)",
     409: "Conflict with the resource's state, or the same Idempotency-Key is still in flight (`conflict`, "
-         "`idempotency_in_flight`)",
+    "`idempotency_in_flight`)",
     411: "A chunked body without Content-Length (`length_required`)",
     413: "The body is larger than the limit, refused before it is read (`too_large`)",
     415: "The body's Content-Type is not one the operation reads (`unsupported_media_type`)",
@@ -39,8 +39,10 @@ FIELD_ERRORS = OpenApiResponse(description="Invalid input: `detail` and `code`, 
 
 class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField(help_text="A sentence for a person.")
-    code = serializers.CharField(help_text="A machine-readable word: invalid, unsupported_format, too_large, "
-                                           "quota_exceeded, rate_limited, not_found, conflict, ...")
+    code = serializers.CharField(
+        help_text="A machine-readable word: invalid, unsupported_format, too_large, "
+        "quota_exceeded, rate_limited, not_found, conflict, ..."
+    )
 
 
 def error(detail, status, code="invalid", **extra):
@@ -79,8 +81,10 @@ def errors(*statuses):
 
 
 def _error_response(status):
-    return {"description": DESCRIPTIONS.get(status, "An error"),
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {
+        "description": DESCRIPTIONS.get(status, "An error"),
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
 
 
 def document_errors(result, generator, request, public):
@@ -88,14 +92,23 @@ def document_errors(result, generator, request, public):
     411 and 413 where a body is read (the body-size guard answers them before any view), 415, 405 (the path's other
     methods) and ``default``."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
-    schemas["ValidationError"] = {**schemas["Error"], "additionalProperties": {
-        "type": "array", "items": {"type": "string"}, "description": "A field's messages"}}
+    schemas["ValidationError"] = {
+        **schemas["Error"],
+        "additionalProperties": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "A field's messages",
+        },
+    }
     for path in result.get("paths", {}).values():
         for method, operation in path.items():
             responses = operation.setdefault("responses", {})
-            if "400" in responses and "content" not in responses["400"]:  # field errors: FIELD_ERRORS in api.py
+            if (
+                "400" in responses and "content" not in responses["400"]
+            ):  # field errors: FIELD_ERRORS in api.py
                 responses["400"]["content"] = {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}}
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ValidationError"}}
+                }
             if any(operation.get("security", [{}])):
                 responses.setdefault("401", _error_response(401))
             if method in ("post", "put", "patch"):

@@ -56,8 +56,11 @@ class ContextFilter(logging.Filter):
 def config(fmt="plain", level="INFO"):
     """logging.config.dictConfig's dict: stdout, plain or JSON, with the context filter on the handler."""
     if fmt == "json":
-        formatter = {"()": "pythonjsonlogger.json.JsonFormatter", "format": FIELDS,
-                     "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}}
+        formatter = {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": FIELDS,
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        }
     else:
         formatter = {"format": "%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"}
     return {
@@ -65,9 +68,13 @@ def config(fmt="plain", level="INFO"):
         "disable_existing_loggers": False,
         "filters": {"context": {"()": "webapp.logs.ContextFilter"}},
         "formatters": {"default": formatter},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["context"]}},
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "formatter": "default", "filters": ["context"]}
+        },
         "root": {"handlers": ["console"], "level": level},
         # gunicorn's own loggers (its configuration reads this too) write through the same handler
-        "loggers": {name: {"level": level, "handlers": [], "propagate": True}
-                    for name in ("gunicorn.error", "gunicorn.access")},
+        "loggers": {
+            name: {"level": level, "handlers": [], "propagate": True}
+            for name in ("gunicorn.error", "gunicorn.access")
+        },
     }

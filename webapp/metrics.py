@@ -39,7 +39,11 @@ COUNTERS = {
     "upscale_output_megapixels": ("Output megapixels of finished jobs.", ("scale",)),
 }
 HISTOGRAMS = {
-    "upscale_job_wait_seconds": ("Seconds from upload to the start of the final run.", ("scale",), WAIT_BUCKETS),
+    "upscale_job_wait_seconds": (
+        "Seconds from upload to the start of the final run.",
+        ("scale",),
+        WAIT_BUCKETS,
+    ),
     "upscale_job_run_seconds": ("Seconds of the final run, claim to finish.", ("scale",), RUN_BUCKETS),
 }
 
@@ -60,7 +64,10 @@ def increments(job, reason=None):
     if job.status == "done":
         fields[_field("upscale_output_megapixels", labels)] = job.output_megapixels
     if job.started_at and job.finished_at:
-        observed = [("upscale_job_wait_seconds", job.queued_seconds), ("upscale_job_run_seconds", job.run_seconds)]
+        observed = [
+            ("upscale_job_wait_seconds", job.queued_seconds),
+            ("upscale_job_run_seconds", job.run_seconds),
+        ]
         for name, value in observed:
             fields.update(_observation(name, labels, value))
     return fields
@@ -130,27 +137,44 @@ class JobsCollector:
         yield from histograms(stored)
 
     def gauges(self, Job, Status):
-        jobs = GaugeMetricFamily("upscale_jobs", "Jobs queued or running, by scale and model variant.",
-                                 labels=["status", "scale", "variant"])
+        jobs = GaugeMetricFamily(
+            "upscale_jobs",
+            "Jobs queued or running, by scale and model variant.",
+            labels=["status", "scale", "variant"],
+        )
         active = Job.objects.filter(status__in=[Status.QUEUED, Status.RUNNING])
         counts = Counter()
         for row in active.values("status", "scale", "source", "variant").annotate(n=Count("id")).order_by():
-            counts[row["status"], str(row["scale"]), row["variant"] or PENDING_VARIANT[row["source"]]] += row["n"]
+            counts[row["status"], str(row["scale"]), row["variant"] or PENDING_VARIANT[row["source"]]] += row[
+                "n"
+            ]
         for labels, n in counts.items():
             jobs.add_metric(list(labels), n)
         yield jobs
         oldest = Job.objects.filter(status=Status.QUEUED).aggregate(at=Min("created_at"))["at"]
         age = (timezone.now() - oldest).total_seconds() if oldest else 0
-        yield GaugeMetricFamily("upscale_oldest_queued_job_age_seconds", "Age of the oldest queued job.", value=age)
-        expired = Job.objects.filter(Q(status=Status.RUNNING) & Q(lease_expires_at__lt=timezone.now())).count()
-        yield GaugeMetricFamily("upscale_jobs_lease_expired", "Running jobs whose lease ran out.", value=expired)
+        yield GaugeMetricFamily(
+            "upscale_oldest_queued_job_age_seconds", "Age of the oldest queued job.", value=age
+        )
+        expired = Job.objects.filter(
+            Q(status=Status.RUNNING) & Q(lease_expires_at__lt=timezone.now())
+        ).count()
+        yield GaugeMetricFamily(
+            "upscale_jobs_lease_expired", "Running jobs whose lease ran out.", value=expired
+        )
         try:
-            length, workers = queue.length(), sum(1 for _ in queue.broker().scan_iter(WORKER_KEY + "*", count=1000))
+            length, workers = (
+                queue.length(),
+                sum(1 for _ in queue.broker().scan_iter(WORKER_KEY + "*", count=1000)),
+            )
         except redis.RedisError:
             return  # the broker is down: its gauges are absent, the database's still answer
-        yield GaugeMetricFamily("upscale_broker_queue_length", "Messages waiting in the broker's queue.",
-                                value=length)
-        yield GaugeMetricFamily("upscale_workers_live", "Workers whose heartbeat key is alive.", value=workers)
+        yield GaugeMetricFamily(
+            "upscale_broker_queue_length", "Messages waiting in the broker's queue.", value=length
+        )
+        yield GaugeMetricFamily(
+            "upscale_workers_live", "Workers whose heartbeat key is alive.", value=workers
+        )
 
 
 def _parse(field):
@@ -159,7 +183,9 @@ def _parse(field):
 
 
 def counters(stored):
-    families = {name: CounterMetricFamily(name, text, labels=labels) for name, (text, labels) in COUNTERS.items()}
+    families = {
+        name: CounterMetricFamily(name, text, labels=labels) for name, (text, labels) in COUNTERS.items()
+    }
     for field, value in stored.items():
         name, labels = _parse(field)
         if name in families:
@@ -195,15 +221,20 @@ def allowed(request):
     if token and sent.startswith("Bearer ") and hmac.compare_digest(sent[7:].encode(), token.encode()):
         return True
     address = proxy.client_ip(request)
-    return bool(settings.METRICS_ALLOWED_CIDRS) and not proxy.is_trusted(address) and \
-        proxy.address_in(address, settings.METRICS_ALLOWED_CIDRS)
+    return (
+        bool(settings.METRICS_ALLOWED_CIDRS)
+        and not proxy.is_trusted(address)
+        and proxy.address_in(address, settings.METRICS_ALLOWED_CIDRS)
+    )
 
 
 def metrics(request):
     if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_CIDRS):
         raise Http404
     if not allowed(request):
-        return HttpResponseForbidden("A bearer METRICS_TOKEN or an address in METRICS_ALLOWED_CIDRS is needed.")
+        return HttpResponseForbidden(
+            "A bearer METRICS_TOKEN or an address in METRICS_ALLOWED_CIDRS is needed."
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(JobsCollector())
     return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

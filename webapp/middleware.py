@@ -22,8 +22,9 @@ class BodySizeLimitMiddleware:
         limit = settings.MAX_BATCH_REQUEST_BYTES if batch else settings.MAX_REQUEST_BYTES
         length = request.META.get("CONTENT_LENGTH") or "0"
         if request.META.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-            return too_large(request, "Send a Content-Length; chunked uploads are not accepted.", 411,
-                             "length_required")
+            return too_large(
+                request, "Send a Content-Length; chunked uploads are not accepted.", 411, "length_required"
+            )
         if not length.isdigit():
             return too_large(request, "Bad Content-Length.", 400, "invalid")
         if int(length) > limit:

@@ -20,7 +20,9 @@ def networks(entries):
         try:
             parsed.append(ipaddress.ip_network(entry, strict=False))
         except ValueError:
-            raise ValueError(f"TRUSTED_PROXIES/METRICS_ALLOWED_CIDRS: {entry!r} is not an address or CIDR") from None
+            raise ValueError(
+                f"TRUSTED_PROXIES/METRICS_ALLOWED_CIDRS: {entry!r} is not an address or CIDR"
+            ) from None
     return tuple(parsed)
 
 

@@ -137,22 +137,28 @@ def tcp_keepalive_options() -> dict[int, int]:
     TCP_USER_TIMEOUT in milliseconds. Options this platform lacks (TCP_USER_TIMEOUT is Linux's) are left out."""
     import socket
 
-    wanted = {"TCP_KEEPIDLE": NET_KEEPALIVE_IDLE, "TCP_KEEPINTVL": NET_KEEPALIVE_INTERVAL,
-              "TCP_KEEPCNT": NET_KEEPALIVE_COUNT, "TCP_USER_TIMEOUT": int(NET_DEAD_AFTER * 1000)}
+    wanted = {
+        "TCP_KEEPIDLE": NET_KEEPALIVE_IDLE,
+        "TCP_KEEPINTVL": NET_KEEPALIVE_INTERVAL,
+        "TCP_KEEPCNT": NET_KEEPALIVE_COUNT,
+        "TCP_USER_TIMEOUT": int(NET_DEAD_AFTER * 1000),
+    }
     return {getattr(socket, name): value for name, value in wanted.items() if hasattr(socket, name)}
 
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # libpq's own names (https://www.postgresql.org/docs/current/libpq-connect.html); connect_timeout is whole
     # seconds, at least 2.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({
-        "connect_timeout": max(2, round(NET_CONNECT_TIMEOUT)),
-        "keepalives": 1,
-        "keepalives_idle": NET_KEEPALIVE_IDLE,
-        "keepalives_interval": NET_KEEPALIVE_INTERVAL,
-        "keepalives_count": NET_KEEPALIVE_COUNT,
-        "tcp_user_timeout": int(NET_DEAD_AFTER * 1000),
-    })
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "connect_timeout": max(2, round(NET_CONNECT_TIMEOUT)),
+            "keepalives": 1,
+            "keepalives_idle": NET_KEEPALIVE_IDLE,
+            "keepalives_interval": NET_KEEPALIVE_INTERVAL,
+            "keepalives_count": NET_KEEPALIVE_COUNT,
+            "tcp_user_timeout": int(NET_DEAD_AFTER * 1000),
+        }
+    )
 
 # Redis: the Celery broker and the cache (rate limits shared by every web process).
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -161,8 +167,12 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "upscale",
-        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5, "socket_keepalive": True,
-                    "socket_keepalive_options": tcp_keepalive_options()},
+        "OPTIONS": {
+            "socket_connect_timeout": 0.5,
+            "socket_timeout": 0.5,
+            "socket_keepalive": True,
+            "socket_keepalive_options": tcp_keepalive_options(),
+        },
     }
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
@@ -184,8 +194,12 @@ def s3_storage(bucket: str, endpoint_url: str | None, access_key: str | None, se
     requests that give up on a dead link within seconds (botocore would wait 60 s a read, five times)."""
     from botocore.config import Config
 
-    config = Config(connect_timeout=NET_CONNECT_TIMEOUT, read_timeout=env_float("S3_READ_TIMEOUT", 30),
-                    tcp_keepalive=True, retries={"mode": "standard", "total_max_attempts": 3})
+    config = Config(
+        connect_timeout=NET_CONNECT_TIMEOUT,
+        read_timeout=env_float("S3_READ_TIMEOUT", 30),
+        tcp_keepalive=True,
+        retries={"mode": "standard", "total_max_attempts": 3},
+    )
     return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
@@ -202,8 +216,12 @@ def s3_storage(bucket: str, endpoint_url: str | None, access_key: str | None, se
 
 
 if env("S3_BUCKET"):
-    STORAGES["default"] = s3_storage(env("S3_BUCKET"), env("S3_ENDPOINT_URL") or None,
-                                     env("S3_ACCESS_KEY") or None, env("S3_SECRET_KEY") or None)
+    STORAGES["default"] = s3_storage(
+        env("S3_BUCKET"),
+        env("S3_ENDPOINT_URL") or None,
+        env("S3_ACCESS_KEY") or None,
+        env("S3_SECRET_KEY") or None,
+    )
 if DEBUG:
     STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"
 FILE_UPLOAD_PERMISSIONS = 0o640
@@ -231,7 +249,9 @@ AUTH_PASSWORD_VALIDATORS = [
 MAX_UPLOAD_MB = env_float("MAX_UPLOAD_MB", 50)
 MAX_UPLOAD_BYTES = int(MAX_UPLOAD_MB * 1024 * 1024)
 MAX_REQUEST_BYTES = MAX_UPLOAD_BYTES + 1024 * 1024
-MAX_INPUT_MEGAPIXELS = env_float("MAX_INPUT_MEGAPIXELS", limits.DEFAULT_INPUT_MEGAPIXELS)  # the CLI reads them too
+MAX_INPUT_MEGAPIXELS = env_float(
+    "MAX_INPUT_MEGAPIXELS", limits.DEFAULT_INPUT_MEGAPIXELS
+)  # the CLI reads them too
 MAX_OUTPUT_MEGAPIXELS = env_float("MAX_OUTPUT_MEGAPIXELS", limits.DEFAULT_OUTPUT_MEGAPIXELS)
 MAX_QUEUED_JOBS_PER_USER = env_int("MAX_QUEUED_JOBS_PER_USER", 50)
 MEGAPIXELS_PER_DAY = env_float("MEGAPIXELS_PER_DAY", 2000)
@@ -269,10 +289,14 @@ WEBHOOKS_ALLOWED_CIDRS = env_list("WEBHOOKS_ALLOWED_CIDRS")
 MAX_WEBHOOK_ENDPOINTS = env_int("MAX_WEBHOOK_ENDPOINTS", 10)
 MAX_BATCH_FILES = env_int("MAX_BATCH_FILES", 50)
 MAX_BATCH_MB = env_float("MAX_BATCH_MB", 200)
-MAX_BATCH_REQUEST_BYTES = int(MAX_BATCH_MB * 1024 * 1024) + 1024 * 1024  # the body-size guard's limit for batches
+MAX_BATCH_REQUEST_BYTES = (
+    int(MAX_BATCH_MB * 1024 * 1024) + 1024 * 1024
+)  # the body-size guard's limit for batches
 IDEMPOTENCY_HOURS = 24
 PREFER_WAIT_MAX = env_float("PREFER_WAIT_MAX", 20)
-PREFER_WAIT_SLOTS = env_int("PREFER_WAIT_SLOTS", 4)  # waiting requests per web process; the rest answer at once
+PREFER_WAIT_SLOTS = env_int(
+    "PREFER_WAIT_SLOTS", 4
+)  # waiting requests per web process; the rest answer at once
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
 PRESIGNED_SECONDS = 300
 
@@ -320,8 +344,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ROUTES = {"webapp.integrations.tasks.*": {"queue": "webhooks"}}
 CELERY_BEAT_SCHEDULE = {
     "sweep": {"task": "webapp.jobs.tasks.sweep", "schedule": SWEEP_INTERVAL},
-    "sweep-webhooks": {"task": "webapp.integrations.tasks.sweep_webhooks", "schedule": SWEEP_INTERVAL,
-                       "options": {"queue": "webhooks"}},
+    "sweep-webhooks": {
+        "task": "webapp.integrations.tasks.sweep_webhooks",
+        "schedule": SWEEP_INTERVAL,
+        "options": {"queue": "webhooks"},
+    },
     "expire": {"task": "webapp.jobs.tasks.expire", "schedule": 3600.0},
     "sweep-storage": {"task": "webapp.jobs.tasks.sweep_storage", "schedule": STORAGE_SWEEP_INTERVAL},
 }
@@ -348,11 +375,16 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "webapp.errors.document_errors"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "webapp.errors.document_errors",
+    ],
     "COMPONENT_SPLIT_REQUEST": True,
     # Two models have a "status": each enum gets a stable name of its own (generated clients import them).
-    "ENUM_NAME_OVERRIDES": {"StatusEnum": "webapp.jobs.models.Status",
-                            "DeliveryStatusEnum": "webapp.integrations.models.Delivery.Status"},  # request bodies as their own components: a generated client sends files
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "webapp.jobs.models.Status",
+        "DeliveryStatusEnum": "webapp.integrations.models.Delivery.Status",
+    },  # request bodies as their own components: a generated client sends files
 }
 
 # Security.

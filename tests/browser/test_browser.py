@@ -19,7 +19,9 @@ pytestmark = [
 
 
 def test_chromium_is_installed():
-    assert Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM}: `make system-deps` installs Debian's chromium"
+    assert Path(CHROMIUM).exists(), (
+        f"no Chromium at {CHROMIUM}: `make system-deps` installs Debian's chromium"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,10 @@ def browser():
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"  # Playwright's sync API runs an event loop
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            browser = p.chromium.launch(
+                executable_path=CHROMIUM,
+                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            )
             yield browser
             browser.close()
     finally:
@@ -66,7 +70,10 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
     sign_up(page, "dora")
 
     files = []
-    for name, size in (("small.png", 48), ("large.png", 400)):  # many tiles: still running when its page opens
+    for name, size in (
+        ("small.png", 48),
+        ("large.png", 400),
+    ):  # many tiles: still running when its page opens
         (tmp_path / name).write_bytes(image_bytes(size, size))
         files.append(str(tmp_path / name))
     page.set_input_files("input[type=file]", files)
@@ -76,7 +83,9 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
     shot(page, "1-upload")
 
     page.click("#queue li:nth-child(2) a")  # the larger image: its page shows live progress
-    if not (MODELS_DIR / "nearest-x2.xml").exists():  # real EDSR: a 256x256 job takes seconds, so it is still running
+    if not (
+        MODELS_DIR / "nearest-x2.xml"
+    ).exists():  # real EDSR: a 256x256 job takes seconds, so it is still running
         assert page.locator("#live").is_visible()
         shot(page, "2-progress")
     page.wait_for_function("document.getElementById('percent')?.textContent === '100'")
@@ -90,7 +99,9 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
         assert im.size == (800, 800)
 
     page.goto("/jobs/")
-    page.wait_for_function("document.querySelectorAll('tr.job[data-status=done]').length === 2", timeout=30000)
+    page.wait_for_function(
+        "document.querySelectorAll('tr.job[data-status=done]').length === 2", timeout=30000
+    )
     assert page.locator("tr.job").count() == 2
     assert page.locator("td.thumb img").count() == 2
     shot(page, "4-history")
@@ -106,12 +117,15 @@ def test_an_image_dropped_on_the_page_is_upscaled(page):
     sign_up(page, "drop")
 
     # What the browser hands the page when a file from the desktop is dropped on it.
-    dropped = page.evaluate_handle("""(b64) => {
+    dropped = page.evaluate_handle(
+        """(b64) => {
         const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
         const data = new DataTransfer();
         data.items.add(new File([bytes], "dropped.png", { type: "image/png" }));
         return data;
-    }""", base64.b64encode(image_bytes(40, 30)).decode())
+    }""",
+        base64.b64encode(image_bytes(40, 30)).decode(),
+    )
     page.dispatch_event("#drop", "dragenter", {"dataTransfer": dropped})
     assert "over" in page.locator("#drop").get_attribute("class")
     page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
@@ -150,7 +164,9 @@ def test_a_multi_file_upload_and_the_history_selection_download_all_as_one_zip(p
     page.select_option("select[name=scale]", "2")
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#queue a.download-all")
-    page.wait_for_function("document.querySelectorAll('#queue li[data-status=done]').length === 2", timeout=60000)
+    page.wait_for_function(
+        "document.querySelectorAll('#queue li[data-status=done]').length === 2", timeout=60000
+    )
     with page.expect_download() as download:
         page.click("#queue a.download-all")
     with zipfile.ZipFile(download.value.path()) as z:

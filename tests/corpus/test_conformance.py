@@ -24,8 +24,11 @@ from webapp.jobs.validation import Invalid, validate_upload
 CORPUS = ROOT.parent / "shared" / "corpus"
 PNGSUITE = sorted((CORPUS / "pngsuite" / "png").glob("*.png"))
 ORIENTATION = sorted((CORPUS / "exif-orientation").glob("*.jpg"))
-CLEAR_MESSAGES = ("The file is damaged or not a valid PNG image.", "This is not a PNG, JPEG or WebP image.",
-                  "The file is truncated.")
+CLEAR_MESSAGES = (
+    "The file is damaged or not a valid PNG image.",
+    "This is not a PNG, JPEG or WebP image.",
+    "The file is truncated.",
+)
 
 pytestmark = pytest.mark.skipif(not PNGSUITE or not ORIENTATION, reason="needs ../shared/corpus")
 
@@ -129,11 +132,14 @@ def test_every_orientation_photo_shows_upright_at_its_displayed_size(path):
 def labels_match(img: np.ndarray, upright: np.ndarray) -> bool:
     """Whether the "top" label (a box at the top centre) and the rest of the picture (its centre, with the
     orientation's number, left out) land where they are in the upright copy: closer to it than any other turn."""
+
     def distance(x):
         if x.shape != upright.shape:
             return np.inf
         h, w = x.shape[:2]
-        top = np.abs(x[: h // 8, w * 3 // 8 : w * 5 // 8].astype(float) - upright[: h // 8, w * 3 // 8 : w * 5 // 8]).mean()
+        top = np.abs(
+            x[: h // 8, w * 3 // 8 : w * 5 // 8].astype(float) - upright[: h // 8, w * 3 // 8 : w * 5 // 8]
+        ).mean()
         whole = np.abs(x.astype(float) - upright)
         whole[h // 3 : h * 2 // 3, w // 3 : w * 2 // 3] = 0
         return top + whole.mean()

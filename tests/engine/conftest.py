@@ -42,8 +42,22 @@ def models_dir(tmp_path_factory, checkpoint, jpeg_checkpoint) -> Path:
     """The x2 clean model and its JPEG-aware twin, each with its int8 IR."""
     folder = tmp_path_factory.mktemp("models")
     for weights, variant in ((checkpoint, "clean"), (jpeg_checkpoint, "jpeg")):
-        export.main(["--weights", str(weights), "--out", str(folder), "--training-data", "none (random weights)",
-                     "--calibration-crops", "4", "--crop", "32", "--variant", variant])
+        export.main(
+            [
+                "--weights",
+                str(weights),
+                "--out",
+                str(folder),
+                "--training-data",
+                "none (random weights)",
+                "--calibration-crops",
+                "4",
+                "--crop",
+                "32",
+                "--variant",
+                variant,
+            ]
+        )
     return folder
 
 
@@ -76,7 +90,12 @@ def shipped(shipped_models, monkeypatch):
 def gradient(width: int, height: int, channels: int = 3, dtype=np.uint8) -> np.ndarray:
     """A smooth but not flat test pattern (16-bit: with values that 8 bits cannot hold)."""
     y, x = np.mgrid[0:height, 0:width]
-    planes = [(x * 3 + y) % 256, (x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), 255 - x % 256]
+    planes = [
+        (x * 3 + y) % 256,
+        (x * 255) // max(1, width - 1),
+        (y * 255) // max(1, height - 1),
+        255 - x % 256,
+    ]
     img = np.stack(planes[:channels], axis=-1).astype(np.float64)
     if dtype == np.uint16:
         img = img * 257 + (x % 7)[..., None]

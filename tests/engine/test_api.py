@@ -19,15 +19,21 @@ def test_it_upscales_a_path_and_reports_sizes(tmp_path):
 
 
 def test_it_reads_a_binary_file_object(tmp_path):
-    result = upscale_file(io.BytesIO(encode(gradient(20, 10))), str(tmp_path / "out.webp"), scale=2, fmt="webp")
+    result = upscale_file(
+        io.BytesIO(encode(gradient(20, 10))), str(tmp_path / "out.webp"), scale=2, fmt="webp"
+    )
     assert result.output_size == (40, 20)
     assert Image.open(tmp_path / "out.webp").format == "WEBP"
 
 
 def test_it_reports_progress_in_tiles(tmp_path):
     calls = []
-    upscale_file(io.BytesIO(encode(gradient(100, 50))), tmp_path / "out.png", scale=2,
-                 progress=lambda done, total: calls.append((done, total)))
+    upscale_file(
+        io.BytesIO(encode(gradient(100, 50))),
+        tmp_path / "out.png",
+        scale=2,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     total = calls[0][1]
     assert total > 1 and calls == [(i, total) for i in range(total + 1)]
 
@@ -35,8 +41,13 @@ def test_it_reports_progress_in_tiles(tmp_path):
 def test_it_stops_promptly_when_cancelled(tmp_path):
     calls = []
     with pytest.raises(Cancelled):
-        upscale_file(io.BytesIO(encode(gradient(100, 50))), tmp_path / "out.png", scale=2,
-                     progress=lambda done, total: calls.append(done), cancelled=lambda: len(calls) >= 2)
+        upscale_file(
+            io.BytesIO(encode(gradient(100, 50))),
+            tmp_path / "out.png",
+            scale=2,
+            progress=lambda done, total: calls.append(done),
+            cancelled=lambda: len(calls) >= 2,
+        )
     assert calls == [0, 1]  # no tile ran after the cancel was seen
     assert not (tmp_path / "out.png").exists()
     assert issubclass(Cancelled, EngineError)
@@ -92,8 +103,12 @@ def test_the_output_is_close_to_the_model_on_the_whole_image(tmp_path):
 def test_it_shows_the_upscaled_pixels_before_encoding(tmp_path):
     seen = []
     img = gradient(30, 20, channels=4)
-    upscale_file(io.BytesIO(encode(img)), tmp_path / "out.png", scale=2,
-                 on_result=lambda rgb, alpha: seen.append((rgb.copy(), alpha.copy())))
+    upscale_file(
+        io.BytesIO(encode(img)),
+        tmp_path / "out.png",
+        scale=2,
+        on_result=lambda rgb, alpha: seen.append((rgb.copy(), alpha.copy())),
+    )
     rgb, alpha = seen[0]
     written = np.asarray(Image.open(tmp_path / "out.png"))
     assert np.array_equal(rgb, written[..., :3]) and np.array_equal(alpha, written[..., 3])

@@ -12,8 +12,23 @@ from upscale_worker.cli import main
 
 def test_it_upscales_one_file_in_the_format_of_the_output_suffix(tmp_path, capsys):
     (tmp_path / "in.png").write_bytes(encode(gradient(20, 10)))
-    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.jpg"), "--scale", "2",
-                 "--precision", "f32", "--tile", "48", "--keep-metadata"]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in.png"),
+                str(tmp_path / "out.jpg"),
+                "--scale",
+                "2",
+                "--precision",
+                "f32",
+                "--tile",
+                "48",
+                "--keep-metadata",
+            ]
+        )
+        == 0
+    )
     assert Image.open(tmp_path / "out.jpg").format == "JPEG"
     assert "20x10 ->" in capsys.readouterr().out
 
@@ -27,15 +42,21 @@ def test_it_upscales_a_folder_and_reports_the_files_it_could_not_read(tmp_path, 
     assert main(["upscale", str(src), str(tmp_path / "out"), "--scale", "2", "--format", "webp"]) == 1
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.webp", "b.webp"]
     out = capsys.readouterr()
-    assert "error: broken.png: This is not a PNG, JPEG, WebP, GIF or BMP image." in out.err and "2 of 3 images" in out.out
+    assert (
+        "error: broken.png: This is not a PNG, JPEG, WebP, GIF or BMP image." in out.err
+        and "2 of 3 images" in out.out
+    )
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["missing.png", "out.png"], "does not exist"),
-    (["in.png", "out.tiff"], "Cannot tell the output format"),
-    (["in.png", "out.png", "--scale", "4"], "x4 is not available yet"),
-    (["in.png", "out.png", "--tile", "16"], "The tile must be larger than 16 pixels"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["missing.png", "out.png"], "does not exist"),
+        (["in.png", "out.tiff"], "Cannot tell the output format"),
+        (["in.png", "out.png", "--scale", "4"], "x4 is not available yet"),
+        (["in.png", "out.png", "--tile", "16"], "The tile must be larger than 16 pixels"),
+    ],
+)
 def test_it_explains_errors_in_one_line(tmp_path, monkeypatch, capsys, args, message):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.png").write_bytes(encode(gradient(8, 8)))
@@ -65,12 +86,30 @@ def test_evaluate_scores_the_model_beside_bicubic():
     assert len(rows) == 5 and all(np.isfinite(r.psnr) and 0 < r.ssim <= 1 for r in rows)
 
 
-@pytest.mark.parametrize(("quality", "source", "model"), [
-    (60, "auto", "edsr_baseline_x2_jpeg"), (60, "clean", "edsr_baseline_x2"), (98, "compressed", "edsr_baseline_x2_jpeg")])
+@pytest.mark.parametrize(
+    ("quality", "source", "model"),
+    [
+        (60, "auto", "edsr_baseline_x2_jpeg"),
+        (60, "clean", "edsr_baseline_x2"),
+        (98, "compressed", "edsr_baseline_x2_jpeg"),
+    ],
+)
 def test_the_source_option_chooses_the_model(tmp_path, capsys, quality, source, model):
     (tmp_path / "in.jpg").write_bytes(encode(gradient(20, 12), "JPEG", quality=quality))
-    assert main(["upscale", str(tmp_path / "in.jpg"), str(tmp_path / "out.png"), "--scale", "2",
-                 "--source", source]) == 0
+    assert (
+        main(
+            [
+                "upscale",
+                str(tmp_path / "in.jpg"),
+                str(tmp_path / "out.png"),
+                "--scale",
+                "2",
+                "--source",
+                source,
+            ]
+        )
+        == 0
+    )
     assert f"({model}; " in capsys.readouterr().out
 
 
@@ -81,7 +120,9 @@ def test_evaluate_jpeg_prints_bicubic_and_both_models_per_quality(capsys):
     assert "JPEG quality 75:" in out and "JPEG quality 90:" in out
     summary = [line.split() for line in out.splitlines() if line.startswith(("75 ", "90 "))]
     assert len(summary) == 2 and all(len(cells) == 6 and "-" not in cells for cells in summary)
-    assert float(summary[0][1]) < float(summary[1][1])  # bicubic gains with quality: the LR really was compressed
+    assert float(summary[0][1]) < float(
+        summary[1][1]
+    )  # bicubic gains with quality: the LR really was compressed
 
 
 @pytest.mark.skipif(not SET5.is_dir(), reason="needs the shared Set5 benchmark")
@@ -109,8 +150,14 @@ def test_it_never_overwrites_an_output_silently(tmp_path, capsys):
     (tmp_path / "in.png").write_bytes(encode(gradient(12, 8)))
     (tmp_path / "out.png").write_bytes(b"mine")
     assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2"]) == 1
-    assert "exists; use --overwrite" in capsys.readouterr().err and (tmp_path / "out.png").read_bytes() == b"mine"
-    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2", "--overwrite"]) == 0
+    assert (
+        "exists; use --overwrite" in capsys.readouterr().err
+        and (tmp_path / "out.png").read_bytes() == b"mine"
+    )
+    assert (
+        main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2", "--overwrite"])
+        == 0
+    )
     assert Image.open(tmp_path / "out.png").size == (24, 16)
 
 
@@ -129,13 +176,16 @@ def animated_gif() -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("data", "output", "message"), [
-    (b"\x89PNG\r\n\x1a\n" + b"\0" * 60, "out.png", "The file is damaged or not a valid PNG image."),
-    (header_only_png(12000, 12000), "out.png", "(144.0 megapixels); the limit is 16 megapixels."),
-    (header_only_png(20000, 20000), "out.png", "far more pixels than the limit of 16 megapixels."),
-    (header_only_png(8200, 1), "out.webp", "WebP output cannot exceed 16383 pixels a side"),
-    (animated_gif(), "out.png", "Animated images are not supported (this one has 2 frames)."),
-])
+@pytest.mark.parametrize(
+    ("data", "output", "message"),
+    [
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 60, "out.png", "The file is damaged or not a valid PNG image."),
+        (header_only_png(12000, 12000), "out.png", "(144.0 megapixels); the limit is 16 megapixels."),
+        (header_only_png(20000, 20000), "out.png", "far more pixels than the limit of 16 megapixels."),
+        (header_only_png(8200, 1), "out.webp", "WebP output cannot exceed 16383 pixels a side"),
+        (animated_gif(), "out.png", "Animated images are not supported (this one has 2 frames)."),
+    ],
+)
 def test_it_refuses_with_one_line_before_any_work(tmp_path, capsys, monkeypatch, data, output, message):
     monkeypatch.delenv("MAX_INPUT_MEGAPIXELS", raising=False)
     (tmp_path / "in.img").write_bytes(data)
@@ -150,11 +200,19 @@ def test_it_applies_the_sites_limits_from_the_environment_unless_lifted(tmp_path
     (tmp_path / "in.png").write_bytes(encode(gradient(20, 10)))
     assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2"]) == 1
     assert "the limit is 0.0001 megapixels" in capsys.readouterr().err
-    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2", "--no-limits"]) == 0
+    assert (
+        main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--scale", "2", "--no-limits"])
+        == 0
+    )
 
 
 def test_a_jpeg_format_limit_names_the_largest_scale_that_fits(tmp_path, capsys):
     (tmp_path / "in.png").write_bytes(header_only_png(32751, 1))
-    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.jpg"), "--scale", "2", "--no-limits"]) == 1
-    assert "JPEG output cannot exceed 65500 pixels a side (32751x1 at x2 would be 65502x2). No scale fits" \
+    assert (
+        main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.jpg"), "--scale", "2", "--no-limits"])
+        == 1
+    )
+    assert (
+        "JPEG output cannot exceed 65500 pixels a side (32751x1 at x2 would be 65502x2). No scale fits"
         in capsys.readouterr().err
+    )

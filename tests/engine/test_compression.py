@@ -43,7 +43,9 @@ def same_error_quality(error: float, subsampling: int) -> int:
 
 @needs_set5
 @pytest.mark.parametrize("quality", range(30, 96, 5))
-@pytest.mark.parametrize(("subsampling", "progressive"), [("4:2:0", False), ("4:4:4", False), ("4:2:0", True)])
+@pytest.mark.parametrize(
+    ("subsampling", "progressive"), [("4:2:0", False), ("4:4:4", False), ("4:2:0", True)]
+)
 def test_it_reads_the_quality_pillow_saved_a_jpeg_at(quality, subsampling, progressive):
     img = photos()[0]
     data = encode(img, "JPEG", quality=quality, subsampling=subsampling, progressive=progressive)
@@ -72,7 +74,10 @@ def test_pillows_presets_get_the_quality_of_the_same_error(preset):
 def test_custom_tables_get_the_quality_of_the_same_error(quality):
     """An encoder's own tables: IJG's at ``quality``, each step moved by up to 20% (seeded)."""
     rng = np.random.default_rng(quality)
-    tables = [list(np.clip(np.round(t * rng.uniform(0.8, 1.2, 64)), 1, 255).astype(int)) for t in ijg_tables(quality)]
+    tables = [
+        list(np.clip(np.round(t * rng.uniform(0.8, 1.2, 64)), 1, 255).astype(int))
+        for t in ijg_tables(quality)
+    ]
     images = photos()
     estimate = inspect(decoded(images[0], qtables=tables)[1]).quality
     assert abs(estimate - same_error_quality(mse(images, qtables=tables), 2)) <= 5
@@ -113,14 +118,17 @@ def jpeg(quality):
     return Compression("jpeg", True, quality)
 
 
-@pytest.mark.parametrize(("found", "variant"), [
-    (Compression("png", False), "clean"),
-    (Compression("webp", False), "clean"),
-    (jpeg(95), "clean"),
-    (jpeg(98), "clean"),
-    (jpeg(60), "jpeg"),
-    (Compression("webp", True, 50), "jpeg"),
-])
+@pytest.mark.parametrize(
+    ("found", "variant"),
+    [
+        (Compression("png", False), "clean"),
+        (Compression("webp", False), "clean"),
+        (jpeg(95), "clean"),
+        (jpeg(98), "clean"),
+        (jpeg(60), "jpeg"),
+        (Compression("webp", True, 50), "jpeg"),
+    ],
+)
 def test_auto_picks_the_variant_from_the_compression(found, variant, monkeypatch):
     monkeypatch.setattr(compression, "JPEG_QUALITY_THRESHOLD", 90)
     assert choose("auto", found, jpeg_available=True, threshold=90).variant == variant

@@ -20,16 +20,25 @@ def test_parameter_names_and_shapes_are_the_official_ones():
     assert state["tail.0.0.weight"].shape == state["tail.0.2.weight"].shape == (256, 64, 3, 3)
     assert state["tail.1.weight"].shape == (3, 64, 3, 3) and "sub_mean.bias" in state
     full = EDSR.variant("full", 3).state_dict()
-    assert full["body.31.body.0.weight"].shape == (256, 256, 3, 3) and full["tail.0.0.weight"].shape[0] == 9 * 256
+    assert (
+        full["body.31.body.0.weight"].shape == (256, 256, 3, 3)
+        and full["tail.0.0.weight"].shape[0] == 9 * 256
+    )
     for model in (EDSR.baseline(4), EDSR.variant("full", 3)):
         clone = from_state_dict(model.state_dict())  # strict=True inside
         assert (clone.scale, clone.blocks, clone.feats, clone.res_scale) == (
-            model.scale, model.blocks, model.feats, model.res_scale)
+            model.scale,
+            model.blocks,
+            model.feats,
+            model.res_scale,
+        )
 
 
 def test_the_manifest_describes_both_irs(models_dir, checkpoint):
     manifest = json.loads((models_dir / "manifest.json").read_text())
-    fp16, int8 = sorted([e for e in manifest["models"] if e["variant"] == "clean"], key=lambda e: e["weights"])
+    fp16, int8 = sorted(
+        [e for e in manifest["models"] if e["variant"] == "clean"], key=lambda e: e["weights"]
+    )
     assert (fp16["name"], int8["name"]) == ("edsr_baseline_x2", "edsr_baseline_x2_int8")
     for entry in (fp16, int8):
         assert entry["scale"] == 2 and entry["parameters"] == 1_369_883
@@ -64,7 +73,9 @@ def test_other_precisions_run_and_stay_close(precision, floor):
     out = upscale_array(img, 2, Options(precision=precision))
     assert psnr(out, upscale_array(img, 2, Options(precision="f32"))) >= floor
     tile = runtime.tile_sizes()[0]
-    compiled = runtime.compiled_model(runtime.models_dir(), 2, "clean", precision, tile, tile, runtime.threads())
+    compiled = runtime.compiled_model(
+        runtime.models_dir(), 2, "clean", precision, tile, tile, runtime.threads()
+    )
     assert compiled.get_property("INFERENCE_PRECISION_HINT") == runtime.inference_type(precision)
 
 
@@ -72,22 +83,43 @@ def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(m
     from upscale_worker.engine import runtime
 
     def manifest(int8_psnr, held_out_int8=32.40):
-        return {"models": [
-            {"scale": 2, "weights": "fp16", "psnr": {"Set5": {"f32": {"psnr": 37.70}, "bf16": {"psnr": 37.69}},
-                                                     "held-out": {"f32": {"psnr": 32.42}}}},
-            {"scale": 2, "weights": "int8", "psnr": {"Set5": {"int8": {"psnr": int8_psnr}},
-                                                     "held-out": {"int8": {"psnr": held_out_int8}}}},
-            {"scale": 4, "weights": "fp16"},  # never evaluated: no claim, no int8
-            {"scale": 4, "weights": "int8"}]}
+        return {
+            "models": [
+                {
+                    "scale": 2,
+                    "weights": "fp16",
+                    "psnr": {
+                        "Set5": {"f32": {"psnr": 37.70}, "bf16": {"psnr": 37.69}},
+                        "held-out": {"f32": {"psnr": 32.42}},
+                    },
+                },
+                {
+                    "scale": 2,
+                    "weights": "int8",
+                    "psnr": {
+                        "Set5": {"int8": {"psnr": int8_psnr}},
+                        "held-out": {"int8": {"psnr": held_out_int8}},
+                    },
+                },
+                {"scale": 4, "weights": "fp16"},  # never evaluated: no claim, no int8
+                {"scale": 4, "weights": "int8"},
+            ]
+        }
 
     monkeypatch.delenv("UPSCALE_PRECISION")
     monkeypatch.setenv("UPSCALE_MODELS_DIR", str(tmp_path))
     float_default = "bf16" if runtime.cpu_has_bf16() else "f32"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.66)))
-    assert [runtime.precision(2), runtime.precision(4), runtime.precision()] == ["int8", float_default, float_default]
+    assert [runtime.precision(2), runtime.precision(4), runtime.precision()] == [
+        "int8",
+        float_default,
+        float_default,
+    ]
     (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.64)))  # 0.06 dB below f32 on Set5
     assert runtime.precision(2) == float_default
-    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.70, held_out_int8=32.30)))  # fine on Set5 only
+    (tmp_path / "manifest.json").write_text(
+        json.dumps(manifest(37.70, held_out_int8=32.30))
+    )  # fine on Set5 only
     assert runtime.precision(2) == float_default
     monkeypatch.setenv("UPSCALE_PRECISION", "f32")
     assert runtime.precision(4) == "f32"
@@ -130,16 +162,18 @@ def test_a_jpeg_twin_is_exported_beside_the_clean_model(models_dir, jpeg_checkpo
     assert "JPEG-compressed at qualities 30-95" in twins[1]["calibration"]
 
 
-def test_a_jpeg_twin_is_measured_per_quality_beside_bicubic_and_the_clean_model(tmp_path, checkpoint,
-                                                                                  jpeg_checkpoint):
+def test_a_jpeg_twin_is_measured_per_quality_beside_bicubic_and_the_clean_model(
+    tmp_path, checkpoint, jpeg_checkpoint
+):
     set_dir = tmp_path / "Tiny"
     set_dir.mkdir()
     (set_dir / "a.png").write_bytes(encode(gradient(48, 32)))
     out = tmp_path / "m"
     common = ["--out", str(out), "--no-int8", "--evaluate", str(set_dir), "--held-out", "none"]
     export.main(["--weights", str(checkpoint), *common])
-    entry = export.main(["--weights", str(jpeg_checkpoint), "--variant", "jpeg", "--jpeg-qualities", "50,90",
-                         *common])[0]
+    entry = export.main(
+        ["--weights", str(jpeg_checkpoint), "--variant", "jpeg", "--jpeg-qualities", "50,90", *common]
+    )[0]
     assert entry["psnr_input"].startswith("LR saved as JPEG at quality 75") and "f32" in entry["psnr"]["Tiny"]
     assert set(entry["psnr_by_quality"]["Tiny"]) == {"50", "90"}
     assert set(entry["psnr_by_quality"]["Tiny"]["50"]) == {"bicubic", "clean", "jpeg"}
@@ -149,7 +183,9 @@ def test_a_missing_variant_means_clean(tmp_path, models_dir):
     from upscale_worker.engine.models import find_model
 
     manifest = json.loads((models_dir / "manifest.json").read_text())
-    old = [{k: v for k, v in e.items() if k != "variant"} for e in manifest["models"] if e["variant"] == "clean"]
+    old = [
+        {k: v for k, v in e.items() if k != "variant"} for e in manifest["models"] if e["variant"] == "clean"
+    ]
     for e in old:
         for name in e["files"].values():
             (tmp_path / name).write_bytes((models_dir / name).read_bytes())
@@ -161,11 +197,18 @@ def test_a_missing_variant_means_clean(tmp_path, models_dir):
 def test_the_model_card_has_a_table_per_quality(monkeypatch, tmp_path):
     from training import model_card
 
-    cells = {"50": {"bicubic": 30.0, "clean": 29.8, "jpeg": 31.1}, "95": {"bicubic": 33.0, "clean": 35.5, "jpeg": 35.0}}
-    manifest = {"models": [{"scale": 2, "weights": "fp16", "variant": "jpeg", "psnr_by_quality": {"Set5": cells}}]}
+    cells = {
+        "50": {"bicubic": 30.0, "clean": 29.8, "jpeg": 31.1},
+        "95": {"bicubic": 33.0, "clean": 35.5, "jpeg": 35.0},
+    }
+    manifest = {
+        "models": [{"scale": 2, "weights": "fp16", "variant": "jpeg", "psnr_by_quality": {"Set5": cells}}]
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     monkeypatch.setenv("UPSCALE_MODELS_DIR", str(tmp_path))
     monkeypatch.setattr(model_card, "JPEG_QUALITY_THRESHOLD", 90)
     rows = model_card.jpeg_table().splitlines()[2:]
-    assert rows == ["| x2 | Set5 | 50 | 30.00 | 29.80 (-0.20) | 31.10 (+1.10) | JPEG-aware: 31.10 (+1.10) |",
-                    "| x2 | Set5 | 95 | 33.00 | 35.50 (+2.50) | 35.00 (+2.00) | clean: 35.50 (+2.50) |"]
+    assert rows == [
+        "| x2 | Set5 | 50 | 30.00 | 29.80 (-0.20) | 31.10 (+1.10) | JPEG-aware: 31.10 (+1.10) |",
+        "| x2 | Set5 | 95 | 33.00 | 35.50 (+2.50) | 35.00 (+2.00) | clean: 35.50 (+2.50) |",
+    ]

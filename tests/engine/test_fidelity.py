@@ -68,7 +68,9 @@ def test_it_upscales_despite_text_where_a_number_belongs_and_drops_those_tags(tm
 def test_metadata_too_large_for_a_jpeg_segment_is_dropped_not_fatal(tmp_path):
     exif = Image.Exif()
     exif[0x010E] = "x" * 70_000  # ImageDescription: a PNG or WebP holds it, one JPEG APP1 segment cannot
-    out = upscale(encode(gradient(8, 6), "PNG", exif=exif.tobytes()), tmp_path, fmt="jpeg", keep_metadata=True)
+    out = upscale(
+        encode(gradient(8, 6), "PNG", exif=exif.tobytes()), tmp_path, fmt="jpeg", keep_metadata=True
+    )
     assert out.size == (16, 12) and not out.getexif()
 
 
@@ -95,8 +97,13 @@ def fringe_checks(rgba: np.ndarray, out: np.ndarray, scale: int):
     where every one is clear)."""
     a = out[..., 3:].astype(float) / 255
     over_white = out[..., :3] * a + 255 * (1 - a)
-    footprint = lambda m: cv2.resize(m.astype(np.uint8), None, fx=scale, fy=scale,  # noqa: E731
-                                     interpolation=cv2.INTER_NEAREST)
+    footprint = lambda m: cv2.resize(
+        m.astype(np.uint8),
+        None,
+        fx=scale,
+        fy=scale,  # noqa: E731
+        interpolation=cv2.INTER_NEAREST,
+    )
     within_2 = lambda m: cv2.erode(footprint(m), np.ones((5, 5), np.uint8), borderValue=1).astype(bool)  # noqa: E731
     opaque, clear = within_2(rgba[..., 3] == 255), within_2(rgba[..., 3] == 0)
     assert opaque.any() and clear.any()
@@ -138,7 +145,9 @@ def test_a_flat_image_of_any_size_stays_flat_corners_included(tmp_path, size, sc
 
 
 def training_crop(width: int, height: int) -> np.ndarray:
-    img = np.asarray(Image.open(ROOT.parent / "shared" / "datasets" / "train" / "Kodak24" / "kodim21.png").convert("RGB"))
+    img = np.asarray(
+        Image.open(ROOT.parent / "shared" / "datasets" / "train" / "Kodak24" / "kodim21.png").convert("RGB")
+    )
     return np.ascontiguousarray(img[200 : 200 + height, 300 : 300 + width])
 
 
@@ -165,18 +174,27 @@ def test_it_upscales_an_mpos_primary_picture(tmp_path):
 
 def test_a_jpeg_too_wide_for_its_format_is_refused_before_any_work(tmp_path):
     calls = []
-    with pytest.raises(EngineError, match="JPEG output cannot exceed 65500 pixels a side.*largest scale that fits is x3"):
-        upscale_file(io.BytesIO(encode(np.zeros((1, 16376, 3), np.uint8))), tmp_path / "out.jpg", scale=4,
-                     fmt="jpeg", progress=lambda done, total: calls.append(done))
+    with pytest.raises(
+        EngineError, match="JPEG output cannot exceed 65500 pixels a side.*largest scale that fits is x3"
+    ):
+        upscale_file(
+            io.BytesIO(encode(np.zeros((1, 16376, 3), np.uint8))),
+            tmp_path / "out.jpg",
+            scale=4,
+            fmt="jpeg",
+            progress=lambda done, total: calls.append(done),
+        )
     assert calls == [] and not (tmp_path / "out.jpg").exists()
 
 
 # 8. orientation --------------------------------------------------------------------------------------------
 
-XMP = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-       '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
-       '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"><tiff:Orientation>6</tiff:Orientation>'
-       '</rdf:Description></rdf:RDF></x:xmpmeta>')
+XMP = (
+    '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/" tiff:Orientation="6"/>'
+    '<rdf:Description xmlns:tiff="http://ns.adobe.com/tiff/1.0/"><tiff:Orientation>6</tiff:Orientation>'
+    "</rdf:Description></rdf:RDF></x:xmpmeta>"
+)
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpeg", "webp"])
@@ -189,7 +207,9 @@ def test_every_orientation_tag_is_reset_once_the_pixels_are_turned(tmp_path, fmt
     assert out.getexif()[0x0112] == 1
     xmp = out.info.get("xmp") or out.info.get("XML:com.adobe.xmp")
     xmp = xmp.decode() if isinstance(xmp, bytes) else xmp
-    assert 'tiff:Orientation="1"' in xmp and "<tiff:Orientation>1</tiff:Orientation>" in xmp and "6" not in xmp
+    assert (
+        'tiff:Orientation="1"' in xmp and "<tiff:Orientation>1</tiff:Orientation>" in xmp and "6" not in xmp
+    )
 
 
 def test_an_xmp_only_orientation_is_applied_too(tmp_path):
@@ -204,8 +224,9 @@ def test_cmyk_goes_to_srgb_through_its_embedded_profile(tmp_path):
     icc = cmyk_profile()
     cmyk = Image.new("CMYK", (16, 16), (40, 120, 30, 50))
     data = encode(cmyk, "JPEG", icc_profile=icc, quality=100)
-    managed = ImageCms.profileToProfile(Image.open(io.BytesIO(data)), ImageCms.ImageCmsProfile(io.BytesIO(icc)),
-                                        SRGB, outputMode="RGB")
+    managed = ImageCms.profileToProfile(
+        Image.open(io.BytesIO(data)), ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB"
+    )
     plain = np.asarray(Image.open(io.BytesIO(data)).convert("RGB")).reshape(-1, 3).mean(0)
     expected = np.asarray(managed).reshape(-1, 3).mean(0)
     assert np.abs(plain - expected).max() > 6  # the profile matters for this colour
@@ -230,8 +251,13 @@ def test_a_png_gamma_is_carried_into_formats_without_it_as_srgb_values(tmp_path,
     assert np.abs(out.astype(int) - 188).max() <= 2
 
 
-@pytest.mark.parametrize(("data", "message"), [(sof_patched(marker=0xC3), "Lossless JPEG (SOF3) is not supported"),
-                                               (sof_patched(precision=12), "12-bit JPEG is not supported")])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (sof_patched(marker=0xC3), "Lossless JPEG (SOF3) is not supported"),
+        (sof_patched(precision=12), "12-bit JPEG is not supported"),
+    ],
+)
 def test_unsupported_jpeg_variants_are_named(tmp_path, data, message):
     with pytest.raises(EngineError, match=re.escape(message)):
         upscale_file(io.BytesIO(data), tmp_path / "out.png", scale=2)
@@ -245,7 +271,12 @@ def test_the_upload_check_reads_the_displayed_size_wherever_the_orientation_is()
     stored = gradient(24, 40)
     late = png(stored, 2)  # eXIf after the image data, where Pillow finds it only by decoding
     late = late[:-12] + chunk(b"eXIf", exif.tobytes()[6:]) + late[-12:]
-    for data in (encode(stored, "JPEG", exif=exif.tobytes()), encode(stored, "JPEG", xmp=XMP.encode()),
-                 encode(stored, "WEBP", exif=exif.tobytes()), encode(stored, "PNG", exif=exif.tobytes()), late):
+    for data in (
+        encode(stored, "JPEG", exif=exif.tobytes()),
+        encode(stored, "JPEG", xmp=XMP.encode()),
+        encode(stored, "WEBP", exif=exif.tobytes()),
+        encode(stored, "PNG", exif=exif.tobytes()),
+        late,
+    ):
         found = header.read_header(io.BytesIO(data), limits.Limits())
         assert (found.width, found.height, found.orientation) == (40, 24, 6)

@@ -8,8 +8,7 @@ import pytest
 from PIL import Image, ImageCms, ImageOps, JpegImagePlugin
 
 from tests.engine.conftest import encode, gradient
-from upscale_worker.engine import EngineError, upscale_file
-from upscale_worker.engine import pixels
+from upscale_worker.engine import EngineError, pixels, upscale_file
 from upscale_worker.engine.pixels import from_model, orient, to_model
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
@@ -34,7 +33,9 @@ def test_model_range_round_trips_exactly(dtype):
 
 
 def test_it_clips_and_rounds_at_the_end():
-    out = from_model(np.array([-3.0, 0.4, 0.6, 254.5, 300.0], np.float32).reshape(1, 1, 1, 5).repeat(3, 1), np.uint8)
+    out = from_model(
+        np.array([-3.0, 0.4, 0.6, 254.5, 300.0], np.float32).reshape(1, 1, 1, 5).repeat(3, 1), np.uint8
+    )
     assert out[0, :, 0].tolist() == [0, 0, 1, 254, 255]
 
 
@@ -47,10 +48,16 @@ def test_png_output_holds_exactly_the_pixels_given(tmp_path, channels, grey, dty
         rgb = np.repeat(rgb[..., :1], 3, axis=2)
     pixels.save(pixels.Picture(rgb.copy(), alpha, grey), tmp_path / "out.png", "png", 95, False)
     back = cv2.imread(str(tmp_path / "out.png"), cv2.IMREAD_UNCHANGED)  # libpng: grey + alpha comes as BGRA
-    expected = rgb[..., 0] if grey and alpha is None else np.dstack([rgb, alpha]) if alpha is not None else rgb
+    expected = (
+        rgb[..., 0] if grey and alpha is None else np.dstack([rgb, alpha]) if alpha is not None else rgb
+    )
     assert back.dtype == dtype
-    assert np.array_equal(back if back.ndim == 2 else cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA if channels == 4
-                                                                    else cv2.COLOR_BGR2RGB), expected)
+    assert np.array_equal(
+        back
+        if back.ndim == 2
+        else cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA if channels == 4 else cv2.COLOR_BGR2RGB),
+        expected,
+    )
     depth, colour_type = (tmp_path / "out.png").read_bytes()[24:26]  # IHDR: grey or colour, alpha or not
     assert (depth, colour_type) == (8 * img.itemsize, (0 if grey else 2) + (4 if alpha is not None else 0))
 
@@ -67,7 +74,9 @@ def test_png_is_streamed_to_any_file_name_and_nothing_is_left_beside_it(tmp_path
 
 def test_an_unwritable_png_destination_fails_with_a_sentence(tmp_path):
     with pytest.raises(EngineError, match="could not be written as PNG"):
-        pixels.save(pixels.Picture(gradient(13, 7), None, False), tmp_path / "missing" / "out.png", "png", 95, False)
+        pixels.save(
+            pixels.Picture(gradient(13, 7), None, False), tmp_path / "missing" / "out.png", "png", 95, False
+        )
 
 
 def test_grey_stays_grey(tmp_path):

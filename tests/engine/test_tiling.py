@@ -37,9 +37,16 @@ def test_a_padded_border_is_cut_away_exactly(size, border):
     assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
 
 
-@pytest.mark.parametrize(("size", "tile", "ratio"), [((64, 64), 128, 1.0), ((512, 512), 280, 1.196),
-                                                    ((2000, 1500), 280, 1.254), ((300, 100), 128, 1.28),
-                                                    ((520, 520), 280, 1.160)])
+@pytest.mark.parametrize(
+    ("size", "tile", "ratio"),
+    [
+        ((64, 64), 128, 1.0),
+        ((512, 512), 280, 1.196),
+        ((2000, 1500), 280, 1.254),
+        ((300, 100), 128, 1.28),
+        ((520, 520), 280, 1.160),
+    ],
+)
 def test_each_image_gets_the_tile_that_computes_fewest_pixels(size, tile, ratio):
     """An image smaller than the tile is one window of its own size; 280 (interior 256) tiles 512 with
     1.20x the pixels, not 1.56x; 520 needs no third window, as the image's borders need no overlap."""
@@ -56,7 +63,9 @@ def test_on_a_tie_the_smaller_tile_wins():
 def whole_image_model(models_dir):
     """The same IR, compiled for any shape, to run one inference on the whole image (zero padding at its
     border, as in training)."""
-    return ov.Core().compile_model(models_dir / "edsr_baseline_x2.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    return ov.Core().compile_model(
+        models_dir / "edsr_baseline_x2.xml", "CPU", {"INFERENCE_PRECISION_HINT": "f32"}
+    )
 
 
 def untiled(model, img: np.ndarray, pad: int = 0, border: str = "zero", rounds: int = 0) -> np.ndarray:
@@ -75,14 +84,18 @@ def worst_difference(model, img: np.ndarray, tile: int, overlap: int) -> int:
     return int(np.abs(tiled.astype(int) - untiled(model, img)).max())
 
 
-@pytest.mark.parametrize(("size", "tile"), [((1, 1), 64), ((7, 300), 64), ((333, 517), 128), ((333, 517), None),
-                                            ((100, 64), 64), ((48, 48), 64)])
+@pytest.mark.parametrize(
+    ("size", "tile"),
+    [((1, 1), 64), ((7, 300), 64), ((333, 517), 128), ((333, 517), None), ((100, 64), 64), ((48, 48), 64)],
+)
 def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, monkeypatch, size, tile):
     monkeypatch.setenv("UPSCALE_TILE", "64,128")  # tile None: the engine picks one of these per image
     h, w = size
     img = noise(w, h)
     tiled = upscale_array(img, 2, Options(tile=tile))
-    whole = untiled(whole_image_model, img, PAD, BORDER, BACK_PROJECTION)  # padded and back-projected the same way
+    whole = untiled(
+        whole_image_model, img, PAD, BORDER, BACK_PROJECTION
+    )  # padded and back-projected the same way
     assert tiled.shape == whole.shape == (2 * h, 2 * w, 3)
     assert np.abs(tiled.astype(int) - whole).max() <= 1
 

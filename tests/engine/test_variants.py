@@ -17,13 +17,17 @@ def photo(width=40, height=32) -> np.ndarray:
     return np.clip(gradient(width, height) + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
 
 
-@pytest.mark.parametrize(("data", "variant"), [
-    (encode(photo(), "PNG"), "clean"),
-    (encode(photo(), "WEBP", lossless=True), "clean"),
-    (encode(photo(), "JPEG", quality=max(95, JPEG_QUALITY_THRESHOLD)), "clean"),
-    (encode(photo(), "JPEG", quality=60), "jpeg"),
-    (encode(photo(), "WEBP", quality=40), "jpeg"),
-], ids=["png", "lossless-webp", "jpeg-at-the-threshold", "jpeg-q60", "lossy-webp-q40"])
+@pytest.mark.parametrize(
+    ("data", "variant"),
+    [
+        (encode(photo(), "PNG"), "clean"),
+        (encode(photo(), "WEBP", lossless=True), "clean"),
+        (encode(photo(), "JPEG", quality=max(95, JPEG_QUALITY_THRESHOLD)), "clean"),
+        (encode(photo(), "JPEG", quality=60), "jpeg"),
+        (encode(photo(), "WEBP", quality=40), "jpeg"),
+    ],
+    ids=["png", "lossless-webp", "jpeg-at-the-threshold", "jpeg-q60", "lossy-webp-q40"],
+)
 def test_auto_picks_the_variant_from_the_file(tmp_path, data, variant):
     result = upscale_file(io.BytesIO(data), tmp_path / "out.png", scale=2)
     assert result.variant == variant
@@ -34,7 +38,10 @@ def test_auto_picks_the_variant_from_the_file(tmp_path, data, variant):
 @pytest.mark.parametrize(("source", "variant"), [("clean", "clean"), ("compressed", "jpeg")])
 def test_the_source_option_overrides_auto(tmp_path, source, variant):
     data = encode(photo(), "JPEG", quality=60 if source == "clean" else 98)
-    assert upscale_file(io.BytesIO(data), tmp_path / "o.png", 2, options=Options(source=source)).variant == variant
+    assert (
+        upscale_file(io.BytesIO(data), tmp_path / "o.png", 2, options=Options(source=source)).variant
+        == variant
+    )
 
 
 def test_a_process_holding_both_variants_runs_each_when_asked():
@@ -44,8 +51,10 @@ def test_a_process_holding_both_variants_runs_each_when_asked():
     assert np.array_equal(upscale_array(img, 2, Options(source="clean")), clean)
     assert np.array_equal(upscale_array(img, 2, Options(source="compressed")), jpeg)
     h, w = img.shape[:2]  # smaller than the tile: one window of its own size, compiled once per variant
-    compiled = [runtime.compiled_model(runtime.models_dir(), 2, v, "f32", h, w, runtime.threads())
-                for v in ("clean", "jpeg")]
+    compiled = [
+        runtime.compiled_model(runtime.models_dir(), 2, v, "f32", h, w, runtime.threads())
+        for v in ("clean", "jpeg")
+    ]
     assert compiled[0] is not compiled[1]
 
 

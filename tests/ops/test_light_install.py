@@ -28,8 +28,24 @@ def prerequisites(target: str) -> list[str]:
 
 def test_it_installs_no_torch_nncf_or_playwright_for_the_runtime():
     report = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--quiet", "--report", "-",
-         "-r", "requirements.txt"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--ignore-installed",
+            "--quiet",
+            "--report",
+            "-",
+            "-r",
+            "requirements.txt",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert report.returncode == 0, report.stderr[-3000:]
     names = {normalized(item["metadata"]["name"]) for item in json.loads(report.stdout)["install"]}
     assert {"django", "celery", "openvino", "gunicorn", "prometheus-client"} <= names

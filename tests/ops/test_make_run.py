@@ -27,9 +27,16 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def platform(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")}
-    env.update(VAR_DIR=str(tmp_path / "var"), BIND=f"127.0.0.1:{port}",
-               REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")  # nothing answers there
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "SECRET_KEY", "DJANGO_SETTINGS_MODULE")
+    }
+    env.update(
+        VAR_DIR=str(tmp_path / "var"),
+        BIND=f"127.0.0.1:{port}",
+        REDIS_URL=f"redis://127.0.0.1:{free_port()}/0",
+    )  # nothing answers there
     proc = subprocess.Popen([sys.executable, "-m", "scripts.run"], cwd=ROOT, env=env, start_new_session=True)
     try:
         wait_until_answers(f"http://127.0.0.1:{port}", seconds=120)
@@ -65,11 +72,17 @@ def test_make_run_brings_up_a_platform_that_finishes_an_api_upload(platform):
 
     # The first request waits for the web process' lazy imports while the worker and the beat start beside it:
     # over 10 s on a loaded two-core machine.
-    token = requests.post(f"{api}/auth/register", data={"username": "newcomer", "password": "a-long-secret-7"},
-                          timeout=60).json()["token"]
+    token = requests.post(
+        f"{api}/auth/register", data={"username": "newcomer", "password": "a-long-secret-7"}, timeout=60
+    ).json()["token"]
     headers = {"Authorization": f"Token {token}"}
-    created = requests.post(f"{api}/jobs", headers=headers, data={"scale": 2},
-                            files={"image": ("m.png", png_bytes(), "image/png")}, timeout=30)
+    created = requests.post(
+        f"{api}/jobs",
+        headers=headers,
+        data={"scale": 2},
+        files={"image": ("m.png", png_bytes(), "image/png")},
+        timeout=30,
+    )
     assert created.status_code == 201, created.text
     job = wait_for_done(api, headers, created.json()["id"])
     assert job["status"] == "done", job

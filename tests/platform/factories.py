@@ -16,13 +16,23 @@ def stored(kind, data, ext="png"):
 
 def make_job(owner, status="queued", size=16, **fields):
     data = image_bytes(size, size)
-    fields = {"original_name": "cat.png", "input_format": "png", "input_width": size, "input_height": size,
-              "input_bytes": len(data), "scale": 2, "model": "edsr-x2", **fields}
+    fields = {
+        "original_name": "cat.png",
+        "input_format": "png",
+        "input_width": size,
+        "input_height": size,
+        "input_bytes": len(data),
+        "scale": 2,
+        "model": "edsr-x2",
+        **fields,
+    }
     job = Job.objects.create(owner=owner, status=status, input_file=stored("inputs", data), **fields)
     if status == "done":
         result = image_bytes(32, 32)
         job.result_file = stored("results", result)
-        job.result_preview = job.input_preview = job.thumbnail = stored("previews", image_bytes(8, 8, "WEBP"), "webp")
+        job.result_preview = job.input_preview = job.thumbnail = stored(
+            "previews", image_bytes(8, 8, "WEBP"), "webp"
+        )
         job.output_width = job.output_height = 32
         job.output_bytes = len(result)
         job.progress = 100

@@ -24,8 +24,9 @@ class Process:
     def __init__(self, cmd, log, env, ready):
         self.log = log
         with open(log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + 30
         while not ready():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -61,8 +62,19 @@ def redis_server():
 @pytest.fixture
 def private_redis(tmp_path):
     port = free_port()
-    cmd = [redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-           "--dir", str(tmp_path)]
+    cmd = [
+        redis_server(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(tmp_path),
+    ]
 
     def start():
         import redis

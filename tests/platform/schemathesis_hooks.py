@@ -13,5 +13,8 @@ class UnlistedStatus(Failure):
 def status_is_listed_explicitly(ctx, response, case):
     listed = {str(code) for code in case.operation.responses.status_codes}
     if str(response.status_code) not in listed:
-        raise UnlistedStatus(operation=case.operation.label, title="Status not listed by its number",
-                             message=f"Received: {response.status_code}\nListed: {', '.join(sorted(listed))}")
+        raise UnlistedStatus(
+            operation=case.operation.label,
+            title="Status not listed by its number",
+            message=f"Received: {response.status_code}\nListed: {', '.join(sorted(listed))}",
+        )

@@ -7,8 +7,10 @@ pytestmark = pytest.mark.django_db
 
 
 def test_it_signs_up_and_logs_in(client, django_user_model):
-    r = client.post("/accounts/signup/", {"username": "carol", "password1": "a-long-secret-7",
-                                          "password2": "a-long-secret-7"})
+    r = client.post(
+        "/accounts/signup/",
+        {"username": "carol", "password1": "a-long-secret-7", "password2": "a-long-secret-7"},
+    )
     assert r.status_code == 302
     assert django_user_model.objects.filter(username="carol").exists()
     assert client.get("/").context["user"].username == "carol"
@@ -29,16 +31,23 @@ def test_it_logs_in_and_out(client, alice):
 
 def test_it_rate_limits_logins(client, alice, settings):
     settings.LOGINS_PER_MINUTE = 3
-    codes = [client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code
-             for _ in range(4)]
+    codes = [
+        client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).status_code
+        for _ in range(4)
+    ]
     assert codes == [200, 200, 200, 429]
 
 
 def test_it_changes_the_password(client, alice):
     client.force_login(alice)
-    r = client.post("/accounts/password_change/", {"old_password": "a-long-secret-7",
-                                                   "new_password1": "another-secret-9",
-                                                   "new_password2": "another-secret-9"})
+    r = client.post(
+        "/accounts/password_change/",
+        {
+            "old_password": "a-long-secret-7",
+            "new_password1": "another-secret-9",
+            "new_password2": "another-secret-9",
+        },
+    )
     assert r.status_code == 302
     alice.refresh_from_db()
     assert alice.check_password("another-secret-9")

@@ -18,7 +18,9 @@ def post_job(client, **data):
 
 
 def test_it_registers_and_returns_a_token():
-    r = APIClient().post("/api/v1/auth/register", {"username": "carol", "password": "a-long-secret-7"}, format="json")
+    r = APIClient().post(
+        "/api/v1/auth/register", {"username": "carol", "password": "a-long-secret-7"}, format="json"
+    )
     assert r.status_code == 201 and len(r.json()["token"]) == 40
 
 
@@ -35,7 +37,9 @@ def test_it_refuses_a_taken_username(alice):
 
 def test_it_gives_a_token_for_form_or_json_credentials(alice):
     a = APIClient().post("/api/v1/auth/token", {"username": "alice", "password": "a-long-secret-7"})
-    b = APIClient().post("/api/v1/auth/token/", {"username": "alice", "password": "a-long-secret-7"}, format="json")
+    b = APIClient().post(
+        "/api/v1/auth/token/", {"username": "alice", "password": "a-long-secret-7"}, format="json"
+    )
     assert a.status_code == b.status_code == 200 and a.json()["token"] == b.json()["token"]
 
 
@@ -48,8 +52,22 @@ def test_it_creates_a_job(alice_api):
     r = post_job(alice_api, format="webp", quality=80, keep_metadata="true")
     assert r.status_code == 201
     job = r.json()
-    for key in ("id", "status", "progress", "eta_seconds", "scale", "input_width", "input_height",
-                "output_width", "output_height", "error", "created_at", "started_at", "finished_at", "result_url"):
+    for key in (
+        "id",
+        "status",
+        "progress",
+        "eta_seconds",
+        "scale",
+        "input_width",
+        "input_height",
+        "output_width",
+        "output_height",
+        "error",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "result_url",
+    ):
         assert key in job
     assert job["status"] == "queued" and job["scale"] == 2 and job["input_width"] == 48
     assert job["result_url"] is None and job["error"] is None and job["eta_seconds"] is None
@@ -66,8 +84,15 @@ def test_it_accepts_a_png_named_jpg(alice_api):
     assert post_job(alice_api, image=upload_file("photo.jpg")).status_code == 201
 
 
-@pytest.mark.parametrize("data,field", [({"scale": 5}, "scale"), ({"format": "gif"}, "format"),
-                                        ({"quality": 0}, "quality"), ({"quality": 101}, "quality")])
+@pytest.mark.parametrize(
+    "data,field",
+    [
+        ({"scale": 5}, "scale"),
+        ({"format": "gif"}, "format"),
+        ({"quality": 0}, "quality"),
+        ({"quality": 101}, "quality"),
+    ],
+)
 def test_it_refuses_bad_options_per_field(alice_api, data, field):
     r = post_job(alice_api, **data)
     assert r.status_code == 400 and field in r.json()
@@ -137,7 +162,9 @@ def test_it_downloads_the_result_with_its_content_type(alice, alice_api):
     assert r.status_code == 200 and r["Content-Type"] == "image/png"
     assert r["X-Content-Type-Options"] == "nosniff"
     assert "attachment" in r["Content-Disposition"]
-    assert alice_api.get(f"/api/v1/jobs/{job.id}").json()["result_url"].endswith(f"/api/v1/jobs/{job.id}/result")
+    assert (
+        alice_api.get(f"/api/v1/jobs/{job.id}").json()["result_url"].endswith(f"/api/v1/jobs/{job.id}/result")
+    )
 
 
 def test_it_has_no_result_before_the_job_is_done(alice, alice_api):
@@ -176,5 +203,7 @@ def test_it_rate_limits_uploads(alice_api, settings):
 def test_it_rate_limits_token_requests(alice, settings):
     settings.LOGINS_PER_MINUTE = 2
     api = APIClient()
-    codes = [api.post("/api/v1/auth/token", {"username": "alice", "password": "x"}).status_code for _ in range(3)]
+    codes = [
+        api.post("/api/v1/auth/token", {"username": "alice", "password": "x"}).status_code for _ in range(3)
+    ]
     assert codes == [400, 400, 429]

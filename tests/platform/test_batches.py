@@ -29,15 +29,24 @@ def unzip(response):
 
 
 def test_a_refused_file_does_not_stop_the_others(alice_api):
-    r = post_batch(alice_api, [upload_file("a.png"), upload_file("evil.png", data=b"<svg/>"), upload_file("b.png")])
+    r = post_batch(
+        alice_api, [upload_file("a.png"), upload_file("evil.png", data=b"<svg/>"), upload_file("b.png")]
+    )
     assert r.status_code == 201, r.content
     batch = r.json()
     assert [j["filename"] for j in batch["jobs"]] == ["a.png", "b.png"]
-    assert batch["refused"] == [{"filename": "evil.png", "detail": "This is not a PNG, JPEG or WebP image.",
-                                 "code": "unsupported_format"}]
+    assert batch["refused"] == [
+        {
+            "filename": "evil.png",
+            "detail": "This is not a PNG, JPEG or WebP image.",
+            "code": "unsupported_format",
+        }
+    ]
     assert batch["counts"]["queued"] == 2 and batch["progress"] == 0
     got = alice_api.get(f"/api/v1/batches/{batch['id']}").json()
-    assert got["counts"] == batch["counts"] and got["download_url"].endswith(f"/api/v1/batches/{batch['id']}/download")
+    assert got["counts"] == batch["counts"] and got["download_url"].endswith(
+        f"/api/v1/batches/{batch['id']}/download"
+    )
 
 
 def test_a_batch_with_no_accepted_file_stores_nothing(alice_api):
@@ -55,7 +64,9 @@ def test_it_bounds_the_files_of_a_batch(alice_api):
 
 def test_the_body_size_guard_knows_the_batch_limit(alice_api, settings):
     settings.MAX_REQUEST_BYTES, settings.MAX_BATCH_REQUEST_BYTES = 1000, 10**6
-    assert post_batch(alice_api, [upload_file(data=image_bytes(200, 200))]).status_code == 201  # over a job's limit
+    assert (
+        post_batch(alice_api, [upload_file(data=image_bytes(200, 200))]).status_code == 201
+    )  # over a job's limit
     settings.MAX_BATCH_REQUEST_BYTES = 1000
     r = post_batch(alice_api, [upload_file(data=image_bytes(200, 200))])
     assert r.status_code == 413 and r.json()["code"] == "too_large"
@@ -64,7 +75,11 @@ def test_the_body_size_guard_knows_the_batch_limit(alice_api, settings):
 @override_settings(UPLOADS_PER_MINUTE=2)
 def test_each_file_counts_against_the_rate_limit(alice_api):
     r = post_batch(alice_api, [upload_file(f"{i}.png") for i in range(3)])
-    assert r.status_code == 201 and len(r.json()["jobs"]) == 2 and r.json()["refused"][0]["code"] == "rate_limited"
+    assert (
+        r.status_code == 201
+        and len(r.json()["jobs"]) == 2
+        and r.json()["refused"][0]["code"] == "rate_limited"
+    )
 
 
 def test_the_zip_holds_the_results_byte_for_byte_under_safe_unique_names(alice, alice_api):
@@ -76,22 +91,39 @@ def test_the_zip_holds_the_results_byte_for_byte_under_safe_unique_names(alice, 
     r = alice_api.get(f"/api/v1/batches/{batch.id}/download")
     assert r.status_code == 200 and r["Content-Type"] == "application/zip"
     entries = unzip(r)
-    assert list(entries) == ["photo-x2.png", "photo-x2 (2).png", "PHOTO-x2 (3).png", "_.._.bashrc-x2.png",
-                             "a_bc-x2.png", "-x2.png", "ok-x2.png"]
+    assert list(entries) == [
+        "photo-x2.png",
+        "photo-x2 (2).png",
+        "PHOTO-x2 (3).png",
+        "_.._.bashrc-x2.png",
+        "a_bc-x2.png",
+        "-x2.png",
+        "ok-x2.png",
+    ]
     for job, data in zip(jobs, entries.values()):
         assert data == job.result_file.open("rb").read()
 
 
 def test_entry_names_have_no_separators_control_characters_or_leading_dots():
-    assert zips.unique_names(["/etc/passwd", "..\\..\\x", "\x00\x1f.hidden", "", "a.b", "A.b"]) == \
-        ["_etc_passwd", "_.._x", "hidden", "image", "a.b", "A (2).b"]
+    assert zips.unique_names(["/etc/passwd", "..\\..\\x", "\x00\x1f.hidden", "", "a.b", "A.b"]) == [
+        "_etc_passwd",
+        "_.._x",
+        "hidden",
+        "image",
+        "a.b",
+        "A (2).b",
+    ]
 
 
 def test_a_stranger_gets_404_for_a_batch_and_its_zip(alice, bob_api, alice_api):
     batch = Batch.objects.create(owner=alice)
     batch.jobs.add(make_job(alice, "done"))
     assert alice_api.get(f"/api/v1/batches/{batch.id}/download").status_code == 200
-    for path in (f"/api/v1/batches/{batch.id}", f"/api/v1/batches/{batch.id}/download", "/api/v1/batches/nope"):
+    for path in (
+        f"/api/v1/batches/{batch.id}",
+        f"/api/v1/batches/{batch.id}/download",
+        "/api/v1/batches/nope",
+    ):
         r = bob_api.get(path)
         assert r.status_code == 404 and r.json()["code"] == "not_found", path
 

@@ -10,7 +10,9 @@ pytestmark = pytest.mark.django_db
 
 
 def post_job(client, data=None, **fields):
-    return client.post("/api/v1/jobs", {"image": upload_file(data=data), "scale": 2, **fields}, format="multipart")
+    return client.post(
+        "/api/v1/jobs", {"image": upload_file(data=data), "scale": 2, **fields}, format="multipart"
+    )
 
 
 def test_it_names_an_unsupported_format(alice_api):
@@ -39,7 +41,12 @@ def test_it_names_a_rate_limit(alice_api):
 def test_a_field_error_keeps_its_field_and_gains_detail_and_code(alice_api):
     r = post_job(alice_api, scale=5)
     body = r.json()
-    assert r.status_code == 400 and body["code"] == "invalid" and body["scale"] and body["detail"].startswith("scale: ")
+    assert (
+        r.status_code == 400
+        and body["code"] == "invalid"
+        and body["scale"]
+        and body["detail"].startswith("scale: ")
+    )
 
 
 def test_it_names_not_found_even_for_a_path_no_route_matches(alice_api):

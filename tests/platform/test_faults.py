@@ -13,15 +13,18 @@ from django.conf import settings
 from tests.conftest import image_bytes, media_files, upload_file, wait_for
 from tests.platform.factories import make_job
 from webapp.jobs import queue
-from webapp.jobs.services import sweeper
 from webapp.jobs.models import Job
+from webapp.jobs.services import sweeper
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def submit(api, size=48, **data):
-    r = api.post("/api/v1/jobs", {"image": upload_file(width=size, height=size), "scale": 2, **data},
-                 format="multipart")
+    r = api.post(
+        "/api/v1/jobs",
+        {"image": upload_file(width=size, height=size), "scale": 2, **data},
+        format="multipart",
+    )
     assert r.status_code == 201, r.content
     return r.json()["id"]
 
@@ -115,8 +118,12 @@ def full_disk():
     """A tiny tmpfs, filled up, where results are stored."""
     results = settings.MEDIA_ROOT / "results"
     results.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(results)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(results)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a tmpfs here (needs root)")
     try:
         with open(results / "filler", "wb", buffering=0) as f:
@@ -159,7 +166,9 @@ def test_it_survives_thousands_of_mutated_uploads(alice_api, start_worker, setti
     from webapp.jobs.validation import Invalid, read_header
 
     rng = random.Random(1234)
-    seeds = [image_bytes(32, 24, fmt) for fmt in ("PNG", "JPEG", "WEBP")] + [image_bytes(16, 16, "PNG", "RGBA")]
+    seeds = [image_bytes(32, 24, fmt) for fmt in ("PNG", "JPEG", "WEBP")] + [
+        image_bytes(16, 16, "PNG", "RGBA")
+    ]
     slowest = 0.0
     for _ in range(3000):
         data = mutate(rng.choice(seeds), rng)
@@ -176,7 +185,9 @@ def test_it_survives_thousands_of_mutated_uploads(alice_api, start_worker, setti
     codes, accepted = [], []
     for n in range(150):
         data = mutate(rng.choice(seeds), rng)
-        r = alice_api.post("/api/v1/jobs", {"image": upload_file(f"f{n}.png", data), "scale": 2}, format="multipart")
+        r = alice_api.post(
+            "/api/v1/jobs", {"image": upload_file(f"f{n}.png", data), "scale": 2}, format="multipart"
+        )
         codes.append(r.status_code)
         if r.status_code == 201:
             accepted.append(r.json()["id"])

@@ -10,7 +10,9 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 
 
 def test_it_upscales_an_upload_end_to_end(alice_api):
-    r = alice_api.post("/api/v1/jobs", {"image": upload_file(width=48, height=40), "scale": 2}, format="multipart")
+    r = alice_api.post(
+        "/api/v1/jobs", {"image": upload_file(width=48, height=40), "scale": 2}, format="multipart"
+    )
     assert r.status_code == 201, r.content
     assert r.json()["status"] == "queued"
 
@@ -49,8 +51,9 @@ def test_it_does_not_run_a_done_job_twice(alice_api):
     job = wait_for(r.json()["id"])
     finished = job.finished_at
     assert queue.publish(job.id)  # a redelivered message
-    sentinel = wait_for(alice_api.post("/api/v1/jobs", {"image": upload_file(), "scale": 2},
-                                       format="multipart").json()["id"])
+    sentinel = wait_for(
+        alice_api.post("/api/v1/jobs", {"image": upload_file(), "scale": 2}, format="multipart").json()["id"]
+    )
     assert sentinel.status == "done"  # the worker has handled the duplicate by now
     job.refresh_from_db()
     assert job.attempts == 1 and job.finished_at == finished
@@ -60,7 +63,9 @@ def test_it_does_not_run_a_done_job_twice(alice_api):
 def test_it_stops_a_running_job_when_cancelled(alice_api):
     import time
 
-    r = alice_api.post("/api/v1/jobs", {"image": upload_file(width=512, height=512), "scale": 2}, format="multipart")
+    r = alice_api.post(
+        "/api/v1/jobs", {"image": upload_file(width=512, height=512), "scale": 2}, format="multipart"
+    )
     job = wait_for(r.json()["id"], ("running",))
     while Job.objects.get(pk=job.id).progress == 0:
         time.sleep(0.05)
@@ -74,4 +79,3 @@ def test_it_stops_a_running_job_when_cancelled(alice_api):
     job.refresh_from_db()
     assert job.status == "cancelled" and not job.result_file
     assert len(media_files("results")) == 1
-

@@ -20,7 +20,11 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 # The generator reads one binary response type (application/octet-stream); the result endpoint documents the
 # three image types it answers with, so the generator is told to read them as bytes too (its own setting).
-CONFIG = {"content_type_overrides": {t: "application/octet-stream" for t in ("image/png", "image/jpeg", "image/webp")}}
+CONFIG = {
+    "content_type_overrides": {
+        t: "application/octet-stream" for t in ("image/png", "image/jpeg", "image/webp")
+    }
+}
 
 
 def generate(schema_url, folder):
@@ -29,9 +33,25 @@ def generate(schema_url, folder):
     config.write_text(json.dumps(CONFIG))
     bin_dir = Path(sys.executable).parent
     env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
-    run = subprocess.run([str(bin_dir / "openapi-python-client"), "generate", "--url", schema_url, "--meta", "none",
-                          "--output-path", str(folder / "upscaler_client"), "--config", str(config)],
-                         capture_output=True, text=True, env=env, timeout=180, check=False)
+    run = subprocess.run(
+        [
+            str(bin_dir / "openapi-python-client"),
+            "generate",
+            "--url",
+            schema_url,
+            "--meta",
+            "none",
+            "--output-path",
+            str(folder / "upscaler_client"),
+            "--config",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Warning" not in run.stdout, run.stdout  # nothing of the schema was left out
     sys.path.insert(0, str(folder))
@@ -47,10 +67,16 @@ def test_a_generated_client_creates_polls_and_downloads(live_server, worker, ali
     from upscaler_client.models import Job, JobCreateRequest, ScaleEnum, StatusEnum
     from upscaler_client.types import File
 
-    client = client_pkg.AuthenticatedClient(base_url=live_server.url, token=Token.objects.create(user=alice).key,
-                                            prefix="Token", raise_on_unexpected_status=True)
-    body = JobCreateRequest(image=File(payload=io.BytesIO(image_bytes(24, 20)), file_name="cat.png",
-                                       mime_type="image/png"), scale=ScaleEnum.VALUE_2)
+    client = client_pkg.AuthenticatedClient(
+        base_url=live_server.url,
+        token=Token.objects.create(user=alice).key,
+        prefix="Token",
+        raise_on_unexpected_status=True,
+    )
+    body = JobCreateRequest(
+        image=File(payload=io.BytesIO(image_bytes(24, 20)), file_name="cat.png", mime_type="image/png"),
+        scale=ScaleEnum.VALUE_2,
+    )
     job = jobs_create.sync(client=client, body=body)
     assert isinstance(job, Job) and job.status == StatusEnum.QUEUED, job
 

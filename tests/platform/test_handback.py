@@ -18,7 +18,9 @@ MANY_TILES = 1000  # 1000x1000 at x2: 100 windows of 128x128, several seconds on
 
 
 def submit(api, size=MANY_TILES):
-    r = api.post("/api/v1/jobs", {"image": upload_file(width=size, height=size), "scale": 2}, format="multipart")
+    r = api.post(
+        "/api/v1/jobs", {"image": upload_file(width=size, height=size), "scale": 2}, format="multipart"
+    )
     assert r.status_code == 201, r.content
     return r.json()["id"]
 
@@ -58,9 +60,11 @@ def test_it_hands_a_running_job_back_on_sigterm_and_another_worker_finishes_it(a
     log = first.output()
     assert "marked for hand-back" in log and "handed back" in log
     assert second.proc.poll() is None
-    print(f"\nSIGTERM to exit of the first worker {exited:.1f} s, to the second claim "
-          f"{(job.started_at - sigterm_at).total_seconds():.1f} s; the second claim started "
-          f"{(first_lease - job.started_at).total_seconds():.1f} s before the first lease would have expired")
+    print(
+        f"\nSIGTERM to exit of the first worker {exited:.1f} s, to the second claim "
+        f"{(job.started_at - sigterm_at).total_seconds():.1f} s; the second claim started "
+        f"{(first_lease - job.started_at).total_seconds():.1f} s before the first lease would have expired"
+    )
 
 
 def test_it_does_not_count_hand_backs_as_attempts(alice, settings):

@@ -14,8 +14,12 @@ pytestmark = pytest.mark.django_db
 
 
 def post_job(client, key, data=None, **fields):
-    return client.post("/api/v1/jobs", {"image": upload_file(data=data), "scale": 2, **fields}, format="multipart",
-                       HTTP_IDEMPOTENCY_KEY=key)
+    return client.post(
+        "/api/v1/jobs",
+        {"image": upload_file(data=data), "scale": 2, **fields},
+        format="multipart",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
 
 
 def test_a_retry_with_the_same_key_replays_the_first_answer_and_creates_nothing(alice_api):
@@ -28,7 +32,10 @@ def test_a_retry_with_the_same_key_replays_the_first_answer_and_creates_nothing(
 
 def test_the_same_key_with_another_request_answers_422(alice_api):
     assert post_job(alice_api, "k-2").status_code == 201
-    for changed in (post_job(alice_api, "k-2", scale=3), post_job(alice_api, "k-2", data=image_bytes(30, 30))):
+    for changed in (
+        post_job(alice_api, "k-2", scale=3),
+        post_job(alice_api, "k-2", data=image_bytes(30, 30)),
+    ):
         assert changed.status_code == 422 and changed.json()["code"] == "idempotency_mismatch"
     assert Job.objects.count() == 1
 
@@ -72,7 +79,9 @@ def test_a_refusal_is_replayed_too_but_a_server_error_is_not_kept(alice_api, mon
 def test_keys_are_per_user_and_expire_after_a_day(alice_api, bob_api):
     mine = post_job(alice_api, "shared")
     theirs = post_job(bob_api, "shared")
-    assert theirs.status_code == 201 and theirs.json()["id"] != mine.json()["id"]  # never another user's answer
+    assert (
+        theirs.status_code == 201 and theirs.json()["id"] != mine.json()["id"]
+    )  # never another user's answer
     IdempotencyKey.objects.update(created_at=timezone.now() - timedelta(hours=25))
     later = post_job(alice_api, "shared")
     assert later.status_code == 201 and later.json()["id"] != mine.json()["id"]
@@ -85,8 +94,12 @@ def test_it_refuses_an_overlong_key(alice_api):
 
 def test_a_batch_is_idempotent_too(alice_api):
     def post():
-        return alice_api.post("/api/v1/batches", {"image": [upload_file("a.png"), upload_file("b.png")], "scale": 2},
-                              format="multipart", HTTP_IDEMPOTENCY_KEY="batch-1")
+        return alice_api.post(
+            "/api/v1/batches",
+            {"image": [upload_file("a.png"), upload_file("b.png")], "scale": 2},
+            format="multipart",
+            HTTP_IDEMPOTENCY_KEY="batch-1",
+        )
 
     first, again = post(), post()
     assert first.status_code == again.status_code == 201 and again.json()["id"] == first.json()["id"]

@@ -15,15 +15,21 @@ pytestmark = pytest.mark.django_db
 def owned(alice):
     with override_settings(WEBHOOKS_ALLOWED_CIDRS=["127.0.0.1/32"]):
         endpoint = webhooks.create_endpoint(alice, "http://127.0.0.1:9/hook")
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}"
+    )
     batch = Batch.objects.create(owner=alice)
     batch.jobs.add(make_job(alice, "done"))
     return {"endpoint": endpoint.id, "delivery": delivery.id, "batch": batch.id}
 
 
-API = [("get", "/api/v1/webhooks/{endpoint}/deliveries", 200), ("get", "/api/v1/webhooks/{endpoint}/deliveries/{delivery}", 200),
-       ("get", "/api/v1/batches/{batch}", 200), ("get", "/api/v1/batches/{batch}/download", 200),
-       ("delete", "/api/v1/webhooks/{endpoint}", 204)]
+API = [
+    ("get", "/api/v1/webhooks/{endpoint}/deliveries", 200),
+    ("get", "/api/v1/webhooks/{endpoint}/deliveries/{delivery}", 200),
+    ("get", "/api/v1/batches/{batch}", 200),
+    ("get", "/api/v1/batches/{batch}/download", 200),
+    ("delete", "/api/v1/webhooks/{endpoint}", 204),
+]
 
 
 @pytest.mark.parametrize("method,path,ok", API)
@@ -37,16 +43,19 @@ def test_a_stranger_gets_404(bob_api, owned, method, path, ok):
     assert r.status_code == 404 and r.json()["code"] == "not_found"
 
 
-@pytest.mark.parametrize("method,path", [(m, p) for m, p, _ in API] + [("get", "/api/v1/webhooks"),
-                                                                        ("post", "/api/v1/webhooks"),
-                                                                        ("post", "/api/v1/batches")])
+@pytest.mark.parametrize(
+    "method,path",
+    [(m, p) for m, p, _ in API]
+    + [("get", "/api/v1/webhooks"), ("post", "/api/v1/webhooks"), ("post", "/api/v1/batches")],
+)
 def test_an_anonymous_caller_gets_401(client, owned, method, path):
     r = getattr(client, method)(path.format(**owned))
     assert r.status_code == 401 and r.json()["code"] == "not_authenticated"
 
 
-@pytest.mark.parametrize("method,path", [("get", "/webhooks/"), ("post", "/webhooks/{endpoint}/delete"),
-                                         ("get", "/jobs/download")])
+@pytest.mark.parametrize(
+    "method,path", [("get", "/webhooks/"), ("post", "/webhooks/{endpoint}/delete"), ("get", "/jobs/download")]
+)
 def test_an_anonymous_visitor_is_sent_to_log_in(client, owned, method, path):
     r = getattr(client, method)(path.format(**owned))
     assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")

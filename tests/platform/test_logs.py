@@ -26,9 +26,25 @@ def json_web(tmp_path):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "web.log"
-    web = Process([sys.executable, "-m", "gunicorn", "webapp.wsgi", "-c", "python:webapp.gunicorn_conf",
-                   "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "2"], log,
-                  service_env(LOG_FORMAT="json", TRUSTED_PROXIES="127.0.0.1"), lambda: answers(base + "/livez"))
+    web = Process(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "webapp.wsgi",
+            "-c",
+            "python:webapp.gunicorn_conf",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            "1",
+            "--threads",
+            "2",
+        ],
+        log,
+        service_env(LOG_FORMAT="json", TRUSTED_PROXIES="127.0.0.1"),
+        lambda: answers(base + "/livez"),
+    )
     yield base, log
     web.stop()
 

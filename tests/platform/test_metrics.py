@@ -24,8 +24,11 @@ def scrape(**headers):
     r = Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}", **headers)
     assert r.status_code == 200, r.content
     assert r["Content-Type"].startswith("text/plain; version=")
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(r.content.decode()) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.content.decode())
+        for s in family.samples
+    }
 
 
 def value(samples, name, **labels):
@@ -48,15 +51,20 @@ def test_it_refuses_without_the_right_bearer_token(token, header):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("remote, forwarded, allowed", [
-    ("10.0.0.2", "203.0.113.9", True),  # the client behind the trusted proxy is allowed
-    ("10.0.0.2", "198.51.100.1", False),
-    ("10.0.0.2", "203.0.113.9, 198.51.100.1", False),  # a forged left-most entry does not help
-    ("10.0.0.2", None, False),  # the proxy's own address never counts, though it is in the CIDRs
-    ("203.0.113.9", None, True),  # straight from an allowed address
-    ("198.51.100.1", "203.0.113.9", False),  # an untrusted peer's X-Forwarded-For is ignored
-])
-def test_it_matches_allowed_cidrs_against_the_client_behind_trusted_proxies(settings, remote, forwarded, allowed):
+@pytest.mark.parametrize(
+    "remote, forwarded, allowed",
+    [
+        ("10.0.0.2", "203.0.113.9", True),  # the client behind the trusted proxy is allowed
+        ("10.0.0.2", "198.51.100.1", False),
+        ("10.0.0.2", "203.0.113.9, 198.51.100.1", False),  # a forged left-most entry does not help
+        ("10.0.0.2", None, False),  # the proxy's own address never counts, though it is in the CIDRs
+        ("203.0.113.9", None, True),  # straight from an allowed address
+        ("198.51.100.1", "203.0.113.9", False),  # an untrusted peer's X-Forwarded-For is ignored
+    ],
+)
+def test_it_matches_allowed_cidrs_against_the_client_behind_trusted_proxies(
+    settings, remote, forwarded, allowed
+):
     settings.METRICS_TOKEN = ""
     settings.TRUSTED_PROXIES = ["10.0.0.0/24"]
     settings.METRICS_ALLOWED_CIDRS = ["203.0.113.0/24", "10.0.0.0/8"]
@@ -90,13 +98,18 @@ def test_it_counts_failures_by_reason_where_the_status_changes(token, alice):
     job = make_job(alice, started_at=timezone.now() - timedelta(seconds=3))
     assert move(job.id, [Status.QUEUED], Status.FAILED, reason="storage", error="The disk is full.")
     after = scrape()
-    assert value(after, "upscale_job_failures_total", reason="storage") == \
-        value(before, "upscale_job_failures_total", reason="storage") + 1
-    assert value(after, "upscale_jobs_finished_total", status="failed") == \
-        value(before, "upscale_jobs_finished_total", status="failed") + 1
-    assert not move(job.id, [Status.QUEUED], Status.FAILED, reason="storage")  # no change, no count
-    assert value(scrape(), "upscale_job_failures_total", reason="storage") == \
+    assert (
         value(after, "upscale_job_failures_total", reason="storage")
+        == value(before, "upscale_job_failures_total", reason="storage") + 1
+    )
+    assert (
+        value(after, "upscale_jobs_finished_total", status="failed")
+        == value(before, "upscale_jobs_finished_total", status="failed") + 1
+    )
+    assert not move(job.id, [Status.QUEUED], Status.FAILED, reason="storage")  # no change, no count
+    assert value(scrape(), "upscale_job_failures_total", reason="storage") == value(
+        after, "upscale_job_failures_total", reason="storage"
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -110,17 +123,30 @@ def test_it_reads_what_a_real_worker_recorded(token, alice_api, start_worker, se
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert value(scrape(), "upscale_workers_live") >= 1
-    r = alice_api.post("/api/v1/jobs", {"image": upload_file(width=40, height=30), "scale": 2}, format="multipart")
+    r = alice_api.post(
+        "/api/v1/jobs", {"image": upload_file(width=40, height=30), "scale": 2}, format="multipart"
+    )
     job = wait_for(r.json()["id"])
     assert job.status == "done"
     after = scrape()
-    grew = {name: value(after, name, **labels) - value(before, name, **labels) for name, labels in [
-        ("upscale_jobs_finished_total", {"status": "done"}), ("upscale_job_run_seconds_count", {"scale": "2"}),
-        ("upscale_job_wait_seconds_count", {"scale": "2"}), ("upscale_output_megapixels_total", {"scale": "2"})]}
-    assert grew == {"upscale_jobs_finished_total": 1, "upscale_job_run_seconds_count": 1,
-                    "upscale_job_wait_seconds_count": 1, "upscale_output_megapixels_total": pytest.approx(0.0048)}
-    assert value(after, "upscale_job_run_seconds_sum", scale="2") - value(before, "upscale_job_run_seconds_sum",
-                                                                          scale="2") == pytest.approx(job.run_seconds)
+    grew = {
+        name: value(after, name, **labels) - value(before, name, **labels)
+        for name, labels in [
+            ("upscale_jobs_finished_total", {"status": "done"}),
+            ("upscale_job_run_seconds_count", {"scale": "2"}),
+            ("upscale_job_wait_seconds_count", {"scale": "2"}),
+            ("upscale_output_megapixels_total", {"scale": "2"}),
+        ]
+    }
+    assert grew == {
+        "upscale_jobs_finished_total": 1,
+        "upscale_job_run_seconds_count": 1,
+        "upscale_job_wait_seconds_count": 1,
+        "upscale_output_megapixels_total": pytest.approx(0.0048),
+    }
+    assert value(after, "upscale_job_run_seconds_sum", scale="2") - value(
+        before, "upscale_job_run_seconds_sum", scale="2"
+    ) == pytest.approx(job.run_seconds)
     worker.proc.terminate()  # a warm shutdown removes its key at once (a killed worker's expires in 30 s)
     worker.proc.wait(30)
     assert not queue.broker().exists(heartbeat)
@@ -139,6 +165,10 @@ def test_the_grafana_dashboard_asks_only_for_series_it_serves(token, alice):
     move(make_job(alice, "running").id, [Status.RUNNING], Status.QUEUED)  # a hand-back
     served = {name for name, _ in scrape()}
     dashboard = json.loads((ROOT / "docker" / "grafana" / "upscaler-dashboard.json").read_text())
-    asked = {name for panel in dashboard["panels"] for target in panel["targets"]
-             for name in re.findall(r"upscale_[a-z_]+", target["expr"])}
+    asked = {
+        name
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for name in re.findall(r"upscale_[a-z_]+", target["expr"])
+    }
     assert len(dashboard["panels"]) >= 8 and asked - served == set()

@@ -39,7 +39,9 @@ def test_it_gives_a_message_per_refused_file(alice_web):
 
 
 def test_it_refuses_a_refused_file_as_json(alice_web):
-    r = alice_web.post("/upload", {"image": upload_file("x.png", b"GIF89a"), "scale": 2}, HTTP_ACCEPT="application/json")
+    r = alice_web.post(
+        "/upload", {"image": upload_file("x.png", b"GIF89a"), "scale": 2}, HTTP_ACCEPT="application/json"
+    )
     assert r.status_code == 400 and r.json()["filename"] == "x.png"
 
 
@@ -98,7 +100,9 @@ def test_it_serves_files_with_nosniff_and_real_types(alice, alice_web):
     job = make_job(alice, "done")
     r = alice_web.get(f"/jobs/{job.id}/result")
     assert r["Content-Type"] == "image/png" and r["X-Content-Type-Options"] == "nosniff"
-    assert alice_web.get(f"/jobs/{job.id}/thumbnail")["Content-Type"] == "image/webp"  # the factory stores WebP
+    assert (
+        alice_web.get(f"/jobs/{job.id}/thumbnail")["Content-Type"] == "image/webp"
+    )  # the factory stores WebP
 
 
 def test_it_never_serves_media_from_a_public_url(alice, client):
@@ -130,10 +134,18 @@ def test_it_passes_the_deploy_checks():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env.update(SECRET_KEY="x" * 60 + "-a-real-secret-key-for-check-deploy", DEBUG="0", HTTPS="1",
-               DJANGO_SETTINGS_MODULE="webapp.settings")
-    out = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-                         capture_output=True, text=True, env=env)
+    env.update(
+        SECRET_KEY="x" * 60 + "-a-real-secret-key-for-check-deploy",
+        DEBUG="0",
+        HTTPS="1",
+        DJANGO_SETTINGS_MODULE="webapp.settings",
+    )
+    out = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -152,8 +164,12 @@ def test_the_web_process_imports_only_the_engines_header_check_and_limits():
         "bad = [m for m in sys.modules if m.startswith(('openvino', 'cv2', 'upscale_worker.engine')) and m not in light]\n"
         "assert not bad, bad\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "webapp.settings"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
 
 

@@ -47,8 +47,10 @@ def test_it_sends_anonymous_visitors_to_log_in(client, job):
     assert r.status_code == 302 and r["Location"].startswith("/accounts/login/")
 
 
-@pytest.mark.parametrize("method,suffix", [("get", ""), ("get", "/result"), ("post", "/cancel"),
-                                           ("post", "/retry"), ("delete", "")])
+@pytest.mark.parametrize(
+    "method,suffix",
+    [("get", ""), ("get", "/result"), ("post", "/cancel"), ("post", "/retry"), ("delete", "")],
+)
 def test_it_hides_jobs_from_another_api_user(bob_api, job, method, suffix):
     r = getattr(bob_api, method)(f"/api/v1/jobs/{job.id}{suffix}")
     assert r.status_code == 404

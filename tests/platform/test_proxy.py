@@ -61,8 +61,12 @@ def test_it_trusts_x_forwarded_proto_only_from_trusted_proxies(behind_proxy, set
 
 
 def login(username, password="wrong", forwarded="203.0.113.9", remote=PROXY):
-    return Client().post("/accounts/login/", {"username": username, "password": password}, REMOTE_ADDR=remote,
-                         HTTP_X_FORWARDED_FOR=forwarded)
+    return Client().post(
+        "/accounts/login/",
+        {"username": username, "password": password},
+        REMOTE_ADDR=remote,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
 
 
 def test_it_counts_failed_logins_per_client_and_username_behind_the_proxy(behind_proxy, alice):
@@ -70,7 +74,9 @@ def test_it_counts_failed_logins_per_client_and_username_behind_the_proxy(behind
     blocked = login("alice", "a-long-secret-7")
     assert blocked.status_code == 429 and 1 <= int(blocked["Retry-After"]) <= 60
     assert login("alice", "a-long-secret-7", forwarded="203.0.113.10").status_code == 302  # another client
-    assert login("alice", forwarded="1.2.3.4, 203.0.113.10").status_code == 200  # forging does not help the first
+    assert (
+        login("alice", forwarded="1.2.3.4, 203.0.113.10").status_code == 200
+    )  # forging does not help the first
 
 
 def test_it_counts_every_visitor_as_the_proxy_without_trusted_proxies(settings, alice):
@@ -104,7 +110,9 @@ def test_it_counts_api_token_failures_like_the_login_form(behind_proxy, settings
     api = APIClient(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="203.0.113.9")
     good = {"username": "alice", "password": "a-long-secret-7"}
     assert api.post("/api/v1/auth/token", good).status_code == 200
-    codes = [api.post("/api/v1/auth/token", {"username": "alice", "password": "x"}).status_code for _ in range(3)]
+    codes = [
+        api.post("/api/v1/auth/token", {"username": "alice", "password": "x"}).status_code for _ in range(3)
+    ]
     assert codes == [400, 400, 429]
     blocked = api.post("/api/v1/auth/token", good)
     assert blocked.status_code == 429 and 1 <= int(blocked["Retry-After"]) <= 60

@@ -36,8 +36,19 @@ def carried():
 def backlog(alice, broker):
     """200 QUEUED rows, created a second apart, none published yet."""
     start = timezone.now() - timedelta(hours=1)
-    jobs = [Job(owner=alice, original_name=f"{i}.png", input_format="png", input_width=16, input_height=16,
-                scale=2, model="edsr-x2", created_at=start + timedelta(seconds=i)) for i in range(200)]
+    jobs = [
+        Job(
+            owner=alice,
+            original_name=f"{i}.png",
+            input_format="png",
+            input_width=16,
+            input_height=16,
+            scale=2,
+            model="edsr-x2",
+            created_at=start + timedelta(seconds=i),
+        )
+        for i in range(200)
+    ]
     return [str(job.id) for job in Job.objects.bulk_create(jobs)]
 
 
@@ -108,8 +119,9 @@ def test_it_gives_a_marker_to_a_message_celery_requeued(backlog, broker, take_on
     assert carried() == Counter(backlog)
 
 
-def test_it_removes_the_message_of_a_cancelled_or_deleted_queued_job(backlog, broker,
-                                                                     django_capture_on_commit_callbacks):
+def test_it_removes_the_message_of_a_cancelled_or_deleted_queued_job(
+    backlog, broker, django_capture_on_commit_callbacks
+):
     sweeper.sweep()
     first, second = Job.objects.get(pk=backlog[5]), Job.objects.get(pk=backlog[6])
     with django_capture_on_commit_callbacks(execute=True):

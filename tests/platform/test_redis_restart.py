@@ -21,11 +21,29 @@ def platform(private_redis, tmp_path, alice):
     env = {"REDIS_URL": private_redis["url"], "SWEEP_INTERVAL": "1", "REPUBLISH_AFTER": "2"}
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    web = Process([sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
-                  tmp_path / "web.log", service_env(**env), lambda: answers(base + "/healthz"))
-    beat = Process([sys.executable, "-m", "celery", "-A", "upscale_worker", "beat", "--schedule",
-                    str(tmp_path / "beat"), "--loglevel", "INFO"], tmp_path / "beat.log", service_env(**env),
-                   lambda: "beat: Starting" in (tmp_path / "beat.log").read_text())
+    web = Process(
+        [sys.executable, "-m", "gunicorn", "webapp.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"],
+        tmp_path / "web.log",
+        service_env(**env),
+        lambda: answers(base + "/healthz"),
+    )
+    beat = Process(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "upscale_worker",
+            "beat",
+            "--schedule",
+            str(tmp_path / "beat"),
+            "--loglevel",
+            "INFO",
+        ],
+        tmp_path / "beat.log",
+        service_env(**env),
+        lambda: "beat: Starting" in (tmp_path / "beat.log").read_text(),
+    )
     try:
         worker = Worker(tmp_path, **env)
     except BaseException:
@@ -41,16 +59,24 @@ def login(base):
     s = requests.Session()
     form = s.get(base + "/accounts/login/").text
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
-    r = s.post(base + "/accounts/login/", {"username": "alice", "password": "a-long-secret-7",
-                                          "csrfmiddlewaretoken": token}, headers={"Referer": base})
+    r = s.post(
+        base + "/accounts/login/",
+        {"username": "alice", "password": "a-long-secret-7", "csrfmiddlewaretoken": token},
+        headers={"Referer": base},
+    )
     assert r.status_code == 200 and "Log out alice" in r.text
     return s
 
 
 def upload(base, token, size):
     started = time.monotonic()
-    r = requests.post(base + "/api/v1/jobs", headers={"Authorization": f"Token {token}"},
-                      files={"image": ("a.png", image_bytes(size, size))}, data={"scale": 2}, timeout=10)
+    r = requests.post(
+        base + "/api/v1/jobs",
+        headers={"Authorization": f"Token {token}"},
+        files={"image": ("a.png", image_bytes(size, size))},
+        data={"scale": 2},
+        timeout=10,
+    )
     assert r.status_code == 201, r.text
     return r.json()["id"], time.monotonic() - started
 
@@ -94,12 +120,18 @@ def test_it_limits_bodies_and_logins_through_a_real_server(platform):
     import socket
     from urllib.parse import urlparse
 
-    codes = [requests.post(platform + "/api/v1/auth/token", data={"username": "alice", "password": "wrong"}).status_code
-             for _ in range(11)]
+    codes = [
+        requests.post(
+            platform + "/api/v1/auth/token", data={"username": "alice", "password": "wrong"}
+        ).status_code
+        for _ in range(11)
+    ]
     assert codes == [400] * 10 + [429]
 
     url = urlparse(platform)
     with socket.create_connection((url.hostname, url.port), timeout=5) as s:
-        s.sendall(b"POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
-                  b"boundary=x\r\nContent-Length: 10000000000\r\nAuthorization: Token nope\r\n\r\n")
+        s.sendall(
+            b"POST /api/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+            b"boundary=x\r\nContent-Length: 10000000000\r\nAuthorization: Token nope\r\n\r\n"
+        )
         assert s.recv(200).startswith(b"HTTP/1.1 413")

@@ -36,8 +36,11 @@ def s3_endpoint(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("s3") / "moto.log"
     with open(log, "wb") as out:
-        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                  stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 30
     while not answers("127.0.0.1", port):
         assert server.poll() is None and time.monotonic() < deadline, log.read_text()
@@ -49,9 +52,13 @@ def s3_endpoint(tmp_path_factory):
 
 @pytest.fixture
 def bucket(s3_endpoint):
-    s3 = boto3.resource("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                        aws_access_key_id=CREDENTIALS["S3_ACCESS_KEY"],
-                        aws_secret_access_key=CREDENTIALS["S3_SECRET_KEY"])
+    s3 = boto3.resource(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=CREDENTIALS["S3_ACCESS_KEY"],
+        aws_secret_access_key=CREDENTIALS["S3_SECRET_KEY"],
+    )
     bucket = s3.create_bucket(Bucket=BUCKET)
     yield bucket
     bucket.objects.all().delete()
@@ -111,7 +118,9 @@ def test_the_health_check_writes_to_the_bucket(client, s3_endpoint, bucket):
         assert r.status_code == 503 and r.json()["storage"].startswith("failed: ")
 
 
-def test_the_result_redirects_to_a_url_presigned_for_the_public_endpoint(alice, alice_api, s3_endpoint, bucket):
+def test_the_result_redirects_to_a_url_presigned_for_the_public_endpoint(
+    alice, alice_api, s3_endpoint, bucket
+):
     from urllib.parse import parse_qs, urlsplit
 
     import requests
@@ -124,7 +133,9 @@ def test_the_result_redirects_to_a_url_presigned_for_the_public_endpoint(alice, 
         stored = job.result_file.open("rb").read()
         with override_settings(S3_PUBLIC_ENDPOINT_URL=public):
             r = alice_api.get(f"/api/v1/jobs/{job.id}/result?redirect=1")
-            assert alice_api.get(f"/api/v1/jobs/{job.id}/result").status_code == 200  # no redirect unless asked
+            assert (
+                alice_api.get(f"/api/v1/jobs/{job.id}/result").status_code == 200
+            )  # no redirect unless asked
         streamed = alice_api.get(f"/api/v1/jobs/{job.id}/result?redirect=1")  # no public endpoint: streams
     assert r.status_code == 302
     location = urlsplit(r["Location"])

@@ -8,8 +8,8 @@ from django.utils import timezone
 from tests.conftest import image_bytes, media_files, upload_file
 from tests.platform.factories import make_job, stored
 from webapp.jobs import services
-from webapp.jobs.services import sweeper, worker
 from webapp.jobs.models import Job
+from webapp.jobs.services import sweeper, worker
 
 pytestmark = pytest.mark.django_db
 
@@ -30,16 +30,26 @@ def test_it_claims_a_queued_job_once(alice):
 
 
 def test_it_reclaims_a_running_job_whose_lease_expired(alice):
-    job = make_job(alice, "running", attempts=1, worker="elsewhere:1",
-                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = make_job(
+        alice,
+        "running",
+        attempts=1,
+        worker="elsewhere:1",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert worker.claim(job.id).attempts == 2
 
 
 def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
     import socket
 
-    job = make_job(alice, "running", attempts=1, worker=f"{socket.gethostname()}:999999",
-                   lease_expires_at=timezone.now() + timedelta(minutes=5))
+    job = make_job(
+        alice,
+        "running",
+        attempts=1,
+        worker=f"{socket.gethostname()}:999999",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
     assert worker.claim(job.id).attempts == 2
 
 
@@ -47,8 +57,14 @@ def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
 def test_a_claim_removes_what_a_killed_attempt_stored_before_it_could_finish(alice, settings, attempts):
     attempts = settings.JOB_MAX_ATTEMPTS if attempts == "max" else attempts
     left = [stored("results", image_bytes(32, 32)), stored("previews", image_bytes(8, 8, "WEBP"), "webp")]
-    job = make_job(alice, "running", attempts=attempts, worker="elsewhere:1", attempt_files=left,
-                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = make_job(
+        alice,
+        "running",
+        attempts=attempts,
+        worker="elsewhere:1",
+        attempt_files=left,
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     claimed = worker.claim(job.id)  # the next attempt, or the give-up after the last one
     assert media_files("results") == [] and media_files("previews") == []
     job.refresh_from_db()
@@ -56,14 +72,24 @@ def test_a_claim_removes_what_a_killed_attempt_stored_before_it_could_finish(ali
 
 
 def test_it_leaves_a_running_job_with_a_live_lease_alone(alice):
-    job = make_job(alice, "running", attempts=1, worker="elsewhere:1",
-                   lease_expires_at=timezone.now() + timedelta(minutes=5))
+    job = make_job(
+        alice,
+        "running",
+        attempts=1,
+        worker="elsewhere:1",
+        lease_expires_at=timezone.now() + timedelta(minutes=5),
+    )
     assert worker.claim(job.id) is None
 
 
 def test_it_fails_a_job_after_too_many_attempts(alice, settings):
-    job = make_job(alice, "running", attempts=settings.JOB_MAX_ATTEMPTS, worker="elsewhere:1",
-                   lease_expires_at=timezone.now() - timedelta(seconds=1))
+    job = make_job(
+        alice,
+        "running",
+        attempts=settings.JOB_MAX_ATTEMPTS,
+        worker="elsewhere:1",
+        lease_expires_at=timezone.now() - timedelta(seconds=1),
+    )
     assert worker.claim(job.id) is None
     job.refresh_from_db()
     assert job.status == "failed" and "times" in job.error
@@ -132,8 +158,12 @@ def test_it_limits_megapixels_per_day(alice, alice_api, settings):
     assert 86400 - 60 < int(r["Retry-After"]) <= 86400  # when the first job leaves the 24-hour window
 
 
-def test_it_says_when_the_daily_megapixels_free_up_from_the_oldest_job_that_must_leave(alice, alice_api, settings):
-    settings.MEGAPIXELS_PER_DAY = 0.02  # three 48x48 x2 jobs (0.0092 MP each) of which the next needs one gone
+def test_it_says_when_the_daily_megapixels_free_up_from_the_oldest_job_that_must_leave(
+    alice, alice_api, settings
+):
+    settings.MEGAPIXELS_PER_DAY = (
+        0.02  # three 48x48 x2 jobs (0.0092 MP each) of which the next needs one gone
+    )
     now = timezone.now()
     for hours_ago in (20, 10, 5):
         make_job(alice, "done", size=48, created_at=now - timedelta(hours=hours_ago))
@@ -234,8 +264,12 @@ def test_the_input_preview_of_a_cmyk_photo_goes_through_its_profile():
 
     buf = io.BytesIO()
     Image.new("CMYK", (40, 30), (40, 120, 30, 50)).save(buf, "JPEG", icc_profile=cmyk_profile(), quality=100)
-    managed = ImageCms.profileToProfile(Image.open(buf), ImageCms.ImageCmsProfile(io.BytesIO(cmyk_profile())),
-                                        ImageCms.createProfile("sRGB"), outputMode="RGB").getpixel((5, 5))
+    managed = ImageCms.profileToProfile(
+        Image.open(buf),
+        ImageCms.ImageCmsProfile(io.BytesIO(cmyk_profile())),
+        ImageCms.createProfile("sRGB"),
+        outputMode="RGB",
+    ).getpixel((5, 5))
     ext, content = worker.preview(Image.open(buf), 16)
     shown = Image.open(io.BytesIO(content.read())).getpixel((3, 3))
     assert ext == "jpg" and np.abs(np.subtract(shown, managed)).max() <= 3

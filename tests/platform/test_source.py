@@ -13,12 +13,16 @@ def jpeg(quality):
     return upload_file("photo.jpg", image_bytes(48, 40, "JPEG", quality=quality))
 
 
-@pytest.mark.parametrize(("upload", "variant"), [
-    (lambda: upload_file("a.png"), "clean"),
-    (lambda: upload_file("a.webp", image_bytes(48, 40, "WEBP", lossless=True)), "clean"),
-    (lambda: jpeg(100), "clean"),
-    (lambda: jpeg(60), "jpeg"),
-], ids=["png", "lossless-webp", "jpeg-q100", "jpeg-q60"])
+@pytest.mark.parametrize(
+    ("upload", "variant"),
+    [
+        (lambda: upload_file("a.png"), "clean"),
+        (lambda: upload_file("a.webp", image_bytes(48, 40, "WEBP", lossless=True)), "clean"),
+        (lambda: jpeg(100), "clean"),
+        (lambda: jpeg(60), "jpeg"),
+    ],
+    ids=["png", "lossless-webp", "jpeg-q100", "jpeg-q60"],
+)
 def test_auto_runs_the_variant_the_file_calls_for_and_the_worker_records_it(alice_api, upload, variant):
     r = alice_api.post("/api/v1/jobs", {"image": upload(), "scale": 2}, format="multipart")
     assert r.status_code == 201, r.content
@@ -31,9 +35,13 @@ def test_auto_runs_the_variant_the_file_calls_for_and_the_worker_records_it(alic
     assert (shown["source"], shown["variant"], shown["model"]) == ("auto", variant, job.model)
 
 
-@pytest.mark.parametrize(("quality", "source", "variant"), [(60, "clean", "clean"), (98, "compressed", "jpeg")])
+@pytest.mark.parametrize(
+    ("quality", "source", "variant"), [(60, "clean", "clean"), (98, "compressed", "jpeg")]
+)
 def test_the_api_overrides_auto(alice_api, quality, source, variant):
-    r = alice_api.post("/api/v1/jobs", {"image": jpeg(quality), "scale": 2, "source": source}, format="multipart")
+    r = alice_api.post(
+        "/api/v1/jobs", {"image": jpeg(quality), "scale": 2, "source": source}, format="multipart"
+    )
     job = wait_for(r.json()["id"])
     assert (job.source, job.variant) == (source, variant) and job.model_choice == f"asked for {source}"
 
@@ -50,7 +58,10 @@ def test_the_page_overrides_auto_and_shows_what_ran(alice_web):
     job = wait_for(Job.objects.get().id)
     assert (job.source, job.variant) == ("clean", "clean")
     page = alice_web.get(f"/jobs/{job.id}").content.decode()
-    assert "Source asked: Clean" in page and f'<span id="model-name">{job.model}</span> (clean; asked for clean)' in page
+    assert (
+        "Source asked: Clean" in page
+        and f'<span id="model-name">{job.model}</span> (clean; asked for clean)' in page
+    )
 
 
 def test_the_page_refuses_an_unknown_source_with_a_message(alice_web):

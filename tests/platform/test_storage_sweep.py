@@ -72,8 +72,12 @@ def test_it_removes_orphans_from_an_s3_bucket(alice, settings, s3_endpoint, buck
         assert sorted(old + young) == [k for k in keys(bucket) if k in old + young]
 
         assert sweeper.sweep_storage() == 2
-        assert set(keys(bucket)) == {done.input_file.name, done.result_file.name, done.result_preview.name,
-                                     *young}
+        assert set(keys(bucket)) == {
+            done.input_file.name,
+            done.result_file.name,
+            done.result_preview.name,
+            *young,
+        }
         assert default_storage.get_modified_time(young[0]) > timezone.now() - timedelta(seconds=30)
         default_storage.save("results/late.png", ContentFile(b"x"))
         default_storage.delete("results/late.png")

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 def post(client, data, name="x.png", **options):
-    return client.post("/api/v1/jobs", {"image": upload_file(name, data), "scale": 2, **options}, format="multipart")
+    return client.post(
+        "/api/v1/jobs", {"image": upload_file(name, data), "scale": 2, **options}, format="multipart"
+    )
 
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
@@ -90,8 +92,10 @@ def test_it_refuses_a_jpeg_result_wider_than_jpeg_allows_before_storing(alice_ap
     all_scales(settings, tmp_path)
     r = post(alice_api, png_bomb(16376, 1), scale=4, format="jpeg")
     assert r.status_code == 400
-    assert r.json()["detail"] == ("JPEG output cannot exceed 65500 pixels a side (16376x1 at x4 would be 65504x4). "
-                                  "The largest scale that fits is x3.")
+    assert r.json()["detail"] == (
+        "JPEG output cannot exceed 65500 pixels a side (16376x1 at x4 would be 65504x4). "
+        "The largest scale that fits is x3."
+    )
     assert not Job.objects.exists() and media_files() == []
     assert post(alice_api, png_bomb(16376, 1), scale=3, format="jpeg").status_code == 201
 

@@ -17,8 +17,9 @@ def test_queued_jobs_report_their_place_and_an_eta_that_covers_the_wait(alice, b
     now = timezone.now()
     for seconds in (4, 6):  # the measured throughput: two runs of 4 and 6 s, one worker
         job = make_job(bob, "done", worker="host:1", created_at=now - timedelta(seconds=90))
-        Job.objects.filter(pk=job.pk).update(started_at=now - timedelta(seconds=60 + seconds),
-                                             finished_at=now - timedelta(seconds=60))
+        Job.objects.filter(pk=job.pk).update(
+            started_at=now - timedelta(seconds=60 + seconds), finished_at=now - timedelta(seconds=60)
+        )
     queued = [make_job(alice if i != 1 else bob, created_at=now + timedelta(seconds=i)) for i in range(3)]
     mine = [alice_api.get(f"/api/v1/jobs/{queued[i].id}").json() for i in (0, 2)]
     assert [j["queue_position"] for j in mine] == [1, 3]  # bob's job is in the same queue, between them
@@ -74,7 +75,11 @@ def test_prefer_wait_answers_at_once_when_every_slot_is_taken(alice, alice_api):
 
 @pytest.mark.django_db(transaction=True)
 def test_prefer_wait_answers_a_short_job_when_it_is_done(alice_api, worker):
-    r = alice_api.post("/api/v1/jobs", {"image": upload_file(width=16, height=12), "scale": 2}, format="multipart",
-                       HTTP_PREFER="respond-async, wait=20")
+    r = alice_api.post(
+        "/api/v1/jobs",
+        {"image": upload_file(width=16, height=12), "scale": 2},
+        format="multipart",
+        HTTP_PREFER="respond-async, wait=20",
+    )
     assert r.status_code == 201 and r["Preference-Applied"] == "wait=20"
     assert r.json()["status"] == "done" and r.json()["result_url"]

@@ -20,8 +20,11 @@ from webapp.integrations.models import Delivery, WebhookEndpoint
 
 pytestmark = pytest.mark.django_db(transaction=True)
 LOOPBACK = override_settings(WEBHOOKS_ALLOWED_CIDRS=["127.0.0.1/32"])
-SENDER_ENV = {"WEBHOOKS_ALLOWED_CIDRS": "127.0.0.1/32", "WEBHOOK_RETRY_DELAYS": "0.1,0.2,0.3",
-              "SITE_URL": "https://upscale.example.org"}
+SENDER_ENV = {
+    "WEBHOOKS_ALLOWED_CIDRS": "127.0.0.1/32",
+    "WEBHOOK_RETRY_DELAYS": "0.1,0.2,0.3",
+    "SITE_URL": "https://upscale.example.org",
+}
 
 
 class Receiver:
@@ -33,7 +36,9 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}, body.decode()))
+                receiver.requests.append(
+                    (self.path, {k.lower(): v for k, v in self.headers.items()}, body.decode())
+                )
                 time.sleep(delay)
                 self.send_response(answers[min(len(receiver.requests), len(answers)) - 1])
                 for name, value in (headers or {}).items():
@@ -97,22 +102,42 @@ def test_it_creates_lists_and_deletes_endpoints_showing_the_secret_once(alice_ap
 @LOOPBACK
 def test_a_stranger_gets_404_for_an_endpoint_and_its_deliveries(alice, alice_api, bob_api):
     endpoint = webhooks.create_endpoint(alice, "http://127.0.0.1:9/hook")
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}"
+    )
     base = f"/api/v1/webhooks/{endpoint.id}"
     assert alice_api.get(f"{base}/deliveries").json()[0]["id"] == str(delivery.id)
     assert alice_api.get(f"{base}/deliveries/{delivery.id}").json()["webhook_id"] == "msg_1"
-    for r in (bob_api.get(f"{base}/deliveries"), bob_api.get(f"{base}/deliveries/{delivery.id}"),
-              bob_api.delete(base), alice_api.get(f"{base}/deliveries/not-an-id")):
+    for r in (
+        bob_api.get(f"{base}/deliveries"),
+        bob_api.get(f"{base}/deliveries/{delivery.id}"),
+        bob_api.delete(base),
+        alice_api.get(f"{base}/deliveries/not-an-id"),
+    ):
         assert r.status_code == 404 and r.json()["code"] == "not_found"
     assert bob_api.get("/api/v1/webhooks").json() == []
     assert WebhookEndpoint.objects.filter(pk=endpoint.id).exists()
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/hook", "file:///etc/passwd", "http://10.0.0.1/hook",
-                                 "http://127.0.0.1/hook", "http://localhost/hook", "http://169.254.169.254/latest",
-                                 "http://100.64.0.1/hook", "http://0.0.0.0/hook", "http://[::1]/hook",
-                                 "http://[::ffff:127.0.0.1]/hook", "http://[fd00::1]/hook", "http://[fe80::1]/hook",
-                                 "http://192.168.1.1/hook", "http://user:pw@8.8.8.8/hook"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.org/hook",
+        "file:///etc/passwd",
+        "http://10.0.0.1/hook",
+        "http://127.0.0.1/hook",
+        "http://localhost/hook",
+        "http://169.254.169.254/latest",
+        "http://100.64.0.1/hook",
+        "http://0.0.0.0/hook",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[fd00::1]/hook",
+        "http://[fe80::1]/hook",
+        "http://192.168.1.1/hook",
+        "http://user:pw@8.8.8.8/hook",
+    ],
+)
 def test_it_refuses_endpoints_that_would_reach_inside(alice_api, url):
     r = alice_api.post("/api/v1/webhooks", {"url": url}, format="json")
     assert r.status_code == 400 and r.json()["code"] in ("unsafe_url", "invalid"), r.content
@@ -123,7 +148,9 @@ def test_the_sender_refuses_an_address_that_became_private(alice, receiver):
     target = receiver()
     with LOOPBACK:
         endpoint = webhooks.create_endpoint(alice, target.url)
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}"
+    )
     with override_settings(WEBHOOK_RETRY_DELAYS=[]):
         assert webhooks.deliver(delivery.id) == "failed"
     delivery.refresh_from_db()
@@ -136,7 +163,9 @@ def test_it_follows_no_redirect(alice, receiver):
     elsewhere = receiver()
     redirecting = receiver(answers=(302,), headers={"Location": elsewhere.url})
     endpoint = webhooks.create_endpoint(alice, redirecting.url)
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}"
+    )
     assert webhooks.deliver(delivery.id) == "failed"
     delivery.refresh_from_db()
     assert delivery.last_status_code == 302 and len(redirecting.requests) == 1 and elsewhere.requests == []
@@ -147,7 +176,9 @@ def test_it_follows_no_redirect(alice, receiver):
 def test_a_slow_endpoint_is_a_failed_attempt(alice, receiver):
     slow = receiver(delay=2)
     endpoint = webhooks.create_endpoint(alice, slow.url)
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}"
+    )
     started = time.monotonic()
     assert webhooks.deliver(delivery.id) == "failed"
     assert time.monotonic() - started < 1.5
@@ -155,13 +186,18 @@ def test_a_slow_endpoint_is_a_failed_attempt(alice, receiver):
     assert "Timeout" in delivery.last_error or "timed out" in delivery.last_error
 
 
-def test_a_cancelled_job_is_delivered_signed_and_retried_until_it_succeeds(alice, alice_api, receiver, sender):
+def test_a_cancelled_job_is_delivered_signed_and_retried_until_it_succeeds(
+    alice, alice_api, receiver, sender
+):
     target = receiver(answers=(500, 503, 200))
     with LOOPBACK:
-        secret = alice_api.post("/api/v1/webhooks", {"url": target.url, "events": ["job.cancelled"]},
-                                format="json").json()["secret"]
+        secret = alice_api.post(
+            "/api/v1/webhooks", {"url": target.url, "events": ["job.cancelled"]}, format="json"
+        ).json()["secret"]
     job = make_job(alice)
-    with override_settings(SITE_URL=SENDER_ENV["SITE_URL"]):  # the event is written where the job is cancelled
+    with override_settings(
+        SITE_URL=SENDER_ENV["SITE_URL"]
+    ):  # the event is written where the job is cancelled
         assert alice_api.post(f"/api/v1/jobs/{job.id}/cancel").status_code == 200
     assert Delivery.objects.count() == 1  # written with the status change
 
@@ -175,13 +211,16 @@ def test_a_cancelled_job_is_delivered_signed_and_retried_until_it_succeeds(alice
         assert verified["type"] == "job.cancelled" and verified["data"]["id"] == str(job.id)
         assert verified["data"]["status"] == "cancelled"
         assert verified["data"]["url"] == f"https://upscale.example.org/jobs/{job.id}"
-        assert set(verified["data"]) == set(alice_api.get(f"/api/v1/jobs/{job.id}").json())  # the job as GET gives it
+        assert set(verified["data"]) == set(
+            alice_api.get(f"/api/v1/jobs/{job.id}").json()
+        )  # the job as GET gives it
     with pytest.raises(WebhookVerificationError):
         Webhook(webhooks.new_secret()).verify(body, headers)
 
 
-def test_a_finished_job_is_delivered_and_a_failing_endpoint_ends_failed(alice, alice_api, receiver, sender,
-                                                                        start_worker):
+def test_a_finished_job_is_delivered_and_a_failing_endpoint_ends_failed(
+    alice, alice_api, receiver, sender, start_worker
+):
     start_worker(SITE_URL=SENDER_ENV["SITE_URL"])  # the upscale worker writes the event where the job ends
     good, bad = receiver(), receiver(answers=(500,))
     with LOOPBACK:
@@ -206,9 +245,12 @@ def test_a_finished_job_is_delivered_and_a_failing_endpoint_ends_failed(alice, a
 def test_the_page_adds_an_endpoint_and_shows_its_deliveries(alice, alice_web, client, bob):
     r = alice_web.post("/webhooks/", {"url": "http://127.0.0.1:9/hook", "events": ["job.failed"]})
     endpoint = WebhookEndpoint.objects.get()
-    assert r.status_code == 200 and endpoint.secret in r.content.decode() and endpoint.events == ["job.failed"]
-    Delivery.objects.create(endpoint=endpoint, event_id="msg_page", event_type="job.failed", body="{}",
-                            last_status_code=503)
+    assert (
+        r.status_code == 200 and endpoint.secret in r.content.decode() and endpoint.events == ["job.failed"]
+    )
+    Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_page", event_type="job.failed", body="{}", last_status_code=503
+    )
     page = alice_web.get("/webhooks/").content.decode()
     assert "msg_page" in page and "503" in page and endpoint.secret not in page
     client.force_login(bob)
@@ -251,27 +293,44 @@ def make_certificates(folder, host):
 
     now = datetime.datetime.now(datetime.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (x509.CertificateBuilder().subject_name(name("test CA")).issuer_name(name("test CA"))
-          .public_key(ca_key.public_key()).serial_number(1).not_valid_before(now - datetime.timedelta(hours=1))
-          .not_valid_after(now + datetime.timedelta(hours=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    cert = (x509.CertificateBuilder().subject_name(name(host)).issuer_name(ca.subject).public_key(key.public_key())
-            .serial_number(2).not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("test CA"))
+        .issuer_name(name("test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name(host))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     paths = folder / "ca.pem", folder / "server.pem", folder / "server.key"
     paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return paths
 
 
 @pytest.mark.parametrize("cert_host,outcome", [("localhost", "succeeded"), ("elsewhere.example", "failed")])
 @override_settings(WEBHOOKS_ALLOWED_CIDRS=["127.0.0.1/32", "::1/128"], WEBHOOK_RETRY_DELAYS=[])
-def test_https_sends_sni_and_checks_the_certificate_against_the_host_name(alice, receiver, tmp_path, monkeypatch,
-                                                                          cert_host, outcome):
+def test_https_sends_sni_and_checks_the_certificate_against_the_host_name(
+    alice, receiver, tmp_path, monkeypatch, cert_host, outcome
+):
     import ssl
 
     ca, cert, key = make_certificates(tmp_path, cert_host)
@@ -283,7 +342,9 @@ def test_https_sends_sni_and_checks_the_certificate_against_the_host_name(alice,
     monkeypatch.setenv("SSL_CERT_FILE", str(ca))  # trust the test CA, as the system store would a real one
     url = target.url.replace("http://127.0.0.1", "https://localhost")
     endpoint = webhooks.create_endpoint(alice, url)
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_tls", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_tls", event_type="job.failed", body="{}"
+    )
     assert webhooks.deliver(delivery.id) == outcome
     delivery.refresh_from_db()
     assert names == ["localhost"]  # SNI names the host although the connection goes to the resolved address
@@ -303,7 +364,9 @@ def test_a_short_wait_is_a_countdown_and_a_long_one_is_left_to_the_sweeper(alice
     published = []
     monkeypatch.setattr(webhooks, "publish", lambda i, countdown=None: published.append((i, countdown)))
     endpoint = webhooks.create_endpoint(alice, receiver(answers=(500,)).url)
-    delivery = Delivery.objects.create(endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}")
+    delivery = Delivery.objects.create(
+        endpoint=endpoint, event_id="msg_1", event_type="job.failed", body="{}"
+    )
     assert webhooks.deliver(delivery.id) == "pending" and published == [(delivery.id, 2)]
     Delivery.objects.update(next_attempt_at=timezone.now())
     assert webhooks.deliver(delivery.id) == "pending" and len(published) == 1  # 3600 s: no countdown

@@ -13,8 +13,10 @@ def test_the_worker_keeps_its_database_connection_between_jobs(alice_api):
 
     def other_backends():
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                           "AND pid <> pg_backend_pid()")
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
             return {pid for (pid,) in cursor.fetchall()}
 
     def run_a_job():

@@ -32,9 +32,29 @@ def images(tmp_path: Path) -> Path:
 
 
 def run_args(images: Path, run: Path, *extra: str) -> list[str]:
-    return ["--data", str(images), "--scale", "2", "--run", str(run), "--patch", "16", "--batch", "4",
-            "--val-every", "10", "--val-crop", "32", "--val-holdout", "6", "--lr", "5e-4",
-            "--threads", "2", *extra]
+    return [
+        "--data",
+        str(images),
+        "--scale",
+        "2",
+        "--run",
+        str(run),
+        "--patch",
+        "16",
+        "--batch",
+        "4",
+        "--val-every",
+        "10",
+        "--val-crop",
+        "32",
+        "--val-holdout",
+        "6",
+        "--lr",
+        "5e-4",
+        "--threads",
+        "2",
+        *extra,
+    ]
 
 
 def logged_losses(run: Path) -> list[float]:
@@ -80,8 +100,9 @@ def test_learning_rate_halves_at_each_decay_step():
 
 
 def test_learning_rate_also_halves_at_minutes_of_the_piece():
-    args = train.parse_args(["--data", ".", "--scale", "2", "--run", ".", "--decay", "100",
-                             "--decay-minutes", "4.8,6.96"])
+    args = train.parse_args(
+        ["--data", ".", "--scale", "2", "--run", ".", "--decay", "100", "--decay-minutes", "4.8,6.96"]
+    )
     assert [train.learning_rate(args, 0, m) for m in (0, 4.8, 7)] == [1e-4, 5e-5, 2.5e-5]
     assert train.learning_rate(args, 100, 7) == 1.25e-5
 
@@ -108,8 +129,17 @@ def test_the_trained_weights_export_to_an_ir_the_engine_runs(images, tmp_path, m
     run = tmp_path / "run"
     train.main(run_args(images, run, "--iterations", "10"))
     models = tmp_path / "models"
-    export.main(["--weights", str(run / "best.pt"), "--out", str(models), "--no-int8",
-                 "--training-data", "six synthetic pictures"])
+    export.main(
+        [
+            "--weights",
+            str(run / "best.pt"),
+            "--out",
+            str(models),
+            "--no-int8",
+            "--training-data",
+            "six synthetic pictures",
+        ]
+    )
     monkeypatch.setenv("UPSCALE_MODELS_DIR", str(models))
     monkeypatch.setenv("UPSCALE_CACHE_DIR", str(tmp_path / "ov-cache"))
     lr = np.asarray(Image.open(images / "img0.png"))[:40, :30]
@@ -150,7 +180,19 @@ def test_it_turns_bf16_on_only_where_the_cpu_has_it(tmp_path):
 def test_a_jpeg_run_fine_tunes_whole_weights_and_validates_on_compressed_images(images, tmp_path):
     train.main(run_args(images, tmp_path / "clean", "--iterations", "10"))
     run = tmp_path / "jpeg"
-    meta = train.main(run_args(images, run, "--iterations", "10", "--init-weights",
-                               str(tmp_path / "clean" / "latest.pt"), "--jpeg", "40-90", "--val-jpeg", "50,75"))
+    meta = train.main(
+        run_args(
+            images,
+            run,
+            "--iterations",
+            "10",
+            "--init-weights",
+            str(tmp_path / "clean" / "latest.pt"),
+            "--jpeg",
+            "40-90",
+            "--val-jpeg",
+            "50,75",
+        )
+    )
     assert meta["jpeg"] == "40-90" and meta["init_weights"].endswith("latest.pt")
     assert meta["iteration"] == 10 and (run / "best.pt").exists()

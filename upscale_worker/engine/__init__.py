@@ -1,7 +1,7 @@
 """The upscaling engine: EDSR on OpenVINO, seam-free tiling, faithful pixels. Knows nothing of Django or Celery.
 
-    from upscale_worker.engine import upscale_file, EngineError, Cancelled
-    result = upscale_file("in.jpg", "out.png", scale=4, progress=lambda done, total: ..., cancelled=lambda: False)
+from upscale_worker.engine import upscale_file, EngineError, Cancelled
+result = upscale_file("in.jpg", "out.png", scale=4, progress=lambda done, total: ..., cancelled=lambda: False)
 """
 
 from upscale_worker.engine.errors import Cancelled, EngineError

@@ -48,13 +48,17 @@ class Options:
     """Runtime choices; None means the environment's default (see runtime.py)."""
 
     precision: str | None = None
-    tile: int | None = None  # one tile side for every image; None: per image, the best of runtime.tile_sizes()
+    tile: int | None = (
+        None  # one tile side for every image; None: per image, the best of runtime.tile_sizes()
+    )
     # "auto": the JPEG-aware model for a lossy file below compression.JPEG_QUALITY_THRESHOLD, else the clean
     # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
     source: str = "auto"
     border: str = BORDER  # "replicate", "reflect" or "zero" (the network's own padding): see tiling.BORDERS
     back_projection: int | None = None  # rounds; None: by the variant and the input's quality (rounds())
-    input_quality: int | None = None  # an array's JPEG quality when the caller knows it (a file's header says)
+    input_quality: int | None = (
+        None  # an array's JPEG quality when the caller knows it (a file's header says)
+    )
 
 
 @dataclass(frozen=True)
@@ -80,14 +84,22 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
     if min(tiles) <= 2 * OVERLAP:
         raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
     try:
-        choice = compression.choose(options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir()))
+        choice = compression.choose(
+            options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir())
+        )
     except ValueError as e:
         raise EngineError(str(e)) from None
     precision = options.precision or runtime.precision(scale, choice.variant)
     model = runtime.checked_model(runtime.models_dir(), scale, choice.variant, precision)
     quality = found.quality if found is not None and found.lossy else options.input_quality
-    return Plan(choice.variant, precision, tiles, model.entry["name"], choice.reason,
-                rounds(choice.variant, quality) if options.back_projection is None else options.back_projection)
+    return Plan(
+        choice.variant,
+        precision,
+        tiles,
+        model.entry["name"],
+        choice.reason,
+        rounds(choice.variant, quality) if options.back_projection is None else options.back_projection,
+    )
 
 
 def rounds(variant: str, quality: int | None) -> int:
@@ -98,16 +110,32 @@ def rounds(variant: str, quality: int | None) -> int:
     return JPEG_BACK_PROJECTION if quality is not None and quality >= JPEG_BACK_PROJECTION_QUALITY else 0
 
 
-def _tiled(rgb: np.ndarray, scale: int, plan: Plan, options: Options, progress: Progress,
-           cancelled: Callable[[], bool]) -> np.ndarray:
+def _tiled(
+    rgb: np.ndarray,
+    scale: int,
+    plan: Plan,
+    options: Options,
+    progress: Progress,
+    cancelled: Callable[[], bool],
+) -> np.ndarray:
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
     w, h = computed_size(rgb.shape[1], rgb.shape[0], options.border)
     tile = best_tile(w, h, plan.tiles, OVERLAP)
     infer = runtime.infer_function(scale, plan.variant, plan.precision, min(h, tile), min(w, tile))
-    return upscale_tiled(rgb, scale, infer, tile, OVERLAP, progress, cancelled, padding(options.border),
-                         options.border, plan.rounds)
+    return upscale_tiled(
+        rgb,
+        scale,
+        infer,
+        tile,
+        OVERLAP,
+        progress,
+        cancelled,
+        padding(options.border),
+        options.border,
+        plan.rounds,
+    )
 
 
 def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
@@ -158,7 +186,9 @@ def upscale_file(
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
     picture = pixels.load(io.BytesIO(data))
-    limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before the work
+    limits.check_output(
+        *picture.size, scale, fmt, limits.NO_LIMITS
+    )  # the format's side limit, before the work
     rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, plan, options, progress, cancelled)
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)

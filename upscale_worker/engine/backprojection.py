@@ -43,10 +43,14 @@ def reduce(plane: np.ndarray, scale: int) -> np.ndarray:
     taps, anchor = reduction_filter(scale)
     rows = cv2.filter2D(plane, cv2.CV_32F, taps[:, None], anchor=(0, anchor), borderType=cv2.BORDER_REFLECT)
     rows = rows[::scale]
-    return cv2.filter2D(rows, cv2.CV_32F, taps[None, :], anchor=(anchor, 0), borderType=cv2.BORDER_REFLECT)[:, ::scale]
+    return cv2.filter2D(rows, cv2.CV_32F, taps[None, :], anchor=(anchor, 0), borderType=cv2.BORDER_REFLECT)[
+        :, ::scale
+    ]
 
 
-def back_project(lr: np.ndarray, sr: np.ndarray, scale: int, rounds: int = 1, peak: float = 255.0) -> np.ndarray:
+def back_project(
+    lr: np.ndarray, sr: np.ndarray, scale: int, rounds: int = 1, peak: float = 255.0
+) -> np.ndarray:
     """``sr`` (float32 C x sH x sW) moved so that each plane's reduction (reduce()) matches ``lr``'s (float32
     C x H x W, the same range 0..``peak``), ``rounds`` times, clipped to 0..peak before each reduction.
     Returns a new float32 C x sH x sW array, not clipped after the last round."""

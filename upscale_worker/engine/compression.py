@@ -32,13 +32,113 @@ JPEG_QUALITY_THRESHOLD = 100
 
 # ITU-T T.81 Annex K, tables K.1 (luminance) and K.2 (chrominance), in natural (row-major) order: libjpeg's
 # std_luminance_quant_tbl and std_chrominance_quant_tbl, the tables its quality setting scales.
-IJG_LUMA = np.array([
-    16, 11, 10, 16, 24, 40, 51, 61, 12, 12, 14, 19, 26, 58, 60, 55, 14, 13, 16, 24, 40, 57, 69, 56,
-    14, 17, 22, 29, 51, 87, 80, 62, 18, 22, 37, 56, 68, 109, 103, 77, 24, 35, 55, 64, 81, 104, 113, 92,
-    49, 64, 78, 87, 103, 121, 120, 101, 72, 92, 95, 98, 112, 100, 103, 99], dtype=np.float64)
-IJG_CHROMA = np.array([
-    17, 18, 24, 47, 99, 99, 99, 99, 18, 21, 26, 66, 99, 99, 99, 99, 24, 26, 56, 99, 99, 99, 99, 99,
-    47, 66, 99, 99, 99, 99, 99, 99] + [99] * 32, dtype=np.float64)
+IJG_LUMA = np.array(
+    [
+        16,
+        11,
+        10,
+        16,
+        24,
+        40,
+        51,
+        61,
+        12,
+        12,
+        14,
+        19,
+        26,
+        58,
+        60,
+        55,
+        14,
+        13,
+        16,
+        24,
+        40,
+        57,
+        69,
+        56,
+        14,
+        17,
+        22,
+        29,
+        51,
+        87,
+        80,
+        62,
+        18,
+        22,
+        37,
+        56,
+        68,
+        109,
+        103,
+        77,
+        24,
+        35,
+        55,
+        64,
+        81,
+        104,
+        113,
+        92,
+        49,
+        64,
+        78,
+        87,
+        103,
+        121,
+        120,
+        101,
+        72,
+        92,
+        95,
+        98,
+        112,
+        100,
+        103,
+        99,
+    ],
+    dtype=np.float64,
+)
+IJG_CHROMA = np.array(
+    [
+        17,
+        18,
+        24,
+        47,
+        99,
+        99,
+        99,
+        99,
+        18,
+        21,
+        26,
+        66,
+        99,
+        99,
+        99,
+        99,
+        24,
+        26,
+        56,
+        99,
+        99,
+        99,
+        99,
+        99,
+        47,
+        66,
+        99,
+        99,
+        99,
+        99,
+        99,
+        99,
+    ]
+    + [99] * 32,
+    dtype=np.float64,
+)
 
 
 def ijg_scale(quality: int) -> int:
@@ -72,7 +172,9 @@ def jpeg_quality(quantization: dict[int, list[int]]) -> int:
     Raises ValueError without tables."""
     if not quantization:
         raise ValueError("the JPEG has no quantisation tables")
-    tables = [np.log(np.maximum(1, np.asarray(quantization[k], dtype=np.float64))) for k in sorted(quantization)[:2]]
+    tables = [
+        np.log(np.maximum(1, np.asarray(quantization[k], dtype=np.float64))) for k in sorted(quantization)[:2]
+    ]
     error = sum((_WEIGHTS[i] * (_LOG_TABLES[:, i] - t) ** 2).sum(axis=1) for i, t in enumerate(tables))
     return int(_QUALITIES[np.argmin(error)])
 
@@ -104,8 +206,9 @@ def inspect(data: bytes | BinaryIO) -> Compression:
         if fmt == "webp":
             f.seek(start)
             quantiser = vp8_quantiser(f.read())
-            return Compression("webp", quantiser is not None,
-                               None if quantiser is None else webp_quality(quantiser))
+            return Compression(
+                "webp", quantiser is not None, None if quantiser is None else webp_quality(quantiser)
+            )
         return Compression(fmt, False)
     except (OSError, Image.UnidentifiedImageError) as e:
         raise ValueError(f"not a readable image: {e}") from None
@@ -215,8 +318,12 @@ class Choice:
     reason: str  # a sentence for the job record
 
 
-def choose(source: str, compression: Compression | None, jpeg_available: bool,
-           threshold: int = JPEG_QUALITY_THRESHOLD) -> Choice:
+def choose(
+    source: str,
+    compression: Compression | None,
+    jpeg_available: bool,
+    threshold: int = JPEG_QUALITY_THRESHOLD,
+) -> Choice:
     """Which variant upscales a file: ``source`` "clean" and "compressed" force one, "auto" runs the
     JPEG-aware model for a lossy input below ``threshold`` and the clean one otherwise. Without a JPEG-aware
     model for the scale the clean one runs and the reason says so. Raises ValueError for an unknown source."""

@@ -16,23 +16,38 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine import limits
+from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.limits import Limits, TooLarge
 
-MAGIC = {"png": (b"\x89PNG\r\n\x1a\n",), "jpeg": (b"\xff\xd8\xff",), "webp": (b"RIFF",),
-         "gif": (b"GIF87a", b"GIF89a"), "bmp": (b"BM",)}
+MAGIC = {
+    "png": (b"\x89PNG\r\n\x1a\n",),
+    "jpeg": (b"\xff\xd8\xff",),
+    "webp": (b"RIFF",),
+    "gif": (b"GIF87a", b"GIF89a"),
+    "bmp": (b"BM",),
+}
 PILLOW_FORMATS = {"png": ["PNG"], "jpeg": ["JPEG", "MPO"], "webp": ["WEBP"], "gif": ["GIF"], "bmp": ["BMP"]}
 SITE_FORMATS = ("png", "jpeg", "webp")
 FORMAT_NAMES = {**limits.FORMAT_NAMES, "gif": "GIF", "bmp": "BMP"}
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
 # JPEG frame markers (SOFn) that libjpeg cannot decode, named for the user; SOF0-2 and 9-10 are decoded.
-UNSUPPORTED_JPEG = {0xC3: "Lossless JPEG (SOF3)", 0xC5: "Hierarchical JPEG (SOF5)", 0xC6: "Hierarchical JPEG (SOF6)",
-                    0xC7: "Hierarchical lossless JPEG (SOF7)", 0xCB: "Lossless arithmetic-coded JPEG (SOF11)",
-                    0xCD: "Hierarchical JPEG (SOF13)", 0xCE: "Hierarchical JPEG (SOF14)",
-                    0xCF: "Hierarchical lossless JPEG (SOF15)"}
-SOF_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # C4 Huffman tables, C8 reserved, CC arithmetic tables
+UNSUPPORTED_JPEG = {
+    0xC3: "Lossless JPEG (SOF3)",
+    0xC5: "Hierarchical JPEG (SOF5)",
+    0xC6: "Hierarchical JPEG (SOF6)",
+    0xC7: "Hierarchical lossless JPEG (SOF7)",
+    0xCB: "Lossless arithmetic-coded JPEG (SOF11)",
+    0xCD: "Hierarchical JPEG (SOF13)",
+    0xCE: "Hierarchical JPEG (SOF14)",
+    0xCF: "Hierarchical lossless JPEG (SOF15)",
+}
+SOF_MARKERS = set(range(0xC0, 0xD0)) - {
+    0xC4,
+    0xC8,
+    0xCC,
+}  # C4 Huffman tables, C8 reserved, CC arithmetic tables
 
 
 class Unreadable(EngineError):
@@ -72,8 +87,10 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
         return _checked(f, fmt, head)
     except Image.DecompressionBombError:
         cap = limits.input_megapixels
-        raise TooLarge("The image has far more pixels than " + (f"the limit of {cap:g} megapixels." if cap else
-                                                                "this decoder opens.")) from None
+        raise TooLarge(
+            "The image has far more pixels than "
+            + (f"the limit of {cap:g} megapixels." if cap else "this decoder opens.")
+        ) from None
     finally:
         f.seek(0)
 
@@ -105,7 +122,9 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
         f.seek(0)
         with Image.open(f, formats=PILLOW_FORMATS[fmt]) as im:
             width, height = im.size
-            frames = 1 if im.format == "MPO" else getattr(im, "n_frames", 1)  # MPO: a JPEG and its second view
+            frames = (
+                1 if im.format == "MPO" else getattr(im, "n_frames", 1)
+            )  # MPO: a JPEG and its second view
             info = dict(im.info)
             if fmt == "png":
                 im.verify()  # chunk CRCs up to IEND: catches truncation and flipped bits, decodes nothing
@@ -118,8 +137,9 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
     if fmt == "webp" and int.from_bytes(head[4:8], "little") + 8 > _length(f):
         raise Unreadable("The file is truncated.")
     if frames > 1:
-        raise Unreadable(f"Animated images are not supported (this one has {frames} frames).",
-                         "unsupported_format")
+        raise Unreadable(
+            f"Animated images are not supported (this one has {frames} frames).", "unsupported_format"
+        )
     if width < 1 or height < 1:
         raise Unreadable("The image is empty.")
     if orientation in (5, 6, 7, 8):
@@ -186,12 +206,16 @@ def check_jpeg_frame(f: BinaryIO) -> None:
         if length < 2:
             raise Unreadable("The file is damaged or not a valid JPEG image.")
         if kind in UNSUPPORTED_JPEG:
-            raise Unreadable(f"{UNSUPPORTED_JPEG[kind]} is not supported; save it as PNG or as an ordinary JPEG.",
-                             "unsupported_format")
+            raise Unreadable(
+                f"{UNSUPPORTED_JPEG[kind]} is not supported; save it as PNG or as an ordinary JPEG.",
+                "unsupported_format",
+            )
         if kind in SOF_MARKERS:
             if precision != 8:
-                raise Unreadable(f"{precision}-bit JPEG is not supported; save it as PNG or as an ordinary "
-                                 "8-bit JPEG.", "unsupported_format")
+                raise Unreadable(
+                    f"{precision}-bit JPEG is not supported; save it as PNG or as an ordinary 8-bit JPEG.",
+                    "unsupported_format",
+                )
             return
         if kind == 0xDA:  # start of scan before any frame: leave it to the decoder
             return

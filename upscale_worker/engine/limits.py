@@ -34,8 +34,10 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        return cls(env_megapixels("MAX_INPUT_MEGAPIXELS", DEFAULT_INPUT_MEGAPIXELS),
-                   env_megapixels("MAX_OUTPUT_MEGAPIXELS", DEFAULT_OUTPUT_MEGAPIXELS))
+        return cls(
+            env_megapixels("MAX_INPUT_MEGAPIXELS", DEFAULT_INPUT_MEGAPIXELS),
+            env_megapixels("MAX_OUTPUT_MEGAPIXELS", DEFAULT_OUTPUT_MEGAPIXELS),
+        )
 
 
 NO_LIMITS = Limits(None, None)
@@ -53,11 +55,14 @@ def megapixels(width: int, height: int) -> float:
 def output_fits(width: int, height: int, scale: int, fmt: str, limits: Limits) -> bool:
     """Whether ``width`` x ``height`` upscaled ``scale`` times fits the output limits and ``fmt``'s side limit."""
     cap = limits.output_megapixels
-    return (cap is None or megapixels(width, height) * scale * scale <= cap) \
-        and max(width, height) * scale <= MAX_SIDE[fmt]
+    return (cap is None or megapixels(width, height) * scale * scale <= cap) and max(
+        width, height
+    ) * scale <= MAX_SIDE[fmt]
 
 
-def largest_scale(width: int, height: int, fmt: str, limits: Limits, scales: list[int] | tuple[int, ...]) -> int | None:
+def largest_scale(
+    width: int, height: int, fmt: str, limits: Limits, scales: list[int] | tuple[int, ...]
+) -> int | None:
     """The largest of ``scales`` whose output fits, or None."""
     return max((s for s in scales if output_fits(width, height, s, fmt, limits)), default=None)
 
@@ -66,27 +71,47 @@ def check_input(width: int, height: int, limits: Limits) -> None:
     """Raise TooLarge when the input has more megapixels than allowed."""
     cap, mp = limits.input_megapixels, megapixels(width, height)
     if cap is not None and mp > cap:
-        raise TooLarge(f"The image is {width}x{height} ({mp:.1f} megapixels); the limit is {cap:g} megapixels.")
+        raise TooLarge(
+            f"The image is {width}x{height} ({mp:.1f} megapixels); the limit is {cap:g} megapixels."
+        )
 
 
-def check_output(width: int, height: int, scale: int, fmt: str, limits: Limits,
-                 scales: list[int] | tuple[int, ...] = (2, 3, 4)) -> None:
+def check_output(
+    width: int,
+    height: int,
+    scale: int,
+    fmt: str,
+    limits: Limits,
+    scales: list[int] | tuple[int, ...] = (2, 3, 4),
+) -> None:
     """Raise TooLarge, naming the limit and the largest of ``scales`` below ``scale`` that fits, when the
     output of ``width`` x ``height`` at ``scale`` in ``fmt`` does not fit."""
     if output_fits(width, height, scale, fmt, limits):
         return
     fitting = largest_scale(width, height, fmt, limits, [s for s in scales if s < scale])
-    hint = f" The largest scale that fits is x{fitting}." if fitting else " No scale fits; use a smaller image."
+    hint = (
+        f" The largest scale that fits is x{fitting}." if fitting else " No scale fits; use a smaller image."
+    )
     out_w, out_h = width * scale, height * scale
     if max(out_w, out_h) > MAX_SIDE[fmt]:
-        raise TooLarge(f"{FORMAT_NAMES[fmt]} output cannot exceed {MAX_SIDE[fmt]} pixels a side "
-                       f"({width}x{height} at x{scale} would be {out_w}x{out_h}).{hint}")
-    raise TooLarge(f"At x{scale} the result would be {out_w}x{out_h} ({megapixels(out_w, out_h):.1f} megapixels); "
-                   f"the limit is {limits.output_megapixels:g} megapixels.{hint}")
+        raise TooLarge(
+            f"{FORMAT_NAMES[fmt]} output cannot exceed {MAX_SIDE[fmt]} pixels a side "
+            f"({width}x{height} at x{scale} would be {out_w}x{out_h}).{hint}"
+        )
+    raise TooLarge(
+        f"At x{scale} the result would be {out_w}x{out_h} ({megapixels(out_w, out_h):.1f} megapixels); "
+        f"the limit is {limits.output_megapixels:g} megapixels.{hint}"
+    )
 
 
-def check(width: int, height: int, scale: int, fmt: str, limits: Limits,
-          scales: list[int] | tuple[int, ...] = (2, 3, 4)) -> None:
+def check(
+    width: int,
+    height: int,
+    scale: int,
+    fmt: str,
+    limits: Limits,
+    scales: list[int] | tuple[int, ...] = (2, 3, 4),
+) -> None:
     """check_input then check_output: every size limit of one request, from the (displayed) size alone."""
     check_input(width, height, limits)
     check_output(width, height, scale, fmt, limits, scales)

@@ -74,7 +74,9 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def measured_psnr(scale: int, folder: Path | None = None, variant: str = "clean") -> dict[str, dict[str, float]]:
+def measured_psnr(
+    scale: int, folder: Path | None = None, variant: str = "clean"
+) -> dict[str, dict[str, float]]:
     """Image set -> precision -> PSNR of the ``scale`` models of ``variant``, as recorded by the export (empty
     if never)."""
     psnr: dict[str, dict[str, float]] = {}
@@ -102,7 +104,9 @@ def find_model(scale: int, precision: str, folder: Path | None = None, variant: 
     Raises EngineError when there is none or its files are damaged."""
     folder = folder or models_dir()
     if precision not in WEIGHTS_FOR_PRECISION:
-        raise EngineError(f"Unknown precision {precision!r}; choose one of {', '.join(WEIGHTS_FOR_PRECISION)}.")
+        raise EngineError(
+            f"Unknown precision {precision!r}; choose one of {', '.join(WEIGHTS_FOR_PRECISION)}."
+        )
     if variant not in VARIANTS:
         raise EngineError(f"Unknown model variant {variant!r}; choose one of {', '.join(VARIANTS)}.")
     weights = WEIGHTS_FOR_PRECISION[precision]
@@ -120,5 +124,7 @@ def find_model(scale: int, precision: str, folder: Path | None = None, variant: 
     model = ModelFile(folder / entry["files"]["xml"], folder / entry["files"]["bin"], entry)
     for kind, path in (("xml", model.xml), ("bin", model.bin)):
         if not path.exists() or sha256(path) != entry["sha256"][kind]:
-            raise EngineError(f"The x{scale} model file {path.name} is missing or damaged; reinstall the models.")
+            raise EngineError(
+                f"The x{scale} model file {path.name} is missing or damaged; reinstall the models."
+            )
     return model

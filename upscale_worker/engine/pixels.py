@@ -140,7 +140,9 @@ def _writable(ifd_tag: int | None, tag: int, value) -> bool:
         return False
 
 
-def _picture(rgba: np.ndarray, grey: bool, im: Image.Image, exif: Image.Exif, colour_chunks: bytes) -> Picture:
+def _picture(
+    rgba: np.ndarray, grey: bool, im: Image.Image, exif: Image.Exif, colour_chunks: bytes
+) -> Picture:
     if rgba.ndim == 2:
         rgba = rgba[..., None]
     channels = rgba.shape[2]
@@ -226,7 +228,9 @@ def cmyk_to_srgb(im: Image.Image) -> Image.Image:
     if not icc:
         return im.convert("RGB")
     try:
-        return ImageCms.profileToProfile(im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB")
+        return ImageCms.profileToProfile(
+            im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB"
+        )
     except (ImageCms.PyCMSError, OSError):  # a damaged profile: the plain conversion rather than a failure
         return im.convert("RGB")
 
@@ -259,8 +263,9 @@ def bleed(rgb: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     hidden = alpha == 0
     if not hidden.any() or hidden.all():
         return rgb
-    _, labels = cv2.distanceTransformWithLabels(hidden.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5,
-                                                labelType=cv2.DIST_LABEL_PIXEL)
+    _, labels = cv2.distanceTransformWithLabels(
+        hidden.view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5, labelType=cv2.DIST_LABEL_PIXEL
+    )
     visible = np.flatnonzero(~hidden)
     filled = rgb.copy()
     filled[hidden] = rgb.reshape(-1, 3)[visible[labels[hidden] - 1]]
@@ -337,7 +342,9 @@ def _up_filtered_bands(x: np.ndarray):
     rows = x.reshape(len(x), -1)
     above = np.zeros(rows.shape[1] * x.itemsize, np.uint8)  # the row above the first is zeros
     for top in range(0, len(rows), PNG_BAND_ROWS):
-        band = rows[top : top + PNG_BAND_ROWS].astype(f">u{x.itemsize}", copy=False).view(np.uint8)  # PNG is big-endian
+        band = (
+            rows[top : top + PNG_BAND_ROWS].astype(f">u{x.itemsize}", copy=False).view(np.uint8)
+        )  # PNG is big-endian
         lines = np.empty((len(band), band.shape[1] + 1), np.uint8)
         lines[:, 0] = 2
         np.subtract(band[0], above, out=lines[0, 1:])

@@ -92,8 +92,9 @@ def read_model(folder: Path, scale: int, variant: str, precision: str) -> ov.Mod
     return core().read_model(checked_model(folder, scale, variant, precision).xml)
 
 
-def compiled_model(folder: Path, scale: int, variant: str, precision: str, height: int, width: int,
-                   threads: int) -> ov.CompiledModel:
+def compiled_model(
+    folder: Path, scale: int, variant: str, precision: str, height: int, width: int, threads: int
+) -> ov.CompiledModel:
     """The model compiled for one fixed input shape. Each compiled shape holds its own activations (about
     300 MB for a 280 tile at x4), so only the configured tile sides stay for the life of the process."""
     if height == width and height in tile_sizes():
@@ -102,23 +103,33 @@ def compiled_model(folder: Path, scale: int, variant: str, precision: str, heigh
 
 
 @lru_cache(maxsize=None)
-def compiled_tile(folder: Path, scale: int, variant: str, precision: str, side: int,
-                  threads: int) -> ov.CompiledModel:
+def compiled_tile(
+    folder: Path, scale: int, variant: str, precision: str, side: int, threads: int
+) -> ov.CompiledModel:
     """A configured tile side: compiled once per process, loaded from the disk cache after the first time."""
     return _compile(folder, scale, variant, precision, side, side, threads, cache_dir())
 
 
 @lru_cache(maxsize=2)
-def compiled_window(folder: Path, scale: int, variant: str, precision: str, height: int, width: int,
-                    threads: int) -> ov.CompiledModel:
+def compiled_window(
+    folder: Path, scale: int, variant: str, precision: str, height: int, width: int, threads: int
+) -> ov.CompiledModel:
     """Any other shape (an image smaller than the tile on a side): compiled in about 0.15 s and kept only
     while it is one of the last two used, so that many image sizes cannot pile up gigabytes; the disk cache
     would grow with every size seen, so they stay out of it."""
     return _compile(folder, scale, variant, precision, height, width, threads, "")
 
 
-def _compile(folder: Path, scale: int, variant: str, precision: str, height: int, width: int, threads: int,
-             disk_cache: Path | str) -> ov.CompiledModel:
+def _compile(
+    folder: Path,
+    scale: int,
+    variant: str,
+    precision: str,
+    height: int,
+    width: int,
+    threads: int,
+    disk_cache: Path | str,
+) -> ov.CompiledModel:
     model = read_model(folder, scale, variant, precision).clone()
     model.reshape([1, 3, height, width])
     config = {
@@ -133,5 +144,7 @@ def _compile(folder: Path, scale: int, variant: str, precision: str, height: int
 
 def infer_function(scale: int, variant: str, precision: str, height: int, width: int) -> Infer:
     """A callable running one height x width window; each call of this function gets its own infer request."""
-    request = compiled_model(models_dir(), scale, variant, precision, height, width, threads()).create_infer_request()
+    request = compiled_model(
+        models_dir(), scale, variant, precision, height, width, threads()
+    ).create_infer_request()
     return lambda batch: request.infer([np.ascontiguousarray(batch)])[0]

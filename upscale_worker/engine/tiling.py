@@ -88,7 +88,10 @@ def upscale_tiled(
     source = padded(rgb, pad, border)
     h, w = rgb.shape[:2]
     win_h, win_w = min(h + 2 * pad, tile), min(w + 2 * pad, tile)
-    rows, cols = _cropped(windows(h + 2 * pad, tile, overlap), pad, h), _cropped(windows(w + 2 * pad, tile, overlap), pad, w)
+    rows, cols = (
+        _cropped(windows(h + 2 * pad, tile, overlap), pad, h),
+        _cropped(windows(w + 2 * pad, tile, overlap), pad, w),
+    )
     out = np.empty((h * scale, w * scale, 3), rgb.dtype)
     total, s = len(rows) * len(cols), scale
     progress(0, total)

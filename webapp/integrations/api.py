@@ -51,17 +51,23 @@ class WebhookViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, OwnedViewS
     def list(self, request):
         return super().list(request)
 
-    @extend_schema(request=WebhookCreateSerializer,
-                   responses={201: WebhookCreatedSerializer, 400: FIELD_ERRORS, **errors(409)})
+    @extend_schema(
+        request=WebhookCreateSerializer,
+        responses={201: WebhookCreatedSerializer, 400: FIELD_ERRORS, **errors(409)},
+    )
     def create(self, request):
         data = WebhookCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         if self.get_queryset().count() >= settings.MAX_WEBHOOK_ENDPOINTS:
-            return error(f"You have {settings.MAX_WEBHOOK_ENDPOINTS} endpoints already; delete one first.", 409,
-                         "conflict")
+            return error(
+                f"You have {settings.MAX_WEBHOOK_ENDPOINTS} endpoints already; delete one first.",
+                409,
+                "conflict",
+            )
         try:
-            endpoint = webhooks.create_endpoint(request.user, data.validated_data["url"],
-                                                data.validated_data.get("events"))
+            endpoint = webhooks.create_endpoint(
+                request.user, data.validated_data["url"], data.validated_data.get("events")
+            )
         except safe_http.Unsafe as e:
             return error(e, 400, "unsafe_url", url=[str(e)])
         return Response(WebhookCreatedSerializer(endpoint).data, status=201)
@@ -105,28 +111,46 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
     def retrieve(self, request, pk=None):
         return super().retrieve(request, pk)
 
-    @extend_schema(request={"multipart/form-data": BatchCreateSerializer}, parameters=[idempotency.PARAMETER],
-                   responses={201: BatchSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)})
+    @extend_schema(
+        request={"multipart/form-data": BatchCreateSerializer},
+        parameters=[idempotency.PARAMETER],
+        responses={201: BatchSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)},
+    )
     @idempotency.idempotent
     def create(self, request):
         data = BatchCreateSerializer(data={**request.data.dict(), "image": request.FILES.getlist("image")})
         data.is_valid(raise_exception=True)
         options = data.validated_data
         try:
-            batch, refused = batches.create_batch(request.user, options["image"], int(options["scale"]),
-                                                  options["format"], options["quality"], options["keep_metadata"])
+            batch, refused = batches.create_batch(
+                request.user,
+                options["image"],
+                int(options["scale"]),
+                options["format"],
+                options["quality"],
+                options["keep_metadata"],
+            )
         except batches.TooMany as e:
             return error(e, 400, "too_many_files")
         if batch is None:
             first = refused[0]
-            return error(f"No file was accepted: {first['detail']}", first["status"], first["code"],
-                         image=[f"{r['filename']}: {r['detail']}" for r in refused])
+            return error(
+                f"No file was accepted: {first['detail']}",
+                first["status"],
+                first["code"],
+                image=[f"{r['filename']}: {r['detail']}" for r in refused],
+            )
         batch = self.get_queryset().get(pk=batch.pk)
         return Response(self.get_serializer(batch).data, status=201)
 
-    @extend_schema(responses={(200, "application/zip"): OpenApiResponse(OpenApiTypes.BINARY,
-                                                                         description="The finished results"),
-                              **errors(404)})
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The finished results"
+            ),
+            **errors(404),
+        }
+    )
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, pk=None):
         """A ZIP of the batch's finished results, streamed."""

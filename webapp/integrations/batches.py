@@ -23,7 +23,8 @@ def create_batch(user, files, scale, fmt="png", quality=95, keep_metadata=False)
             refused.append({"filename": f.name, "detail": str(e), "code": e.code, "status": e.status})
     if not jobs:
         return None, refused
-    batch = Batch.objects.create(owner=user, refused=[{k: r[k] for k in ("filename", "detail", "code")}
-                                                       for r in refused])
+    batch = Batch.objects.create(
+        owner=user, refused=[{k: r[k] for k in ("filename", "detail", "code")} for r in refused]
+    )
     batch.jobs.add(*jobs)
     return batch, refused

@@ -23,8 +23,13 @@ from webapp.errors import error
 from webapp.integrations.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
-PARAMETER = OpenApiParameter(HEADER, OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                             description="Retry safely: the same key and request within 24 h replays the first answer")
+PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="Retry safely: the same key and request within 24 h replays the first answer",
+)
 
 
 def file_digest(f):
@@ -47,18 +52,24 @@ def fingerprint(request):
 
 def begin(user, key, print_):
     """(row, None) when this request owns the key now, else (None, the answer to give)."""
-    IdempotencyKey.objects.filter(owner=user, key=key,
-                                  created_at__lt=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_HOURS)).delete()
+    IdempotencyKey.objects.filter(
+        owner=user, key=key, created_at__lt=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_HOURS)
+    ).delete()
     try:
         with transaction.atomic():
             return IdempotencyKey.objects.create(owner=user, key=key, fingerprint=print_), None
     except IntegrityError:
         row = IdempotencyKey.objects.filter(owner=user, key=key).first()
     if row is not None and row.fingerprint != print_:
-        return None, error("This Idempotency-Key was used with a different request.", 422, "idempotency_mismatch")
+        return None, error(
+            "This Idempotency-Key was used with a different request.", 422, "idempotency_mismatch"
+        )
     if row is None or row.status_code is None:
-        return None, error("A request with this Idempotency-Key is still in flight; retry later.", 409,
-                           "idempotency_in_flight")
+        return None, error(
+            "A request with this Idempotency-Key is still in flight; retry later.",
+            409,
+            "idempotency_in_flight",
+        )
     return None, Response(row.body, status=row.status_code, headers={"Idempotent-Replayed": "true"})
 
 

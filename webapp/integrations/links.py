@@ -15,10 +15,21 @@ def presigned_result_url(field, content_type, filename):
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("s3", endpoint_url=settings.S3_PUBLIC_ENDPOINT_URL, aws_access_key_id=storage.access_key,
-                          aws_secret_access_key=storage.secret_key, region_name=storage.region_name or "us-east-1",
-                          config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
-    return client.generate_presigned_url("get_object", ExpiresIn=min(300, settings.PRESIGNED_SECONDS), Params={
-        "Bucket": storage.bucket_name, "Key": storage._normalize_name(field.name),
-        "ResponseContentType": content_type,
-        "ResponseContentDisposition": content_disposition_header(True, filename)})
+    client = boto3.client(
+        "s3",
+        endpoint_url=settings.S3_PUBLIC_ENDPOINT_URL,
+        aws_access_key_id=storage.access_key,
+        aws_secret_access_key=storage.secret_key,
+        region_name=storage.region_name or "us-east-1",
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+    return client.generate_presigned_url(
+        "get_object",
+        ExpiresIn=min(300, settings.PRESIGNED_SECONDS),
+        Params={
+            "Bucket": storage.bucket_name,
+            "Key": storage._normalize_name(field.name),
+            "ResponseContentType": content_type,
+            "ResponseContentDisposition": content_disposition_header(True, filename),
+        },
+    )

@@ -14,9 +14,14 @@ from drf_spectacular.utils import OpenApiParameter
 from webapp.jobs.models import FINISHED, Job
 
 PREFER = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d{1,6})(?:$|[,;\s])", re.IGNORECASE)
-PARAMETER = OpenApiParameter("Prefer", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-                             description="`wait=N`: answer when the job has finished or N seconds have passed "
-                                         "(N at most PREFER_WAIT_MAX, 20 by default)")
+PARAMETER = OpenApiParameter(
+    "Prefer",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description="`wait=N`: answer when the job has finished or N seconds have passed "
+    "(N at most PREFER_WAIT_MAX, 20 by default)",
+)
 POLL_SECONDS = 0.2
 _lock = threading.Lock()
 _waiting = 0

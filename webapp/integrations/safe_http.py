@@ -69,13 +69,28 @@ def post(url, body, headers, timeout=10.0):
     headers = {**headers, "Host": host if port == default_port else f"{host}:{port}"}
     limit = urllib3.Timeout(total=timeout)
     if scheme == "https":
-        pool = urllib3.HTTPSConnectionPool(str(ip), port, timeout=limit, retries=False, cert_reqs="CERT_REQUIRED",
-                                           server_hostname=host, assert_hostname=host)
+        pool = urllib3.HTTPSConnectionPool(
+            str(ip),
+            port,
+            timeout=limit,
+            retries=False,
+            cert_reqs="CERT_REQUIRED",
+            server_hostname=host,
+            assert_hostname=host,
+        )
     else:
         pool = urllib3.HTTPConnectionPool(str(ip), port, timeout=limit, retries=False)
     with pool:
-        response = pool.urlopen("POST", target, body=body, headers=headers, redirect=False, retries=False,
-                                preload_content=False, assert_same_host=False)
+        response = pool.urlopen(
+            "POST",
+            target,
+            body=body,
+            headers=headers,
+            redirect=False,
+            retries=False,
+            preload_content=False,
+            assert_same_host=False,
+        )
         try:
             response.read(MAX_ANSWER)  # politeness to the receiver, bounded; the content is not used
         finally:

@@ -7,8 +7,12 @@ from webapp.jobs.serializers import JobSerializer
 
 class WebhookCreateSerializer(serializers.Serializer):
     url = serializers.URLField(max_length=2000)
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EVENTS), required=False, allow_empty=False,
-                                   help_text="Default: every event.")
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=EVENTS),
+        required=False,
+        allow_empty=False,
+        help_text="Default: every event.",
+    )
 
 
 class WebhookSerializer(serializers.ModelSerializer):
@@ -18,7 +22,9 @@ class WebhookSerializer(serializers.ModelSerializer):
 
 
 class WebhookCreatedSerializer(WebhookSerializer):
-    secret = serializers.CharField(help_text="whsec_ + base64: shown only in this answer; verify signatures with it")
+    secret = serializers.CharField(
+        help_text="whsec_ + base64: shown only in this answer; verify signatures with it"
+    )
 
     class Meta(WebhookSerializer.Meta):
         fields = WebhookSerializer.Meta.fields + ["secret"]
@@ -29,8 +35,19 @@ class DeliverySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Delivery
-        fields = ["id", "webhook_id", "event_type", "job_id", "status", "attempts", "next_attempt_at",
-                  "last_status_code", "last_error", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "webhook_id",
+            "event_type",
+            "job_id",
+            "status",
+            "attempts",
+            "next_attempt_at",
+            "last_status_code",
+            "last_error",
+            "created_at",
+            "finished_at",
+        ]
 
 
 class RefusedFileSerializer(serializers.Serializer):
@@ -40,7 +57,9 @@ class RefusedFileSerializer(serializers.Serializer):
 
 
 class BatchCreateSerializer(serializers.Serializer):
-    image = serializers.ListField(child=serializers.FileField(), allow_empty=False, help_text="One or more images")
+    image = serializers.ListField(
+        child=serializers.FileField(), allow_empty=False, help_text="One or more images"
+    )
     scale = serializers.ChoiceField(choices=[2, 3, 4])
     format = serializers.ChoiceField(choices=["png", "jpeg", "webp"], default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
@@ -74,8 +93,11 @@ class BatchSerializer(serializers.ModelSerializer):
     def get_progress(self, batch) -> float:
         """Mean progress of the jobs, 0-100 (a finished job counts 100)."""
         jobs = self._jobs(batch)
-        return round(sum(100 if j.status in ("done", "failed", "cancelled") else j.progress for j in jobs)
-                     / max(1, len(jobs)), 1)
+        return round(
+            sum(100 if j.status in ("done", "failed", "cancelled") else j.progress for j in jobs)
+            / max(1, len(jobs)),
+            1,
+        )
 
     def get_download_url(self, batch) -> str:
         from django.urls import reverse

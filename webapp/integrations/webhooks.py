@@ -35,7 +35,9 @@ def new_secret():
 def create_endpoint(owner, url, events=None):
     """Check the URL (http/https, a public address unless allowed) and store the endpoint; raises safe_http.Unsafe."""
     safe_http.resolve(url)
-    return WebhookEndpoint.objects.create(owner=owner, url=url, events=list(events or EVENTS), secret=new_secret())
+    return WebhookEndpoint.objects.create(
+        owner=owner, url=url, events=list(events or EVENTS), secret=new_secret()
+    )
 
 
 def on_job_finished(sender, job_id, status, **kwargs):
@@ -50,12 +52,22 @@ def on_job_finished(sender, job_id, status, **kwargs):
         return
     job = Job.objects.get(pk=job_id)
     now = timezone.now()
-    body = json.dumps({"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"),
-                       "data": job_payload(job)}, separators=(",", ":"))
+    body = json.dumps(
+        {"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": job_payload(job)},
+        separators=(",", ":"),
+    )
     event_id = f"msg_{uuid.uuid4().hex}"
     deliveries = Delivery.objects.bulk_create(
-        Delivery(endpoint=e, event_id=event_id, event_type=event_type, job_id=job.pk, body=body, next_attempt_at=now)
-        for e in endpoints)
+        Delivery(
+            endpoint=e,
+            event_id=event_id,
+            event_type=event_type,
+            job_id=job.pk,
+            body=body,
+            next_attempt_at=now,
+        )
+        for e in endpoints
+    )
     ids = [d.pk for d in deliveries]
     transaction.on_commit(lambda: [publish(i) for i in ids])
 
@@ -81,17 +93,22 @@ def headers(delivery, secret):
     from standardwebhooks import Webhook
 
     now = timezone.now()
-    return {"Content-Type": "application/json", "User-Agent": f"{settings.SITE_NAME}-Webhooks",
-            "webhook-id": delivery.event_id, "webhook-timestamp": str(int(now.timestamp())),
-            "webhook-signature": Webhook(secret).sign(delivery.event_id, now, delivery.body)}
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": f"{settings.SITE_NAME}-Webhooks",
+        "webhook-id": delivery.event_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(delivery.event_id, now, delivery.body),
+    }
 
 
 def claim(delivery_id):
     """Take a due pending delivery for one attempt (a conditional UPDATE, so duplicates of its message and the
     sweeper never send it twice at once). Returns the Delivery or None."""
     now = timezone.now()
-    taken = Delivery.objects.filter(pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now).update(
-        next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1)
+    taken = Delivery.objects.filter(
+        pk=delivery_id, status=Delivery.Status.PENDING, next_attempt_at__lte=now
+    ).update(next_attempt_at=now + timedelta(seconds=CLAIM_SECONDS), attempts=F("attempts") + 1)
     return Delivery.objects.select_related("endpoint").get(pk=delivery_id) if taken else None
 
 
@@ -103,8 +120,12 @@ def deliver(delivery_id):
         return "skipped"
     code, error = None, ""
     try:
-        code = safe_http.post(delivery.endpoint.url, delivery.body.encode(), headers(delivery, delivery.endpoint.secret),
-                              timeout=settings.WEBHOOK_TIMEOUT)
+        code = safe_http.post(
+            delivery.endpoint.url,
+            delivery.body.encode(),
+            headers(delivery, delivery.endpoint.secret),
+            timeout=settings.WEBHOOK_TIMEOUT,
+        )
         if not 200 <= code < 300:
             error = f"The endpoint answered {code}."
     except safe_http.Unsafe as e:
@@ -127,7 +148,9 @@ def record(delivery, code, error):
         fields["next_attempt_at"] = now + timedelta(seconds=delay)
     Delivery.objects.filter(pk=delivery.pk, attempts=delivery.attempts).update(**fields)
     if "next_attempt_at" in fields and delay <= settings.WEBHOOK_COUNTDOWN_MAX:
-        publish(delivery.pk, countdown=delay)  # a longer wait is the sweeper's: no countdown past the visibility
+        publish(
+            delivery.pk, countdown=delay
+        )  # a longer wait is the sweeper's: no countdown past the visibility
     return fields.get("status", Delivery.Status.PENDING)
 
 

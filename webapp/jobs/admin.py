@@ -19,8 +19,21 @@ def queue_length():
 
 @admin.register(Job)
 class JobAdmin(admin.ModelAdmin):
-    list_display = ("original_name", "owner", "status", "progress", "scale", "source", "variant", "input_width", "input_height",
-                    "attempts", "worker", "created_at", "finished_at")
+    list_display = (
+        "original_name",
+        "owner",
+        "status",
+        "progress",
+        "scale",
+        "source",
+        "variant",
+        "input_width",
+        "input_height",
+        "attempts",
+        "worker",
+        "created_at",
+        "finished_at",
+    )
     list_filter = ("status", "scale", "format", "source", "variant", "created_at")
     search_fields = ("id", "original_name", "owner__username", "error")
     readonly_fields = [f.name for f in Job._meta.fields]
@@ -37,7 +50,8 @@ class JobAdmin(admin.ModelAdmin):
             "queued": Job.objects.filter(status=Status.QUEUED).count(),
             "running": Job.objects.filter(status=Status.RUNNING).count(),
             "broker_queue": queue_length(),
-            "recent_failures": Job.objects.filter(status=Status.FAILED, finished_at__gte=day_ago)
-            .select_related("owner")[:10],
+            "recent_failures": Job.objects.filter(
+                status=Status.FAILED, finished_at__gte=day_ago
+            ).select_related("owner")[:10],
         }
         return super().changelist_view(request, extra_context)

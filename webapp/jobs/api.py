@@ -32,7 +32,9 @@ def refused(e):
 RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
 
 
-@extend_schema(request=CredentialsSerializer, responses={201: TokenSerializer, 400: FIELD_ERRORS, **errors(403, 429)})
+@extend_schema(
+    request=CredentialsSerializer, responses={201: TokenSerializer, 400: FIELD_ERRORS, **errors(403, 429)}
+)
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
@@ -58,7 +60,9 @@ def register(request):
     return Response({"token": Token.objects.create(user=user).key}, status=201)
 
 
-@extend_schema(request=CredentialsSerializer, responses={200: TokenSerializer, 400: FIELD_ERRORS, **errors(429)})
+@extend_schema(
+    request=CredentialsSerializer, responses={200: TokenSerializer, 400: FIELD_ERRORS, **errors(429)}
+)
 @api_view(["POST"])
 @authentication_classes([])
 @permission_classes([])
@@ -82,7 +86,9 @@ def token(request):
     retrieve=extend_schema(parameters=[prefer_wait.PARAMETER], responses={200: JobSerializer, **errors(404)}),
     destroy=extend_schema(responses={204: None, **errors(404)}),
 )
-class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+class JobViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet
+):
     serializer_class = JobSerializer
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -101,18 +107,27 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         except (ValidationError, ValueError):
             raise NotFound()
 
-    @extend_schema(request={"multipart/form-data": JobCreateSerializer},
-                   parameters=[idempotency.PARAMETER, prefer_wait.PARAMETER],
-                   responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)})
+    @extend_schema(
+        request={"multipart/form-data": JobCreateSerializer},
+        parameters=[idempotency.PARAMETER, prefer_wait.PARAMETER],
+        responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)},
+    )
     @idempotency.idempotent
     def create(self, request):
         data = JobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
-            job = web.submit(request.user, data.validated_data.pop("image"), **{
-                "scale": int(data.validated_data["scale"]), "fmt": data.validated_data["format"],
-                "quality": data.validated_data["quality"], "keep_metadata": data.validated_data["keep_metadata"],
-                "source": data.validated_data["source"]})
+            job = web.submit(
+                request.user,
+                data.validated_data.pop("image"),
+                **{
+                    "scale": int(data.validated_data["scale"]),
+                    "fmt": data.validated_data["format"],
+                    "quality": data.validated_data["quality"],
+                    "keep_metadata": data.validated_data["keep_metadata"],
+                    "source": data.validated_data["source"],
+                },
+            )
         except web.Refused as e:
             return refused(e)
         job, applied = prefer_wait.wait_for(request, job)
@@ -131,7 +146,9 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     def cancel(self, request, pk=None):
         job = self.get_object()
         if not web.cancel(job):
-            return error(f"The job is {job.status}; only queued or running jobs can be cancelled.", 409, "conflict")
+            return error(
+                f"The job is {job.status}; only queued or running jobs can be cancelled.", 409, "conflict"
+            )
         job.refresh_from_db()
         return Response(self.get_serializer(job).data)
 
@@ -145,11 +162,22 @@ class JobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         return Response(self.get_serializer(job).data)
 
     @extend_schema(
-        parameters=[OpenApiParameter("redirect", OpenApiTypes.BOOL, description="With S3 storage and "
-                                     "S3_PUBLIC_ENDPOINT_URL: 302 to a URL presigned for 300 s")],
-        responses={**{(200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
-                      for t in RESULT_TYPES},
-                   302: OpenApiResponse(description="The result at a presigned URL (Location)"), **errors(404)})
+        parameters=[
+            OpenApiParameter(
+                "redirect",
+                OpenApiTypes.BOOL,
+                description="With S3 storage and S3_PUBLIC_ENDPOINT_URL: 302 to a URL presigned for 300 s",
+            )
+        ],
+        responses={
+            **{
+                (200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
+                for t in RESULT_TYPES
+            },
+            302: OpenApiResponse(description="The result at a presigned URL (Location)"),
+            **errors(404),
+        },
+    )
     @action(detail=True, methods=["get"], url_name="result")
     def result(self, request, pk=None):
         job = self.get_object()

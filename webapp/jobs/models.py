@@ -81,7 +81,10 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["owner", "-created_at"]), models.Index(fields=["status", "lease_expires_at"])]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
 
     def __str__(self):
         return f"{self.original_name} x{self.scale} ({self.status})"
@@ -105,7 +108,9 @@ class Job(models.Model):
     def eta_seconds(self):
         if self.status != Status.RUNNING or self.eta_at is None:
             return None
-        return max(0.0, round((self.eta_at - timezone.now()).total_seconds(), 1))  # tenths: the page polls at it
+        return max(
+            0.0, round((self.eta_at - timezone.now()).total_seconds(), 1)
+        )  # tenths: the page polls at it
 
     @property
     def queued_seconds(self):
@@ -127,4 +132,14 @@ class Job(models.Model):
         return f"{stem}-x{self.scale}.{'jpg' if self.format == 'jpeg' else self.format}"
 
     def files(self):
-        return [f for f in (self.input_file, self.result_file, self.input_preview, self.result_preview, self.thumbnail) if f]
+        return [
+            f
+            for f in (
+                self.input_file,
+                self.result_file,
+                self.input_preview,
+                self.result_preview,
+                self.thumbnail,
+            )
+            if f
+        ]

@@ -55,7 +55,9 @@ def publish(job_id, still_wanted=None, **options):
         if still_wanted is not None and not still_wanted():
             broker().delete(key)
             return False
-        app.send_task(TASK, args=[str(job_id)], queue=QUEUE, retry=False, task_id=logs.task_id(job_id), **options)
+        app.send_task(
+            TASK, args=[str(job_id)], queue=QUEUE, retry=False, task_id=logs.task_id(job_id), **options
+        )
     except Exception as e:  # the broker is down or unreachable
         log.warning("could not publish job %s: %s", job_id, e, extra={"job_id": str(job_id)})
         _forget(key)

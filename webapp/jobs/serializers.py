@@ -20,13 +20,39 @@ class JobSerializer(serializers.ModelSerializer):
     class Meta:
         model = Job
         fields = [
-            "id", "status", "progress", "eta_seconds", "scale", "input_width", "input_height", "output_width",
-            "output_height", "error", "created_at", "started_at", "finished_at", "result_url", "filename",
-            "format", "quality", "keep_metadata", "source", "model", "variant", "model_choice", "attempts",
-            "run_seconds", "expired", "url", "queue_position", "expires_at",
+            "id",
+            "status",
+            "progress",
+            "eta_seconds",
+            "scale",
+            "input_width",
+            "input_height",
+            "output_width",
+            "output_height",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "result_url",
+            "filename",
+            "format",
+            "quality",
+            "keep_metadata",
+            "source",
+            "model",
+            "variant",
+            "model_choice",
+            "attempts",
+            "run_seconds",
+            "expired",
+            "url",
+            "queue_position",
+            "expires_at",
         ]
         extra_kwargs = {
-            "source": {"help_text": "What was asked: auto (from the file's compression), clean or compressed."},
+            "source": {
+                "help_text": "What was asked: auto (from the file's compression), clean or compressed."
+            },
             "model": {"help_text": "The model that ran; empty until a worker ran the job."},
             "variant": {"help_text": "The variant that ran: clean or jpeg (JPEG-aware); empty until then."},
             "model_choice": {"help_text": "Why that variant ran."},
@@ -48,7 +74,9 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.DateTimeField())
     def get_expires_at(self, job):
-        return serializers.DateTimeField().to_representation(waiting.expires_at(job))  # a string, as JSON needs
+        return serializers.DateTimeField().to_representation(
+            waiting.expires_at(job)
+        )  # a string, as JSON needs
 
     def get_expired(self, job) -> bool:
         return job.expired_at is not None
@@ -74,9 +102,14 @@ class JobCreateSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
-    source = serializers.ChoiceField(choices=Source.values, default=Source.AUTO, help_text=(
-        "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
-        "one; clean or compressed: force either"))
+    source = serializers.ChoiceField(
+        choices=Source.values,
+        default=Source.AUTO,
+        help_text=(
+            "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
+            "one; clean or compressed: force either"
+        ),
+    )
 
 
 class CredentialsSerializer(serializers.Serializer):

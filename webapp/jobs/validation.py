@@ -22,8 +22,11 @@ def installed_models():
     try:
         entries = json.loads(settings.MODEL_MANIFEST.read_text())["models"]
         entries.sort(key=lambda e: e.get("weights") != "fp16")  # name the default weights, not int8
-        return {int(e["scale"]): e.get("name", f"x{e['scale']}") for e in reversed(entries)
-                if int(e["scale"]) in (2, 3, 4)}
+        return {
+            int(e["scale"]): e.get("name", f"x{e['scale']}")
+            for e in reversed(entries)
+            if int(e["scale"]) in (2, 3, 4)
+        }
     except (OSError, ValueError, KeyError, TypeError):
         return {}
 
@@ -60,8 +63,9 @@ def validate_upload(f, scale, fmt):
         offered = ", ".join(f"x{s}" for s in available_scales())
         raise Invalid(f"Scale x{scale} is not available on this server (available: {offered}).")
     if f.size > settings.MAX_UPLOAD_BYTES:
-        raise Invalid(f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.",
-                      "too_large")
+        raise Invalid(
+            f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.", "too_large"
+        )
     found = read_header(f)
     check_limits(found, scale, fmt)
     try:

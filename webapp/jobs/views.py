@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from webapp.jobs.models import FORMATS, Job, Source, Status
-from webapp.jobs.services import web
 from webapp.jobs.serializers import JobSerializer
+from webapp.jobs.services import web
 from webapp.jobs.validation import available_scales
 
 
@@ -39,9 +39,15 @@ def home(request):
     if not request.user.is_authenticated:
         return render(request, "home.html")
     recent = Job.objects.filter(owner=request.user)[:5]
-    ctx = {"scales": available_scales(), "formats": FORMATS, "sources": Source.choices, "recent": recent,
-           "max_mb": settings.MAX_UPLOAD_MB, "max_in_mp": settings.MAX_INPUT_MEGAPIXELS,
-           "max_out_mp": settings.MAX_OUTPUT_MEGAPIXELS}
+    ctx = {
+        "scales": available_scales(),
+        "formats": FORMATS,
+        "sources": Source.choices,
+        "recent": recent,
+        "max_mb": settings.MAX_UPLOAD_MB,
+        "max_in_mp": settings.MAX_INPUT_MEGAPIXELS,
+        "max_out_mp": settings.MAX_OUTPUT_MEGAPIXELS,
+    }
     return render(request, "jobs/upload.html", ctx)
 
 
@@ -77,8 +83,9 @@ def upload(request):
     if wants_json:
         if errors:
             name, e = errors[0]
-            return JsonResponse({"detail": str(e), "filename": name, **e.body()}, status=e.status,
-                                headers=e.headers())
+            return JsonResponse(
+                {"detail": str(e), "filename": name, **e.body()}, status=e.status, headers=e.headers()
+            )
         return JsonResponse(JobSerializer(created[0], context={"request": request}).data, status=201)
     for name, e in errors:
         messages.error(request, f"{name}: {e}")
@@ -99,8 +106,13 @@ def job_status(request, job_id):
     return JsonResponse(JobSerializer(job, context={"request": request}).data)
 
 
-FILES = {"input": "input_file", "result": "result_file", "input-preview": "input_preview",
-         "result-preview": "result_preview", "thumbnail": "thumbnail"}
+FILES = {
+    "input": "input_file",
+    "result": "result_file",
+    "input-preview": "input_preview",
+    "result-preview": "result_preview",
+    "thumbnail": "thumbnail",
+}
 PREVIEW_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
 

@@ -28,7 +28,10 @@ def throughput():
         measured = None
     if measured is None:
         done = Job.objects.filter(status=Status.DONE).exclude(started_at=None).order_by("-finished_at")
-        runs = [(j.finished_at - j.started_at).total_seconds() for j in done.only("started_at", "finished_at")[:RECENT_JOBS]]
+        runs = [
+            (j.finished_at - j.started_at).total_seconds()
+            for j in done.only("started_at", "finished_at")[:RECENT_JOBS]
+        ]
         recent = Job.objects.filter(started_at__gte=timezone.now() - BUSY_WINDOW).exclude(worker="")
         workers = recent.values("worker").distinct().count()
         running = Job.objects.filter(status=Status.RUNNING).count()

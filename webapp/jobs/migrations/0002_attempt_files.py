@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0001_initial'),
+        ("jobs", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='attempt_files',
+            model_name="job",
+            name="attempt_files",
             field=models.JSONField(blank=True, default=list),
         ),
     ]

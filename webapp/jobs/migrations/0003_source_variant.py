@@ -4,30 +4,37 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0002_attempt_files'),
+        ("jobs", "0002_attempt_files"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='job',
-            name='model_choice',
+            model_name="job",
+            name="model_choice",
             field=models.CharField(blank=True, max_length=255),
         ),
         migrations.AddField(
-            model_name='job',
-            name='source',
-            field=models.CharField(choices=[('auto', 'Detect from the file'), ('clean', 'Clean (PNG, camera RAW export, high-quality JPEG)'), ('compressed', 'Compressed (web or messenger JPEG)')], default='auto', max_length=16),
+            model_name="job",
+            name="source",
+            field=models.CharField(
+                choices=[
+                    ("auto", "Detect from the file"),
+                    ("clean", "Clean (PNG, camera RAW export, high-quality JPEG)"),
+                    ("compressed", "Compressed (web or messenger JPEG)"),
+                ],
+                default="auto",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='job',
-            name='variant',
+            model_name="job",
+            name="variant",
             field=models.CharField(blank=True, max_length=8),
         ),
         migrations.AlterField(
-            model_name='job',
-            name='model',
+            model_name="job",
+            name="model",
             field=models.CharField(blank=True, max_length=64),
         ),
     ]

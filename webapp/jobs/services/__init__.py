@@ -89,4 +89,3 @@ def delete_files(job):
             f.storage.delete(f.name)
         except OSError:
             log.warning("could not delete %s", f.name, exc_info=True)
-

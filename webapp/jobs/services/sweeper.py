@@ -51,7 +51,9 @@ def recover_expired(now):
     for job_id in lost:
         if not claimable(job_id):
             continue  # claimed again meanwhile
-        count += queue.restore(job_id, carried_unacked) or queue.adopt(job_id, carried_waiting) or publish(job_id)
+        count += (
+            queue.restore(job_id, carried_unacked) or queue.adopt(job_id, carried_waiting) or publish(job_id)
+        )
     return count
 
 
@@ -61,12 +63,18 @@ def expire():
     count = 0
     for job in Job.objects.filter(created_at__lt=cutoff, expired_at=None).exclude(status__in=ACTIVE)[:1000]:
         delete_files(job)
-        Job.objects.filter(pk=job.pk).update(expired_at=timezone.now(), input_file="", result_file="",
-                                             input_preview="", result_preview="", thumbnail="", input_bytes=0,
-                                             output_bytes=0)
+        Job.objects.filter(pk=job.pk).update(
+            expired_at=timezone.now(),
+            input_file="",
+            result_file="",
+            input_preview="",
+            result_preview="",
+            thumbnail="",
+            input_bytes=0,
+            output_bytes=0,
+        )
         count += 1
     return count
-
 
 
 SWEPT_FOLDERS = ("results", "previews")  # what workers write; inputs are the web's, named as the row is made
@@ -105,7 +113,9 @@ def _listed(folder):
 
 def _named_files():
     names = set()
-    rows = Job.objects.values_list("result_file", "result_preview", "input_preview", "thumbnail", "attempt_files")
+    rows = Job.objects.values_list(
+        "result_file", "result_preview", "input_preview", "thumbnail", "attempt_files"
+    )
     for *files, attempt_files in rows.iterator(chunk_size=2000):
         names.update(name for name in files if name)
         names.update(attempt_files or [])

@@ -58,8 +58,18 @@ def retry(job):
     """Queue a failed or cancelled job again (if its input is still there)."""
     if job.expired_at or not job.input_file:
         return False
-    ok = move(job.id, (Status.FAILED, Status.CANCELLED), Status.QUEUED, error="", progress=0, attempts=0,
-              started_at=None, finished_at=None, worker="", published_at=None)
+    ok = move(
+        job.id,
+        (Status.FAILED, Status.CANCELLED),
+        Status.QUEUED,
+        error="",
+        progress=0,
+        attempts=0,
+        started_at=None,
+        finished_at=None,
+        worker="",
+        published_at=None,
+    )
     if ok:
         transaction.on_commit(lambda: publish(job.id))
     return ok
@@ -74,7 +84,9 @@ def delete(job):
 
 
 def storage_used(user):
-    used = Job.objects.filter(owner=user, expired_at=None).aggregate(i=Sum("input_bytes"), o=Sum("output_bytes"))
+    used = Job.objects.filter(owner=user, expired_at=None).aggregate(
+        i=Sum("input_bytes"), o=Sum("output_bytes")
+    )
     return (used["i"] or 0) + (used["o"] or 0)
 
 
@@ -82,8 +94,10 @@ def _jobs_today(user):
     """(created_at, output megapixels) of the user's jobs in the last 24 hours, oldest first."""
     since = timezone.now() - timedelta(days=1)
     jobs = Job.objects.filter(owner=user, created_at__gte=since).order_by("created_at")
-    return [(at, w * h * s * s / 1e6) for at, w, h, s in jobs.values_list("created_at", "input_width",
-                                                                            "input_height", "scale")]
+    return [
+        (at, w * h * s * s / 1e6)
+        for at, w, h, s in jobs.values_list("created_at", "input_width", "input_height", "scale")
+    ]
 
 
 def megapixels_today(user):
@@ -121,16 +135,29 @@ class Refused(Exception):
 def check_quotas(user, header, scale, size):
     """The Refused this upload would meet for exceeding a quota, or None."""
     if Job.objects.filter(owner=user, status__in=ACTIVE).count() >= settings.MAX_QUEUED_JOBS_PER_USER:
-        return Refused(f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to "
-                       "finish.", 429, "quota_exceeded", "active_jobs")
+        return Refused(
+            f"You already have {settings.MAX_QUEUED_JOBS_PER_USER} jobs waiting; wait for some to finish.",
+            429,
+            "quota_exceeded",
+            "active_jobs",
+        )
     mp = header.width * header.height * scale * scale / 1e6
     jobs = _jobs_today(user)
     if sum(used for _, used in jobs) + mp > settings.MEGAPIXELS_PER_DAY:
-        return Refused(f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels.",
-                       429, "quota_exceeded", "daily_megapixels", megapixels_retry_after(jobs, mp))
+        return Refused(
+            f"This would exceed your daily limit of {settings.MEGAPIXELS_PER_DAY:g} output megapixels.",
+            429,
+            "quota_exceeded",
+            "daily_megapixels",
+            megapixels_retry_after(jobs, mp),
+        )
     if storage_used(user) + size > settings.USER_STORAGE_MB * 2**20:
-        return Refused(f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first.", 429,
-                       "quota_exceeded", "storage")
+        return Refused(
+            f"Your storage is full ({settings.USER_STORAGE_MB:g} MB); delete some jobs first.",
+            429,
+            "quota_exceeded",
+            "storage",
+        )
     return None
 
 
@@ -141,8 +168,13 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
 
     wait = ratelimit.hit(f"upload:{user.pk}", settings.UPLOADS_PER_MINUTE)
     if wait:
-        raise Refused(f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.", 429, "rate_limited",
-                      "rate_limited", wait)
+        raise Refused(
+            f"Too many uploads: the limit is {settings.UPLOADS_PER_MINUTE} a minute.",
+            429,
+            "rate_limited",
+            "rate_limited",
+            wait,
+        )
     if source not in Source.values:
         raise Refused(f"Unknown source {source!r}; choose one of {', '.join(Source.values)}.")
     try:
@@ -153,4 +185,3 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
     if quota:
         raise quota
     return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source)
-

@@ -56,18 +56,36 @@ def claim(job_id):
         Job.objects.filter(pk=job_id, status=Status.RUNNING, worker=job.worker).update(lease_expires_at=now)
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
     tries = F("handbacks") + settings.JOB_MAX_ATTEMPTS  # hand-backs are claims that are no one's fault
-    if job.status == Status.RUNNING and move(job_id, [Status.RUNNING], Status.FAILED, where={
-            "lease_expires_at__lte": now, "attempts__gte": tries}, attempt_files=[], reason="worker_lost",
-            error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up."):
+    if job.status == Status.RUNNING and move(
+        job_id,
+        [Status.RUNNING],
+        Status.FAILED,
+        where={"lease_expires_at__lte": now, "attempts__gte": tries},
+        attempt_files=[],
+        reason="worker_lost",
+        error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up.",
+    ):
         remove(job.attempt_files)
         return None
     claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=tries).update(
-        status=Status.RUNNING, attempts=F("attempts") + 1, lease_expires_at=lease(), worker=worker_id(),
-        started_at=now, progress=0, eta_at=None, attempt_files=[], hand_back=False,
+        status=Status.RUNNING,
+        attempts=F("attempts") + 1,
+        lease_expires_at=lease(),
+        worker=worker_id(),
+        started_at=now,
+        progress=0,
+        eta_at=None,
+        attempt_files=[],
+        hand_back=False,
     )
     if not claimed:
-        log.info("job %s not claimed: %s, worker %s, lease until %s", job_id, job.status, job.worker,
-                 job.lease_expires_at)
+        log.info(
+            "job %s not claimed: %s, worker %s, lease until %s",
+            job_id,
+            job.status,
+            job.worker,
+            job.lease_expires_at,
+        )
         return None
     remove(job.attempt_files)  # what a killed earlier attempt stored before it could finish
     return Job.objects.get(pk=job_id)
@@ -97,14 +115,19 @@ class Reporter:
         eta = None
         if done:
             eta = timezone.now() + timedelta(seconds=(now - self.started) / done * (total - done))
-        self.lost = not self.mine().update(progress=round(99 * fraction, 1), eta_at=eta, lease_expires_at=lease())
+        self.lost = not self.mine().update(
+            progress=round(99 * fraction, 1), eta_at=eta, lease_expires_at=lease()
+        )
 
     def cancelled(self):
         """True when the job is no longer ours (cancelled, taken over) or its worker is shutting down and
         hands it back. The engine asks before each tile, so a job past its last tile finishes."""
         now = time.monotonic()
-        if not self.lost and not self.handing_back and \
-                now - self.last_check >= min(0.5, settings.JOB_PROGRESS_INTERVAL):
+        if (
+            not self.lost
+            and not self.handing_back
+            and now - self.last_check >= min(0.5, settings.JOB_PROGRESS_INTERVAL)
+        ):
             self.last_check = now
             row = self.mine().values_list("hand_back", flat=True).first()
             self.lost, self.handing_back = row is None, bool(row)
@@ -145,16 +168,28 @@ def run_job(job_id):
 def mark_for_hand_back(workers):
     """Mark the RUNNING jobs of ``workers`` (worker ids "host:pid") for hand-back, except those handed back
     JOB_MAX_HANDBACKS times already (they run on until the worker is stopped). Returns how many."""
-    return Job.objects.filter(status=Status.RUNNING, worker__in=workers,
-                              handbacks__lt=settings.JOB_MAX_HANDBACKS).update(hand_back=True)
+    return Job.objects.filter(
+        status=Status.RUNNING, worker__in=workers, handbacks__lt=settings.JOB_MAX_HANDBACKS
+    ).update(hand_back=True)
 
 
 def hand_back(job):
     """Put a job marked for hand-back, and stopped between tiles, back to QUEUED and publish it at once, so
     another worker takes it without waiting for the lease. True if it was."""
-    if not move(job.pk, [Status.RUNNING], Status.QUEUED, where={"attempts": job.attempts, "hand_back": True},
-                hand_back=False, handbacks=F("handbacks") + 1, progress=0, eta_at=None, lease_expires_at=None,
-                worker="", published_at=None, attempt_files=[]):
+    if not move(
+        job.pk,
+        [Status.RUNNING],
+        Status.QUEUED,
+        where={"attempts": job.attempts, "hand_back": True},
+        hand_back=False,
+        handbacks=F("handbacks") + 1,
+        progress=0,
+        eta_at=None,
+        lease_expires_at=None,
+        worker="",
+        published_at=None,
+        attempt_files=[],
+    ):
         return False
     log.info("job %s handed back by its worker, which is shutting down", job.pk)
     publish(job.pk)
@@ -201,10 +236,18 @@ def upscale_and_store(job, saved):
     with pool, tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
         dst = Path(tmp) / f"result.{job.format}"
         with job.input_file.open("rb") as src:
-            result = upscale_file(src, dst, scale=job.scale, fmt=job.format, quality=job.quality,
-                                  keep_metadata=job.keep_metadata, progress=reporter.progress,
-                                  cancelled=reporter.cancelled, on_result=start_previews,
-                                  options=Options(source=job.source))
+            result = upscale_file(
+                src,
+                dst,
+                scale=job.scale,
+                fmt=job.format,
+                quality=job.quality,
+                keep_metadata=job.keep_metadata,
+                progress=reporter.progress,
+                cancelled=reporter.cancelled,
+                on_result=start_previews,
+                options=Options(source=job.source),
+            )
         reporter.renew()
         if reporter.lost:
             raise Cancelled()
@@ -213,11 +256,22 @@ def upscale_and_store(job, saved):
             store_result(job, dst, previews[0].result(), saved)
         except OSError as e:
             log.exception("could not store the result of job %s", job.pk)
-            raise StorageFailed(f"The result could not be stored ({e.strerror or e}); try again later.") from e
+            raise StorageFailed(
+                f"The result could not be stored ({e.strerror or e}); try again later."
+            ) from e
         w, h = result.output_size
-        return {"output_width": w, "output_height": h, "output_bytes": output_bytes, "result_file": saved[0],
-                "result_preview": saved[1], "input_preview": saved[2], "thumbnail": saved[3],
-                "model": result.model, "variant": result.variant, "model_choice": result.choice[:255]}
+        return {
+            "output_width": w,
+            "output_height": h,
+            "output_bytes": output_bytes,
+            "result_file": saved[0],
+            "result_preview": saved[1],
+            "input_preview": saved[2],
+            "thumbnail": saved[3],
+            "model": result.model,
+            "variant": result.variant,
+            "model_choice": result.choice[:255],
+        }
 
 
 def make_previews(job, rgb, alpha):
@@ -252,7 +306,9 @@ def store_result(job, dst, previews, saved):
     unguessable names, noted first (in ``saved`` and, in one write, in the row) so that a half-written file
     is removed too: by this attempt on failure, by the next claim if this process is killed."""
     with open(dst, "rb") as result:
-        outputs = [("results", dst.suffix.lstrip("."), ResultFile(result))] + [("previews", *p) for p in previews]
+        outputs = [("results", dst.suffix.lstrip("."), ResultFile(result))] + [
+            ("previews", *p) for p in previews
+        ]
         names = [default_storage.get_available_name(storage_name(kind, ext)) for kind, ext, _ in outputs]
         saved.extend(names)
         Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
@@ -295,8 +351,9 @@ def pixels_preview(rgb, alpha, size):
     h, w = rgb.shape[:2]
     shrink = min(1.0, size / max(w, h))
     fitted = (max(1, round(w * shrink)), max(1, round(h * shrink)))
-    small = np.dstack([cv2.resize(x, fitted, interpolation=cv2.INTER_AREA) for x in (rgb, alpha) if x is not None])
+    small = np.dstack(
+        [cv2.resize(x, fitted, interpolation=cv2.INTER_AREA) for x in (rgb, alpha) if x is not None]
+    )
     if small.dtype == np.uint16:
         small = np.rint(small / 257.0).astype(np.uint8)
     return preview(Image.fromarray(small), size)
-
