@@ -1,10 +1,9 @@
-"""What every benchmark shares: the README block writer, the training pause, timing and tables."""
+"""What every benchmark shares: its block in docs/benchmarks.md, the training pause, timing and tables."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -12,9 +11,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from training.blocks import DOCS, write_block
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-README = ROOT / "README.md"
+BENCHMARKS = DOCS / "benchmarks.md"  # every benchmark's table lives in a block of this page
 BENCHMARK_SETS = ROOT.parent / "shared" / "datasets" / "benchmark"
 PYTHON = sys.executable
 # Longest time a benchmark keeps the background training stopped in one go (a watchdog resumes it then).
@@ -22,22 +23,8 @@ MAX_PAUSE_S = 280
 LOADS: list[float] = []  # 1-minute load average sampled as each timed window opens and closes
 
 
-# --- the README ------------------------------------------------------------------------------------------
-
-
-def write_block(name: str, text: str, readme: Path = README) -> None:
-    """Replace what lies between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; nothing else."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    content = readme.read_text()
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if not pattern.search(content):
-        print(f"note: README has no {start} block; table not written there", file=sys.stderr)
-        return
-    readme.write_text(pattern.sub(lambda _: f"{start}\n{text.rstrip()}\n{end}", content, count=1))
-
-
 def publish(name: str, title: str, table: str, notes: list[str]) -> str:
-    """Print the table with its caption (load average included) and write it to the README block."""
+    """Print the table with its caption (load average included) and write it to its block in docs/benchmarks.md."""
     caption = (
         f"**{title}** ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}, {load_average()})"
     )
@@ -47,7 +34,7 @@ def publish(name: str, title: str, table: str, notes: list[str]) -> str:
         + ["", f"`python -m bench.{name.replace('-', '_')}` rewrites this block."]
     )
     print("\n" + text + "\n", flush=True)
-    write_block(name, text)
+    write_block(name, text, BENCHMARKS)
     return text
 
 

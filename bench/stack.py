@@ -164,7 +164,7 @@ class Stack:
         cmd = [
             str(BIN / "celery"),
             "-A",
-            "upscale_worker",
+            "webapp",
             "worker",
             "-Q",
             "upscale",

@@ -19,7 +19,7 @@ BIN = os.path.dirname(sys.executable)
 
 
 def commands(bind: str) -> dict[str, list[str]]:
-    celery = [os.path.join(BIN, "celery"), "-A", "upscale_worker"]
+    celery = [os.path.join(BIN, "celery"), "-A", "webapp"]
     return {
         "web": [
             os.path.join(BIN, "gunicorn"),

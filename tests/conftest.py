@@ -171,7 +171,7 @@ def service_env(**extra):
 
 
 class Worker:
-    """A `celery -A upscale_worker worker -Q upscale` subprocess in its own process group (``queue="webhooks",
+    """A `celery -A webapp worker -Q upscale` subprocess in its own process group (``queue="webhooks",
     pool="threads"`` makes it the webhook sender)."""
 
     def __init__(self, log_dir, concurrency=1, queue="upscale", pool=None, **env):
@@ -182,7 +182,7 @@ class Worker:
             "-m",
             "celery",
             "-A",
-            "upscale_worker",
+            "webapp",
             "worker",
             "-Q",
             queue,

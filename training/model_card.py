@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.common import write_block
+from training.blocks import DOCS, write_block
 from upscale_worker.engine import EngineError, Options, runtime
 from upscale_worker.engine.compression import JPEG_QUALITY_THRESHOLD
 from upscale_worker.engine.models import VARIANT_NAMES, VARIANTS, entries_for, find_model, measured_psnr
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "decoded; bicubic and both models start from the same decoded LR, each model at the engine's default "
         "precision (measured by `training.export --variant jpeg --evaluate`). `auto` runs the JPEG-aware model "
         f"below IJG-equivalent quality {JPEG_QUALITY_THRESHOLD}, chosen on the held-out training images "
-        "(`python -m bench.jpeg_threshold`, table in the README).",
+        "(`python -m bench.jpeg_threshold`, table in docs/benchmarks.md).",
         "",
         jpeg_table(),
         "",
@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     write_block(
         "model-card",
         f"Engine precision {precision}; details, training and the way to the paper's numbers "
-        f"in [models/README.md](models/README.md).\n\n{table(cells)}",
+        f"in [models/README.md](../models/README.md).\n\n{table(cells)}",
+        DOCS / "models.md",
     )
     print(f"wrote {ROOT / 'models' / 'README.md'}")
 

@@ -300,10 +300,10 @@ PREFER_WAIT_SLOTS = env_int(
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
 PRESIGNED_SECONDS = 300
 
-# Celery: every option here, read by upscale_worker/celery.py (namespace CELERY_).
+# Celery: every option here, read by webapp/celery.py (namespace CELERY_).
 CELERY_BROKER_URL = REDIS_URL
 # kombu's Redis transport; a worker retries a command over a new connection when a cut broke the old one.
-CELERY_BROKER_TRANSPORT = "upscale_worker.broker:Transport"
+CELERY_BROKER_TRANSPORT = "webapp.broker:Transport"
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -337,7 +337,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 200)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup would close the database connection around every task (a new PostgreSQL connection
-# cost 7 ms of each job); upscale_worker/celery.py applies Django's own per-request policy instead.
+# cost 7 ms of each job); webapp/celery.py applies Django's own per-request policy instead.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "upn"
 OWNED = re.compile(rf"^{PREFIX}(\d+)[-bvp]")
 SERVICE_PORTS = {"postgres": 5432, "redis": 6379, "s3": 9000}
@@ -584,7 +584,7 @@ class Cluster:
                 "-m",
                 "celery",
                 "-A",
-                "upscale_worker",
+                "webapp",
                 "beat",
                 "--loglevel",
                 "INFO",
@@ -602,7 +602,7 @@ class Cluster:
                     "-m",
                     "celery",
                     "-A",
-                    "upscale_worker",
+                    "webapp",
                     "worker",
                     "-Q",
                     "upscale",
