@@ -85,7 +85,7 @@ def training_table(facts: dict) -> str:
     for (scale, variant), m in sorted(facts.items()):
         name = f"x{scale}" + (" JPEG-aware" if variant == "jpeg" else "")
         start = (
-            "the clean x{scale} weights".format(scale=scale)
+            f"the clean x{scale} weights"
             if m.get("init_weights")
             else "the x2 body"
             if m.get("init_from")
@@ -136,7 +136,7 @@ def jpeg_table() -> str:
         )
         for image_set, cells in by_quality.items():
             for quality, c in sorted(cells.items(), key=lambda kv: int(kv[0])):
-                gain = lambda v: f"{v:.2f} ({v - c['bicubic']:+.2f})" if v is not None else "-"  # noqa: E731
+                gain = lambda v: f"{v:.2f} ({v - c['bicubic']:+.2f})" if v is not None else "-"  # noqa: B023, E731 (used within this iteration)
                 auto = "JPEG-aware" if int(quality) < JPEG_QUALITY_THRESHOLD else "clean"
                 ran = c.get("jpeg") if auto == "JPEG-aware" else c.get("clean")
                 lines.append(

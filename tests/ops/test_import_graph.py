@@ -48,7 +48,7 @@ def imports(path, known=()):
             base = node.module or ""
             if node.level:
                 base = ".".join(
-                    package.split(".")[: len(package.split(".")) - node.level + 1] + [base]
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], base]
                 ).strip(".")
             for alias in node.names:
                 found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in known else base)

@@ -151,7 +151,8 @@ def ijg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     """The (luma, chroma) 64-entry tables libjpeg writes at ``quality`` with force_baseline, as
     jpeg_add_quant_table() (jcparam.c) scales them: (t * scale + 50) // 100, clamped to 1..255."""
     scale = ijg_scale(quality)
-    return tuple(np.clip((t * scale + 50) // 100, 1, 255) for t in (IJG_LUMA, IJG_CHROMA))
+    luma, chroma = (np.clip((t * scale + 50) // 100, 1, 255) for t in (IJG_LUMA, IJG_CHROMA))
+    return luma, chroma
 
 
 _QUALITIES = np.arange(1, 101)
@@ -202,7 +203,7 @@ def inspect(data: bytes | BinaryIO) -> Compression:
         with Image.open(f) as im:
             fmt = (im.format or "").lower()
             if fmt == "jpeg":
-                return Compression("jpeg", True, jpeg_quality(im.quantization))
+                return Compression("jpeg", True, jpeg_quality(im.quantization))  # type: ignore[attr-defined]
         if fmt == "webp":
             f.seek(start)
             quantiser = vp8_quantiser(f.read())
@@ -227,7 +228,7 @@ def webp_quality(quantiser: float) -> int:
     c = 1 - min(127.0, max(0.0, quantiser)) / 127
     linear = c**3
     quality = linear * 1.5 if linear < 0.5 else (linear + 1) / 2
-    return int(round(100 * quality))
+    return round(100 * quality)
 
 
 class _BoolDecoder:
@@ -333,7 +334,7 @@ def choose(
         wanted, why = VARIANT_OF_SOURCE[source], f"asked for {source}"
     elif compression is None or not compression.lossy:
         wanted, why = "clean", f"auto: {compression.describe() if compression else 'not a file'}"
-    elif compression.quality < threshold:
+    elif compression.quality is not None and compression.quality < threshold:
         wanted, why = "jpeg", f"auto: {compression.describe()}, below {threshold}"
     else:
         wanted, why = "clean", f"auto: {compression.describe()}, at or above {threshold}"

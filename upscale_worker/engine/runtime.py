@@ -15,7 +15,7 @@ about 0.01 dB and is 6x faster than f32), else f32. Shipped models, Set5 f32 / b
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,7 @@ def inference_type(precision: str) -> ov.Type:
 # its JPEG-aware twin of one scale side by side, and must run the one asked for.
 
 
-@lru_cache(maxsize=None)
+@cache
 def checked_model(folder: Path, scale: int, variant: str, precision: str) -> ModelFile:
     """The IR checked against the manifest, once per process: cheap enough to call before decoding."""
     model_file = find_model(scale, precision, folder, variant)
@@ -87,7 +87,7 @@ def checked_model(folder: Path, scale: int, variant: str, precision: str) -> Mod
     return model_file
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_model(folder: Path, scale: int, variant: str, precision: str) -> ov.Model:
     return core().read_model(checked_model(folder, scale, variant, precision).xml)
 
@@ -102,7 +102,7 @@ def compiled_model(
     return compiled_window(folder, scale, variant, precision, height, width, threads)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled_tile(
     folder: Path, scale: int, variant: str, precision: str, side: int, threads: int
 ) -> ov.CompiledModel:
