@@ -24,7 +24,7 @@ SOURCES = ("auto", "clean", "compressed")
 VARIANT_OF_SOURCE = {"clean": "clean", "compressed": "jpeg"}
 # Below this IJG-equivalent quality `auto` runs the JPEG-aware model, at or above it the clean one.
 # bench/jpeg_threshold.py measures where the clean model catches up with the JPEG-aware one on the held-out
-# training images, Q 50-100 in steps of 5 (README, "Compressed inputs"). With the shipped x2 twin (iteration
+# training images, Q 50-100 in steps of 5 (docs/models.md, "Compressed inputs"). With the shipped x2 twin (iteration
 # 2,600), each model followed by its back-projection (api.rounds): JPEG-aware minus clean +1.08 dB at Q50,
 # +0.99 at Q75, +0.41 at Q90, +0.01 at Q95, -0.43 at Q100: 100 (95 before the JPEG-aware model got its
 # round of back-projection from Q90: -0.31 at Q95 then).
