@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from upscale_worker.engine import limits
 from webapp import logs
@@ -21,15 +22,36 @@ def env(name, default=""):
 
 
 def env_bool(name, default=False):
-    return env(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+    """1/true/yes/on or 0/false/no/off (any case); empty or unset: ``default``. Anything else raises
+    ImproperlyConfigured: ``HTTPS=enable`` must not quietly turn HTTPS off."""
+    value = env(name).strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a yes or no; use 1 or 0 (true/false, yes/no, on/off)."
+    )
 
 
 def env_int(name, default):
-    return int(env(name, default))
+    """A whole number; empty or unset: ``default``. Raises ImproperlyConfigured on anything else."""
+    return _number(name, default, int, "a whole number")
 
 
 def env_float(name, default):
-    return float(env(name, default))
+    """A number; empty or unset: ``default``. Raises ImproperlyConfigured on anything else."""
+    return _number(name, default, float, "a number")
+
+
+def _number(name, default, kind, what):
+    value = env(name).strip()
+    try:
+        return kind(value or default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not {what}.") from None
 
 
 def env_list(name, default=""):
