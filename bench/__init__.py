@@ -19,6 +19,7 @@ BENCHMARKS = [
     "lossy_links",
 ]
 
-from bench.common import prioritise  # noqa: E402
+from bench.common import configure_engine, prioritise  # noqa: E402
 
 prioritise()
+configure_engine()

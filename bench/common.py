@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from training.blocks import DOCS, write_block
+from upscale_worker.cli import config_from_env
+from upscale_worker.engine import config as engine_config
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -159,4 +161,10 @@ def prioritise() -> None:
 
 
 def threads() -> int:
-    return int(os.environ.get("UPSCALE_THREADS") or len(os.sched_getaffinity(0)))
+    """The engine's inference threads, as configured from UPSCALE_THREADS (see configure_engine)."""
+    return engine_config.current().threads or len(os.sched_getaffinity(0))
+
+
+def configure_engine() -> None:
+    """The benchmarks configure the engine as the CLI does, from UPSCALE_* (their child processes too)."""
+    engine_config.configure(config_from_env(os.environ))

@@ -35,6 +35,15 @@ TEST_SETTINGS = {
 }
 
 
+def configure_engine(monkeypatch, **changes):
+    """The engine configured with ``changes`` (EngineConfig's fields) for one test, restored after it."""
+    import dataclasses
+
+    from upscale_worker.engine import config
+
+    monkeypatch.setattr(config, "_current", dataclasses.replace(config.current(), **changes))
+
+
 def answers(host, port):
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -15,10 +15,14 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 
 @signals.celeryd_init.connect
 def share_the_cores(options=None, **kwargs):
-    """Each pool process gets its share of the cores for OpenVINO (read by the engine at compile time)."""
+    """Each pool process gets its share of the cores for OpenVINO, unless UPSCALE_THREADS names a number
+    (the engine's configuration is built from the setting before each job)."""
+    from django.conf import settings
+
     cores = len(os.sched_getaffinity(0))
     processes = int((options or {}).get("concurrency") or cores)
-    os.environ.setdefault("UPSCALE_THREADS", str(max(1, cores // processes)))
+    if not settings.UPSCALE_THREADS:
+        settings.UPSCALE_THREADS = max(1, cores // processes)
 
 
 @signals.celeryd_init.connect

@@ -12,6 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from upscale_worker.engine import limits
+from upscale_worker.engine.config import DEFAULT_TILES, PRECISIONS
 from webapp import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,12 +47,18 @@ def env_float(name, default):
     return _number(name, default, float, "a number")
 
 
-def _number(name, default, kind, what):
-    value = env(name).strip()
+def env_int_list(name, default):
+    """Comma-separated whole numbers as a tuple; empty or unset: ``default``. Raises ImproperlyConfigured."""
+    items = env_list(name)
+    return tuple(_number(name, default, int, "a list of whole numbers", item) for item in items) or default
+
+
+def _number(name, default, kind, what, value=None):
+    value = (env(name) if value is None else value).strip()
     try:
         return kind(value or default)
     except ValueError:
-        raise ImproperlyConfigured(f"{name}={value!r} is not {what}.") from None
+        raise ImproperlyConfigured(f"{name}={env(name)!r} is not {what}.") from None
 
 
 def env_list(name, default=""):
@@ -283,7 +290,20 @@ LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)  # failed logins per client
 LOGIN_FAILURES_PER_CLIENT = env_int("LOGIN_FAILURES_PER_CLIENT", 30)  # a minute
 LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 100)  # an hour
 RETENTION_DAYS = env_float("RETENTION_DAYS", 7)
-MODEL_MANIFEST = Path(env("UPSCALE_MODELS_DIR", BASE_DIR / "models")) / "manifest.json"
+
+# The engine's configuration in the workers (webapp/jobs/services/worker.py builds it from these).
+UPSCALE_MODELS_DIR = Path(env("UPSCALE_MODELS_DIR") or BASE_DIR / "models")
+MODEL_MANIFEST = UPSCALE_MODELS_DIR / "manifest.json"
+UPSCALE_CACHE_DIR = Path(env("UPSCALE_CACHE_DIR") or BASE_DIR / "var" / "ov-cache")
+UPSCALE_PRECISION = env("UPSCALE_PRECISION") or None  # None: per scale, the fastest faithful precision
+if UPSCALE_PRECISION not in (None, *PRECISIONS):
+    raise ImproperlyConfigured(
+        f"UPSCALE_PRECISION={UPSCALE_PRECISION!r} is not one of {', '.join(PRECISIONS)}."
+    )
+UPSCALE_THREADS = env_int(
+    "UPSCALE_THREADS", 0
+)  # 0: the worker process' share of the cores (webapp/celery.py)
+UPSCALE_TILE = env_int_list("UPSCALE_TILE", DEFAULT_TILES)
 
 # Jobs and workers.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
