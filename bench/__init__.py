@@ -1,4 +1,4 @@
-"""Benchmarks of the engine and the platform (issue 6). Each prints a table and rewrites its README block.
+"""Benchmarks of the engine and the platform (issue 6). Each prints a table and rewrites its block in docs/benchmarks.md.
 
     python -m bench                      # all of them, one after another (a few minutes each)
     python -m bench engine_peers web     # some of them
@@ -19,6 +19,7 @@ BENCHMARKS = [
     "lossy_links",
 ]
 
-from bench.common import prioritise  # noqa: E402
+from bench.common import configure_engine, prioritise  # noqa: E402
 
 prioritise()
+configure_engine()

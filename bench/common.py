@@ -1,20 +1,23 @@
-"""What every benchmark shares: the README block writer, the training pause, timing and tables."""
+"""What every benchmark shares: its block in docs/benchmarks.md, the training pause, timing and tables."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
+
+from training.blocks import DOCS, write_block
+from upscale_worker.cli import config_from_env
+from upscale_worker.engine import config as engine_config
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-README = ROOT / "README.md"
+BENCHMARKS = DOCS / "benchmarks.md"  # every benchmark's table lives in a block of this page
 BENCHMARK_SETS = ROOT.parent / "shared" / "datasets" / "benchmark"
 PYTHON = sys.executable
 # Longest time a benchmark keeps the background training stopped in one go (a watchdog resumes it then).
@@ -22,22 +25,8 @@ MAX_PAUSE_S = 280
 LOADS: list[float] = []  # 1-minute load average sampled as each timed window opens and closes
 
 
-# --- the README ------------------------------------------------------------------------------------------
-
-
-def write_block(name: str, text: str, readme: Path = README) -> None:
-    """Replace what lies between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``; nothing else."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    content = readme.read_text()
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if not pattern.search(content):
-        print(f"note: README has no {start} block; table not written there", file=sys.stderr)
-        return
-    readme.write_text(pattern.sub(lambda _: f"{start}\n{text.rstrip()}\n{end}", content, count=1))
-
-
 def publish(name: str, title: str, table: str, notes: list[str]) -> str:
-    """Print the table with its caption (load average included) and write it to the README block."""
+    """Print the table with its caption (load average included) and write it to its block in docs/benchmarks.md."""
     caption = (
         f"**{title}** ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {machine()}, {load_average()})"
     )
@@ -47,7 +36,7 @@ def publish(name: str, title: str, table: str, notes: list[str]) -> str:
         + ["", f"`python -m bench.{name.replace('-', '_')}` rewrites this block."]
     )
     print("\n" + text + "\n", flush=True)
-    write_block(name, text)
+    write_block(name, text, BENCHMARKS)
     return text
 
 
@@ -172,4 +161,10 @@ def prioritise() -> None:
 
 
 def threads() -> int:
-    return int(os.environ.get("UPSCALE_THREADS") or len(os.sched_getaffinity(0)))
+    """The engine's inference threads, as configured from UPSCALE_THREADS (see configure_engine)."""
+    return engine_config.current().threads or len(os.sched_getaffinity(0))
+
+
+def configure_engine() -> None:
+    """The benchmarks configure the engine as the CLI does, from UPSCALE_* (their child processes too)."""
+    engine_config.configure(config_from_env(os.environ))

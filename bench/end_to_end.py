@@ -22,6 +22,7 @@ from bench import prepare
 from bench.common import OUT, fmt, markdown_table, publish, threads, training_paused
 from bench.engine_peers import test_image
 from bench.stack import Stack
+from upscale_worker.engine import config as engine_config
 
 
 def png_bytes(size: int, seed: int = 0) -> bytes:
@@ -70,9 +71,8 @@ def main(argv: list[str] | None = None) -> str:
     )
     args = p.parse_args(argv)
     prepare.prepare()
-    import os
 
-    os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
+    engine_config.update(models_dir=prepare.MODELS)
     image = png_bytes(args.size)
     precision = runtime.precision(args.scale)
     with Stack("e2e", prepare.MODELS, UPSCALE_PRECISION=precision) as stack:

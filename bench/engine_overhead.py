@@ -11,7 +11,6 @@ output megapixel against the untiled 512x512 inference's, and the computed-pixel
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 from bench import prepare
 from bench.common import fmt, markdown_table, publish, threads, time_call, training_paused
 from bench.engine_peers import openvino_runner, test_image
+from upscale_worker.engine import config as engine_config
 
 
 def engine_tile(width: int, height: int, tile: int | None) -> int:
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--no-large", action="store_true", help="skip the 2000x1500 image")
     args = p.parse_args(argv)
     prepare.prepare()
-    os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
+    engine_config.update(models_dir=prepare.MODELS)
     default_precision = runtime.precision(4)
     precisions = (
         args.precisions.split(",")

@@ -14,10 +14,9 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -32,6 +31,7 @@ from bench.common import (
     time_call,
     training_paused,
 )
+from upscale_worker.engine import config as engine_config
 
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 1x3xHxW 0..255 -> 1x3x(sH)x(sW)
 PEERS = ["torch-f32", "torch-bf16", "onnxruntime", "opencv-dnn"]
@@ -180,14 +180,14 @@ def shipped_psnr(precision: str) -> float:
     """Set5 x2 of the shipped models/ IR (the engine's own evaluation)."""
     from upscale_worker import evaluate
     from upscale_worker.engine import Options
-    from upscale_worker.engine.models import REPO_ROOT
+    from upscale_worker.engine.config import REPO_ROOT
 
-    os.environ["UPSCALE_MODELS_DIR"] = str(REPO_ROOT / "models")
+    engine_config.update(models_dir=REPO_ROOT / "models")
     try:
         rows = evaluate.evaluate(BENCHMARK_SETS / "Set5", 2, Options(precision=precision))
         return evaluate.mean_row(rows).psnr
     finally:
-        os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
+        engine_config.update(models_dir=prepare.MODELS)
 
 
 def shipped_iteration() -> str:
@@ -240,7 +240,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--results", type=Path, help=f"reuse the measurements saved in this file (e.g. {RESULTS})")
     args = p.parse_args(argv)
     facts = prepare.prepare()
-    os.environ["UPSCALE_MODELS_DIR"] = str(prepare.MODELS)
+    engine_config.update(models_dir=prepare.MODELS)
     sizes, scales = [int(s) for s in args.sizes.split(",")], [int(s) for s in args.scales.split(",")]
     names = args.runners.split(",")
     configs = [(scale, size) for scale in scales for size in sizes]

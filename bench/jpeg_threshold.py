@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from bench.common import ROOT, fmt, markdown_table, publish, threads
+from upscale_worker.engine import config as engine_config
 from upscale_worker.engine.models import read_manifest, variant_of, write_manifest
 
 
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> str:
                 "--no-int8",
             ]
         )
-        os.environ["UPSCALE_MODELS_DIR"] = str(out)
+        engine_config.update(models_dir=out)
         precision = args.precision or ("bf16" if runtime.cpu_has_bf16() else "f32")
         means = {}
         with export.held_out_images(export.TRAIN_DIR) as (held_out,):

@@ -2,7 +2,7 @@
 
     sudo python -m bench.lossy_links [--jobs 20] [--size 256] [--scale 2] [--rounds 2]
 
-The platform on hosts joined by a real network (tests/hosts/cluster.py: Linux network namespaces, each host in
+The platform on hosts joined by a real network (scripts/cluster.py: Linux network namespaces, each host in
 its own UTS and PID namespace; services host with Redis, PostgreSQL and moto's S3; web host; two worker
 hosts, media in S3). Loss is nftables' ``numgen random mod 100 < 1 drop`` inside each worker host, in and out
 (this kernel has no tc netem). Rounds alternate clean and lossy so the machine's drift falls on both; each
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bench.common import ROOT, fmt, markdown_table, publish, training_paused
 from bench.end_to_end import png_bytes
-from tests.hosts import cluster as hosts
+from scripts import cluster as hosts
 
 LOSS_PERCENT = 1
 

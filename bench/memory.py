@@ -140,8 +140,8 @@ def resident(models: Path, precision: str | None) -> tuple[dict, list[int]]:
 def make_input(megapixels: float, folder: Path) -> Path:
     from PIL import Image
 
-    w = int(round(math.sqrt(megapixels * 1e6 * 4 / 3)))
-    h = int(round(megapixels * 1e6 / w))
+    w = round(math.sqrt(megapixels * 1e6 * 4 / 3))
+    h = round(megapixels * 1e6 / w)
     block = test_image(512, seed=1)
     rgb = np.tile(block, (h // 512 + 1, w // 512 + 1, 1))[:h, :w]
     path = folder / f"in_{megapixels:g}mp.png"

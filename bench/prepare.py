@@ -83,9 +83,9 @@ def _export_onnx(scale: int) -> None:
 
 
 def prepare(force: bool = False) -> dict:
-    if STAMP.exists() and not force and all(onnx_path(s).exists() for s in SCALES):
-        if info().get("sources") == sources():
-            return info()
+    fresh = STAMP.exists() and not force and all(onnx_path(s).exists() for s in SCALES)
+    if fresh and info().get("sources") == sources():
+        return info()
     facts = _snapshot()
     for scale in SCALES:
         _check_shipped(scale, facts["sources"][f"x{scale}"])

@@ -105,10 +105,10 @@ class Stack:
 
     def _start(self, name: str, cmd: list[str], cwd: Path, env: dict) -> subprocess.Popen:
         cwd.mkdir(parents=True, exist_ok=True)
-        log = open(self.folder / f"{name}.log", "w")
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(self.folder / f"{name}.log", "w") as log:  # the child keeps its own copy of the descriptor
+            proc = subprocess.Popen(
+                cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         self.procs[name] = proc
         return proc
 
@@ -164,7 +164,7 @@ class Stack:
         cmd = [
             str(BIN / "celery"),
             "-A",
-            "upscale_worker",
+            "webapp",
             "worker",
             "-Q",
             "upscale",
@@ -179,7 +179,7 @@ class Stack:
             "INFO",
         ]
         if cpus is not None:
-            cmd = ["taskset", "-c", cpus] + cmd
+            cmd = ["taskset", "-c", cpus, *cmd]
         self._start(name, cmd, home, env)
         log = self.folder / f"{name}.log"
         deadline = time.monotonic() + 90

@@ -19,7 +19,7 @@ BIN = os.path.dirname(sys.executable)
 
 
 def commands(bind: str) -> dict[str, list[str]]:
-    celery = [os.path.join(BIN, "celery"), "-A", "upscale_worker"]
+    celery = [os.path.join(BIN, "celery"), "-A", "webapp"]
     return {
         "web": [
             os.path.join(BIN, "gunicorn"),
@@ -33,10 +33,10 @@ def commands(bind: str) -> dict[str, list[str]]:
             "--threads",
             "4",
         ],
-        "worker": celery + ["worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
+        "worker": [*celery, "worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
         # Webhook deliveries wait on the network, not the CPU: threads, apart from the upscale worker.
-        "webhooks": celery
-        + [
+        "webhooks": [
+            *celery,
             "worker",
             "-Q",
             "webhooks",
@@ -49,7 +49,7 @@ def commands(bind: str) -> dict[str, list[str]]:
             "--loglevel",
             "INFO",
         ],
-        "beat": celery + ["beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")],
+        "beat": [*celery, "beat", "--loglevel", "INFO", "--schedule", str(VAR / "celerybeat-schedule")],
     }
 
 

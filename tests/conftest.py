@@ -35,6 +35,15 @@ TEST_SETTINGS = {
 }
 
 
+def configure_engine(monkeypatch, **changes):
+    """The engine configured with ``changes`` (EngineConfig's fields) for one test, restored after it."""
+    import dataclasses
+
+    from upscale_worker.engine import config
+
+    monkeypatch.setattr(config, "_current", dataclasses.replace(config.current(), **changes))
+
+
 def answers(host, port):
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -171,7 +180,7 @@ def service_env(**extra):
 
 
 class Worker:
-    """A `celery -A upscale_worker worker -Q upscale` subprocess in its own process group (``queue="webhooks",
+    """A `celery -A webapp worker -Q upscale` subprocess in its own process group (``queue="webhooks",
     pool="threads"`` makes it the webhook sender)."""
 
     def __init__(self, log_dir, concurrency=1, queue="upscale", pool=None, **env):
@@ -182,7 +191,7 @@ class Worker:
             "-m",
             "celery",
             "-A",
-            "upscale_worker",
+            "webapp",
             "worker",
             "-Q",
             queue,

@@ -65,7 +65,7 @@ class JpegDegradation:
     clean: float = 0.1
 
     @classmethod
-    def parse(cls, text: str, clean: float) -> "JpegDegradation":
+    def parse(cls, text: str, clean: float) -> JpegDegradation:
         """``"30-95"`` -> JpegDegradation(30, 95, clean). Raises ValueError on anything else."""
         low, _, high = text.partition("-")
         degradation = cls(int(low), int(high or low), clean)

@@ -67,12 +67,12 @@ class EDSR(nn.Module):
         self.tail = nn.Sequential(Upsampler(scale, feats), conv(feats, 3))
 
     @classmethod
-    def variant(cls, name: str, scale: int) -> "EDSR":
+    def variant(cls, name: str, scale: int) -> EDSR:
         blocks, feats, res_scale = VARIANTS[name]
         return cls(scale, blocks, feats, res_scale)
 
     @classmethod
-    def baseline(cls, scale: int) -> "EDSR":
+    def baseline(cls, scale: int) -> EDSR:
         return cls.variant("baseline", scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

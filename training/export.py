@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import tempfile
 from contextlib import contextmanager
@@ -33,8 +32,10 @@ from PIL import Image
 
 from training.data import JpegDegradation, list_images, split_validation
 from training.edsr import EDSR, VARIANTS, from_state_dict
+from upscale_worker.engine import config as engine_config
+from upscale_worker.engine.config import REPO_ROOT
 from upscale_worker.engine.imresize import imresize
-from upscale_worker.engine.models import REPO_ROOT, read_manifest, sha256, write_manifest
+from upscale_worker.engine.models import read_manifest, sha256, write_manifest
 
 TRAIN_DIR = REPO_ROOT.parent / "shared" / "datasets" / "train"
 HELD_OUT = "held-out training images"
@@ -153,7 +154,7 @@ def measure(
     from upscale_worker import evaluate
     from upscale_worker.engine import Options
 
-    os.environ["UPSCALE_MODELS_DIR"] = str(out)
+    engine_config.update(models_dir=out)
     source = "compressed" if variant == "jpeg" else "clean"
     scores = {}
     for folder in datasets:
@@ -177,7 +178,7 @@ def measure_by_quality(out: Path, scale: int, qualities: list[int], datasets: li
     from upscale_worker import evaluate
     from upscale_worker.engine.models import has_variant
 
-    os.environ["UPSCALE_MODELS_DIR"] = str(out)
+    engine_config.update(models_dir=out)
     sources = ("clean", "compressed") if has_variant(scale, "clean", out) else ("compressed",)
     table = {}
     for folder in datasets:

@@ -12,7 +12,7 @@ import argparse
 import json
 from pathlib import Path
 
-from bench.common import write_block
+from training.blocks import DOCS, write_block
 from upscale_worker.engine import EngineError, Options, runtime
 from upscale_worker.engine.compression import JPEG_QUALITY_THRESHOLD
 from upscale_worker.engine.models import VARIANT_NAMES, VARIANTS, entries_for, find_model, measured_psnr
@@ -85,7 +85,7 @@ def training_table(facts: dict) -> str:
     for (scale, variant), m in sorted(facts.items()):
         name = f"x{scale}" + (" JPEG-aware" if variant == "jpeg" else "")
         start = (
-            "the clean x{scale} weights".format(scale=scale)
+            f"the clean x{scale} weights"
             if m.get("init_weights")
             else "the x2 body"
             if m.get("init_from")
@@ -136,7 +136,7 @@ def jpeg_table() -> str:
         )
         for image_set, cells in by_quality.items():
             for quality, c in sorted(cells.items(), key=lambda kv: int(kv[0])):
-                gain = lambda v: f"{v:.2f} ({v - c['bicubic']:+.2f})" if v is not None else "-"  # noqa: E731
+                gain = lambda v: f"{v:.2f} ({v - c['bicubic']:+.2f})" if v is not None else "-"  # noqa: B023, E731 (used within this iteration)
                 auto = "JPEG-aware" if int(quality) < JPEG_QUALITY_THRESHOLD else "clean"
                 ran = c.get("jpeg") if auto == "JPEG-aware" else c.get("clean")
                 lines.append(
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
         "decoded; bicubic and both models start from the same decoded LR, each model at the engine's default "
         "precision (measured by `training.export --variant jpeg --evaluate`). `auto` runs the JPEG-aware model "
         f"below IJG-equivalent quality {JPEG_QUALITY_THRESHOLD}, chosen on the held-out training images "
-        "(`python -m bench.jpeg_threshold`, table in the README).",
+        "(`python -m bench.jpeg_threshold`, table in docs/benchmarks.md).",
         "",
         jpeg_table(),
         "",
@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     write_block(
         "model-card",
         f"Engine precision {precision}; details, training and the way to the paper's numbers "
-        f"in [models/README.md](models/README.md).\n\n{table(cells)}",
+        f"in [models/README.md](../models/README.md).\n\n{table(cells)}",
+        DOCS / "models.md",
     )
     print(f"wrote {ROOT / 'models' / 'README.md'}")
 

@@ -9,7 +9,9 @@ python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/b
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from PIL import Image
@@ -18,6 +20,7 @@ from tqdm import tqdm
 from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
+from upscale_worker.engine.config import EngineConfig, configure
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
 
@@ -40,11 +43,46 @@ def check(src: Path, dst: Path, fmt: str, args: argparse.Namespace) -> None:
     raises EngineError with one line (damaged, truncated, animated, too large for the limits or ``fmt``)."""
     if dst.exists() and not args.overwrite:
         raise EngineError(f"{dst} exists; use --overwrite to replace it.")
-    cap = limits.NO_LIMITS if args.no_limits else limits.Limits.from_env()
+    cap = limits.NO_LIMITS if args.no_limits else limits_from(os.environ)
     with open(src, "rb") as f:
         found = header.read_header(f, cap, CLI_FORMATS)
         limits.check(found.width, found.height, args.scale, fmt, cap)
         header.check_data(f, found)
+
+
+def _env_number(environ: Mapping[str, str], name: str, kind: type, default=None):
+    """A number from ``environ`` (empty or unset: ``default``); EngineError naming the variable otherwise."""
+    value = environ.get(name, "").strip()
+    try:
+        return kind(value) if value else default
+    except ValueError:
+        raise EngineError(f"{name}={value!r} is not a {kind.__name__} number.") from None
+
+
+def limits_from(environ: Mapping[str, str]) -> limits.Limits:
+    """The site's megapixel limits, read from the same variables (MAX_INPUT_MEGAPIXELS, MAX_OUTPUT_MEGAPIXELS)."""
+    return limits.Limits(
+        _env_number(environ, "MAX_INPUT_MEGAPIXELS", float, limits.DEFAULT_INPUT_MEGAPIXELS),
+        _env_number(environ, "MAX_OUTPUT_MEGAPIXELS", float, limits.DEFAULT_OUTPUT_MEGAPIXELS),
+    )
+
+
+def config_from_env(
+    environ: Mapping[str, str], models_dir: Path | None = None, threads: int | None = None
+) -> EngineConfig:
+    """The engine's configuration for a process outside the site (the CLI, benchmarks, tools): the arguments
+    given, then UPSCALE_MODELS_DIR, UPSCALE_CACHE_DIR, UPSCALE_PRECISION, UPSCALE_THREADS (0 or empty: every
+    core) and UPSCALE_TILE (comma-separated sides), then the engine's defaults. Raises EngineError on a value
+    it cannot read."""
+    default = EngineConfig()
+    sides = [t for t in environ.get("UPSCALE_TILE", "").split(",") if t.strip()]
+    return EngineConfig(
+        models_dir=Path(models_dir or environ.get("UPSCALE_MODELS_DIR") or default.models_dir),
+        cache_dir=Path(environ.get("UPSCALE_CACHE_DIR") or default.cache_dir),
+        precision=environ.get("UPSCALE_PRECISION") or None,
+        threads=threads if threads is not None else _env_number(environ, "UPSCALE_THREADS", int) or None,
+        tiles=tuple(_env_number({"UPSCALE_TILE": t}, "UPSCALE_TILE", int) for t in sides) or default.tiles,
+    )
 
 
 def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
@@ -201,13 +239,20 @@ def parser() -> argparse.ArgumentParser:
             choices=("f32", "bf16", "int8"),
             help="default: UPSCALE_PRECISION, else int8 where the model card finds it faithful, else bf16 where the CPU has it, else f32",
         )
-        sub.add_argument("--tile", type=int, help="tile side in input pixels (default: UPSCALE_TILE or 128)")
+        sub.add_argument(
+            "--tile", type=int, help="one tile side in input pixels (default: UPSCALE_TILE or 128,280)"
+        )
+        sub.add_argument(
+            "--threads", type=int, help="inference threads (default: UPSCALE_THREADS or every core)"
+        )
+        sub.add_argument("--models-dir", type=Path, help="default: UPSCALE_MODELS_DIR or models/")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        configure(config_from_env(os.environ, args.models_dir, args.threads))
         return args.run(args)
     except (EngineError, OSError) as e:  # one line, never a traceback
         print(f"error: {e}", file=sys.stderr)

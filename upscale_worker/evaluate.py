@@ -59,9 +59,9 @@ def score(
     bicubic = imresize(lr, scale)
     scores = (psnr_y(bicubic, hr, scale), ssim_y(bicubic, hr, scale))
     if options is None:
-        return scores + (float("nan"), float("nan"))
+        return (*scores, float("nan"), float("nan"))
     sr = upscale_array(lr, scale, options)
-    return scores + (psnr_y(sr, hr, scale), ssim_y(sr, hr, scale))
+    return (*scores, psnr_y(sr, hr, scale), ssim_y(sr, hr, scale))
 
 
 def hr_arrays(folder: Path, scale: int):
@@ -152,7 +152,7 @@ def mean_row(rows: list[Row]) -> Row:
 def table(rows: list[Row], scale: int, model_label: str) -> str:
     lines = [f"{'image':<16} {'bicubic PSNR':>12} {'SSIM':>7} {model_label + ' PSNR':>16} {'SSIM':>7}"]
     number = lambda v, width, digits: f"{v:{width}.{digits}f}" if v == v else f"{'-':>{width}}"  # noqa: E731
-    for r in rows + [mean_row(rows)]:
+    for r in [*rows, mean_row(rows)]:
         lines.append(
             f"{r.image:<16} {number(r.bicubic_psnr, 12, 3)} {number(r.bicubic_ssim, 7, 4)} "
             f"{number(r.psnr, 16, 3)} {number(r.ssim, 7, 4)}"

@@ -9,8 +9,10 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from upscale_worker.engine import limits
+from upscale_worker.engine.config import DEFAULT_TILES, PRECISIONS
 from webapp import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -21,15 +23,42 @@ def env(name, default=""):
 
 
 def env_bool(name, default=False):
-    return env(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
+    """1/true/yes/on or 0/false/no/off (any case); empty or unset: ``default``. Anything else raises
+    ImproperlyConfigured: ``HTTPS=enable`` must not quietly turn HTTPS off."""
+    value = env(name).strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a yes or no; use 1 or 0 (true/false, yes/no, on/off)."
+    )
 
 
 def env_int(name, default):
-    return int(env(name, default))
+    """A whole number; empty or unset: ``default``. Raises ImproperlyConfigured on anything else."""
+    return _number(name, default, int, "a whole number")
 
 
 def env_float(name, default):
-    return float(env(name, default))
+    """A number; empty or unset: ``default``. Raises ImproperlyConfigured on anything else."""
+    return _number(name, default, float, "a number")
+
+
+def env_int_list(name, default):
+    """Comma-separated whole numbers as a tuple; empty or unset: ``default``. Raises ImproperlyConfigured."""
+    items = env_list(name)
+    return tuple(_number(name, default, int, "a list of whole numbers", item) for item in items) or default
+
+
+def _number(name, default, kind, what, value=None):
+    value = (env(name) if value is None else value).strip()
+    try:
+        return kind(value or default)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={env(name)!r} is not {what}.") from None
 
 
 def env_list(name, default=""):
@@ -261,7 +290,20 @@ LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)  # failed logins per client
 LOGIN_FAILURES_PER_CLIENT = env_int("LOGIN_FAILURES_PER_CLIENT", 30)  # a minute
 LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 100)  # an hour
 RETENTION_DAYS = env_float("RETENTION_DAYS", 7)
-MODEL_MANIFEST = Path(env("UPSCALE_MODELS_DIR", BASE_DIR / "models")) / "manifest.json"
+
+# The engine's configuration in the workers (webapp/jobs/services/worker.py builds it from these).
+UPSCALE_MODELS_DIR = Path(env("UPSCALE_MODELS_DIR") or BASE_DIR / "models")
+MODEL_MANIFEST = UPSCALE_MODELS_DIR / "manifest.json"
+UPSCALE_CACHE_DIR = Path(env("UPSCALE_CACHE_DIR") or BASE_DIR / "var" / "ov-cache")
+UPSCALE_PRECISION = env("UPSCALE_PRECISION") or None  # None: per scale, the fastest faithful precision
+if UPSCALE_PRECISION not in (None, *PRECISIONS):
+    raise ImproperlyConfigured(
+        f"UPSCALE_PRECISION={UPSCALE_PRECISION!r} is not one of {', '.join(PRECISIONS)}."
+    )
+UPSCALE_THREADS = env_int(
+    "UPSCALE_THREADS", 0
+)  # 0: the worker process' share of the cores (webapp/celery.py)
+UPSCALE_TILE = env_int_list("UPSCALE_TILE", DEFAULT_TILES)
 
 # Jobs and workers.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)
@@ -300,10 +342,10 @@ PREFER_WAIT_SLOTS = env_int(
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
 PRESIGNED_SECONDS = 300
 
-# Celery: every option here, read by upscale_worker/celery.py (namespace CELERY_).
+# Celery: every option here, read by webapp/celery.py (namespace CELERY_).
 CELERY_BROKER_URL = REDIS_URL
 # kombu's Redis transport; a worker retries a command over a new connection when a cut broke the old one.
-CELERY_BROKER_TRANSPORT = "upscale_worker.broker:Transport"
+CELERY_BROKER_TRANSPORT = "webapp.broker:Transport"
 CELERY_BROKER_CONNECTION_TIMEOUT = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {
@@ -337,7 +379,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 200)
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup would close the database connection around every task (a new PostgreSQL connection
-# cost 7 ms of each job); upscale_worker/celery.py applies Django's own per-request policy instead.
+# cost 7 ms of each job); webapp/celery.py applies Django's own per-request policy instead.
 CELERY_DB_REUSE_MAX = 1000
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

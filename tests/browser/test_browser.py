@@ -52,7 +52,7 @@ def page(browser, live_server):
 
 
 def shot(page, name):
-    """SCREENSHOTS=folder keeps a picture of each step (for the README)."""
+    """SCREENSHOTS=folder keeps a picture of each step (for the docs)."""
     if os.environ.get("SCREENSHOTS"):
         page.screenshot(path=str(Path(os.environ["SCREENSHOTS"]) / f"{name}.png"), full_page=True)
 

@@ -16,8 +16,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from tests.conftest import MODELS_DIR, ROOT
+from tests.conftest import MODELS_DIR, ROOT, configure_engine
 from upscale_worker.engine import pixels, upscale_file
+from upscale_worker.engine.config import DEFAULT_TILES
 from upscale_worker.engine.imresize import imresize
 from webapp.jobs.validation import Invalid, validate_upload
 
@@ -35,10 +36,13 @@ pytestmark = pytest.mark.skipif(not PNGSUITE or not ORIENTATION, reason="needs .
 
 @pytest.fixture(autouse=True)
 def shipped_x2(monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(MODELS_DIR))
-    monkeypatch.delenv("UPSCALE_PRECISION", raising=False)
-    monkeypatch.delenv("UPSCALE_TILE", raising=False)
-    monkeypatch.setenv("UPSCALE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ov-cache"))
+    configure_engine(
+        monkeypatch,
+        models_dir=MODELS_DIR,
+        precision=None,
+        tiles=DEFAULT_TILES,
+        cache_dir=tmp_path_factory.getbasetemp() / "ov-cache",
+    )
 
 
 def upload_check(path: Path, data: bytes, fmt="png"):

@@ -11,8 +11,10 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.conftest import configure_engine
 from training import export
 from training.edsr import EDSR
+from upscale_worker.engine.config import DEFAULT_TILES
 
 ROOT = Path(__file__).resolve().parents[2]
 TILE = 64  # small tiles keep tests fast and still cut small images into several tiles
@@ -63,10 +65,13 @@ def models_dir(tmp_path_factory, checkpoint, jpeg_checkpoint) -> Path:
 
 @pytest.fixture(autouse=True)
 def engine_env(models_dir, monkeypatch, tmp_path_factory):
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(models_dir))
-    monkeypatch.setenv("UPSCALE_TILE", str(TILE))
-    monkeypatch.setenv("UPSCALE_PRECISION", "f32")
-    monkeypatch.setenv("UPSCALE_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "ov-cache"))
+    configure_engine(
+        monkeypatch,
+        models_dir=models_dir,
+        tiles=(TILE,),
+        precision="f32",
+        cache_dir=tmp_path_factory.getbasetemp() / "ov-cache",
+    )
 
 
 @pytest.fixture(scope="session")
@@ -81,9 +86,7 @@ def shipped_models(tmp_path_factory) -> Path:
 @pytest.fixture
 def shipped(shipped_models, monkeypatch):
     """The engine as shipped: trained models, default precision and tiles (after engine_env, autouse)."""
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(shipped_models))
-    monkeypatch.delenv("UPSCALE_PRECISION")
-    monkeypatch.delenv("UPSCALE_TILE")
+    configure_engine(monkeypatch, models_dir=shipped_models, precision=None, tiles=DEFAULT_TILES)
     return shipped_models
 
 

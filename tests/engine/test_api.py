@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import configure_engine
 from tests.engine.conftest import encode, gradient
 from upscale_worker.engine import Cancelled, EngineError, upscale_file
 
@@ -77,7 +78,7 @@ def test_it_detects_a_damaged_model_file(tmp_path, models_dir, monkeypatch):
     for f in models_dir.iterdir():
         (damaged / f.name).write_bytes(f.read_bytes())
     (damaged / "edsr_baseline_x2.bin").write_bytes(b"\0" * 16)
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(damaged))
+    configure_engine(monkeypatch, models_dir=damaged)
     with pytest.raises(EngineError, match="missing or damaged"):
         upscale_file(io.BytesIO(encode(gradient(8, 8))), tmp_path / "out.png", scale=2)
 

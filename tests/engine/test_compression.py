@@ -1,7 +1,7 @@
 """How compressed an input is, from its header: IJG-equivalent JPEG quality, lossy WebP, lossless files."""
 
 import io
-from functools import lru_cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pytest
@@ -29,7 +29,7 @@ def mse(images, **save) -> float:
     return float(np.mean([np.mean((decoded(img, **save)[0].astype(float) - img) ** 2) for img in images]))
 
 
-@lru_cache(maxsize=None)
+@cache
 def ijg_errors(subsampling: int) -> dict[int, float]:
     return {q: mse(photos(), quality=q, subsampling=subsampling) for q in range(20, 101)}
 

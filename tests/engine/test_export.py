@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import configure_engine
 from tests.engine.conftest import encode, gradient, psnr
 from training import export
 from training.edsr import EDSR, from_state_dict
@@ -106,8 +107,7 @@ def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(m
             ]
         }
 
-    monkeypatch.delenv("UPSCALE_PRECISION")
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(tmp_path))
+    configure_engine(monkeypatch, precision=None, models_dir=tmp_path)
     float_default = "bf16" if runtime.cpu_has_bf16() else "f32"
     (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.66)))
     assert [runtime.precision(2), runtime.precision(4), runtime.precision()] == [
@@ -121,7 +121,7 @@ def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(m
         json.dumps(manifest(37.70, held_out_int8=32.30))
     )  # fine on Set5 only
     assert runtime.precision(2) == float_default
-    monkeypatch.setenv("UPSCALE_PRECISION", "f32")
+    configure_engine(monkeypatch, precision="f32")
     assert runtime.precision(4) == "f32"
 
 
@@ -205,7 +205,7 @@ def test_the_model_card_has_a_table_per_quality(monkeypatch, tmp_path):
         "models": [{"scale": 2, "weights": "fp16", "variant": "jpeg", "psnr_by_quality": {"Set5": cells}}]
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(tmp_path))
+    configure_engine(monkeypatch, models_dir=tmp_path)
     monkeypatch.setattr(model_card, "JPEG_QUALITY_THRESHOLD", 90)
     rows = model_card.jpeg_table().splitlines()[2:]
     assert rows == [

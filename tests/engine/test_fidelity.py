@@ -97,13 +97,10 @@ def fringe_checks(rgba: np.ndarray, out: np.ndarray, scale: int):
     where every one is clear)."""
     a = out[..., 3:].astype(float) / 255
     over_white = out[..., :3] * a + 255 * (1 - a)
-    footprint = lambda m: cv2.resize(
-        m.astype(np.uint8),
-        None,
-        fx=scale,
-        fy=scale,  # noqa: E731
-        interpolation=cv2.INTER_NEAREST,
-    )
+
+    def footprint(m):
+        return cv2.resize(m.astype(np.uint8), None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+
     within_2 = lambda m: cv2.erode(footprint(m), np.ones((5, 5), np.uint8), borderValue=1).astype(bool)  # noqa: E731
     opaque, clear = within_2(rgba[..., 3] == 255), within_2(rgba[..., 3] == 0)
     assert opaque.any() and clear.any()
@@ -175,7 +172,7 @@ def test_it_upscales_an_mpos_primary_picture(tmp_path):
 def test_a_jpeg_too_wide_for_its_format_is_refused_before_any_work(tmp_path):
     calls = []
     with pytest.raises(
-        EngineError, match="JPEG output cannot exceed 65500 pixels a side.*largest scale that fits is x3"
+        EngineError, match=r"JPEG output cannot exceed 65500 pixels a side.*largest scale that fits is x3"
     ):
         upscale_file(
             io.BytesIO(encode(np.zeros((1, 16376, 3), np.uint8))),

@@ -1,4 +1,5 @@
-"""Compilation: once per process and tile shape, threads and cache from the environment, openvino in one place."""
+"""Compilation: once per process and tile shape, threads and cache from the engine's configuration, openvino
+in one place."""
 
 import subprocess
 import sys
@@ -6,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from tests.conftest import configure_engine
 from tests.engine.conftest import TILE
 from upscale_worker.engine import Options, runtime, upscale_array
+from upscale_worker.engine.config import EngineConfig
 
 ENGINE = Path(runtime.__file__).parent
+PATH_ONLY = {"PATH": "/usr/bin:/bin"}  # no UPSCALE_* variable: a child configures its engine itself
 
 
 def compiled(precision="f32"):
@@ -17,7 +21,7 @@ def compiled(precision="f32"):
 
 
 def test_it_compiles_one_fixed_tile_shape_with_the_threads_asked(monkeypatch):
-    monkeypatch.setenv("UPSCALE_THREADS", "1")
+    configure_engine(monkeypatch, threads=1)
     model = compiled()
     assert list(model.input(0).shape) == [1, 3, TILE, TILE]
     assert model.get_property("INFERENCE_NUM_THREADS") == 1
@@ -26,19 +30,19 @@ def test_it_compiles_one_fixed_tile_shape_with_the_threads_asked(monkeypatch):
 
 def test_it_fills_the_compiled_model_cache(tmp_path, monkeypatch):
     # A fresh process, since the Core (and so its cache folder) is made once per process.
-    code = "from upscale_worker.engine import runtime; runtime.infer_function(2, 'clean', 'f32', 128, 128)"  # a tile
-    env = {
-        "UPSCALE_CACHE_DIR": str(tmp_path / "cache"),
-        "UPSCALE_MODELS_DIR": str(runtime.models_dir()),
-        "PATH": "/usr/bin:/bin",
-    }
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ENGINE.parents[1])
+    code = (
+        "from upscale_worker.engine import config, runtime; "
+        f"config.update(cache_dir={str(tmp_path / 'cache')!r}, models_dir={str(runtime.models_dir())!r}); "
+        "runtime.infer_function(2, 'clean', 'f32', 128, 128)"  # a tile
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, env=PATH_ONLY, cwd=ENGINE.parents[1])
     assert any((tmp_path / "cache").iterdir())
 
 
 def test_workers_need_no_torch_nor_nncf():
     code = (
-        "import sys, numpy as np; from upscale_worker.engine import upscale_array; "
+        "import sys, numpy as np; from upscale_worker.engine import config, upscale_array; "
+        f"config.update(models_dir={str(runtime.models_dir())!r}); "
         "upscale_array(np.zeros((4, 4, 3), np.uint8), 2); "
         "assert not {'torch', 'nncf'} & set(sys.modules), 'training dependency imported'"
     )
@@ -46,7 +50,7 @@ def test_workers_need_no_torch_nor_nncf():
         [sys.executable, "-c", code],
         check=True,
         cwd=ENGINE.parents[1],
-        env={"UPSCALE_MODELS_DIR": str(runtime.models_dir()), "PATH": "/usr/bin:/bin"},
+        env=PATH_ONLY,
     )
 
 
@@ -56,7 +60,7 @@ def test_only_one_module_imports_openvino():
 
 
 def test_each_image_gets_the_compiled_tile_that_computes_fewest_pixels(monkeypatch):
-    monkeypatch.setenv("UPSCALE_TILE", "64,40")
+    configure_engine(monkeypatch, tiles=(64, 40))
     used = []
     infer_function = runtime.infer_function
     monkeypatch.setattr(
@@ -71,21 +75,18 @@ def test_each_image_gets_the_compiled_tile_that_computes_fewest_pixels(monkeypat
 
 def test_only_the_configured_tiles_go_to_the_disk_cache(tmp_path):
     code = (
-        "from upscale_worker.engine import runtime; runtime.infer_function(2, 'clean', 'f32', 30, 50); "
+        "from upscale_worker.engine import config, runtime; "
+        f"config.update(cache_dir={str(tmp_path / 'cache')!r}, models_dir={str(runtime.models_dir())!r}); "
+        "runtime.infer_function(2, 'clean', 'f32', 30, 50); "
         "import os; assert not os.listdir(runtime.cache_dir()), 'an image-sized window was cached'; "
         "runtime.infer_function(2, 'clean', 'f32', 128, 128); assert os.listdir(runtime.cache_dir())"
     )
-    env = {
-        "UPSCALE_CACHE_DIR": str(tmp_path / "cache"),
-        "UPSCALE_MODELS_DIR": str(runtime.models_dir()),
-        "PATH": "/usr/bin:/bin",
-    }
     (tmp_path / "cache").mkdir()
-    subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ENGINE.parents[1])
+    subprocess.run([sys.executable, "-c", code], check=True, env=PATH_ONLY, cwd=ENGINE.parents[1])
 
 
 def test_without_the_setting_the_tiles_are_128_and_280(monkeypatch):
-    monkeypatch.delenv("UPSCALE_TILE")
+    configure_engine(monkeypatch, tiles=EngineConfig().tiles)
     assert runtime.tile_sizes() == (128, 280)
 
 

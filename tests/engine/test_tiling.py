@@ -4,6 +4,7 @@ import numpy as np
 import openvino as ov
 import pytest
 
+from tests.conftest import configure_engine
 from upscale_worker.engine import Options, upscale_array
 from upscale_worker.engine.api import BACK_PROJECTION, BORDER, OVERLAP, PAD
 from upscale_worker.engine.backprojection import back_project
@@ -89,7 +90,7 @@ def worst_difference(model, img: np.ndarray, tile: int, overlap: int) -> int:
     [((1, 1), 64), ((7, 300), 64), ((333, 517), 128), ((333, 517), None), ((100, 64), 64), ((48, 48), 64)],
 )
 def test_tiled_equals_whole_image_within_one_grey_level(whole_image_model, monkeypatch, size, tile):
-    monkeypatch.setenv("UPSCALE_TILE", "64,128")  # tile None: the engine picks one of these per image
+    configure_engine(monkeypatch, tiles=(64, 128))  # tile None: the engine picks one of these per image
     h, w = size
     img = noise(w, h)
     tiled = upscale_array(img, 2, Options(tile=tile))

@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from tests.conftest import configure_engine
 from tests.engine.conftest import encode, gradient
 from upscale_worker.engine import EngineError, Options, runtime, upscale_array, upscale_file
 from upscale_worker.engine.compression import JPEG_QUALITY_THRESHOLD
@@ -67,7 +68,7 @@ def test_without_a_twin_auto_falls_back_to_clean_and_says_so(tmp_path, models_di
         for name in e["files"].values():
             shutil.copyfile(models_dir / name, folder / name)
     (folder / "manifest.json").write_text(json.dumps({"models": clean}))
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(folder))
+    configure_engine(monkeypatch, models_dir=folder)
     result = upscale_file(io.BytesIO(encode(photo(), "JPEG", quality=40)), tmp_path / "o.png", 2)
     assert result.variant == "clean" and "no JPEG-aware model" in result.choice
     with pytest.raises(EngineError, match="has no JPEG-aware model installed"):

@@ -54,7 +54,7 @@ def test_it_opens_postgresql_connections_with_keepalives_and_a_user_timeout():
 
 
 def test_it_opens_broker_connections_with_keepalives_and_a_user_timeout():
-    from upscale_worker.celery import app
+    from webapp.celery import app
 
     with app.connection_for_write() as conn:
         client = conn.default_channel.client
@@ -100,7 +100,7 @@ def test_a_broker_command_after_the_connection_broke_reconnects_instead_of_faili
 
     import redis
 
-    from upscale_worker.celery import app, retry_broker_commands
+    from webapp.celery import app, retry_broker_commands
 
     worker_conf = SimpleNamespace(broker_transport_options=dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS))
     retry_broker_commands(conf=worker_conf)  # what a worker process does as it starts
@@ -120,7 +120,7 @@ def test_a_broker_command_after_the_connection_broke_reconnects_instead_of_faili
 
 
 def test_a_web_process_fails_fast_instead_of_retrying_broker_commands():
-    from upscale_worker.celery import app
+    from webapp.celery import app
 
     with app.connection_for_write() as conn:
         assert conn.default_channel.pool.connection_kwargs.get("retry") is None

@@ -1,4 +1,5 @@
-"""Worker hosts over a real network, with partitions: the platform on Linux network namespaces (see cluster.py).
+"""Worker hosts over a real network, with partitions: the platform on Linux network namespaces (see
+scripts/cluster.py).
 
 A services host (Redis, PostgreSQL, moto's S3, the beat), a web host (gunicorn) and two worker hosts, each in
 its own network, UTS and PID namespace with its own hostname and working directory; media in S3. Each
@@ -10,8 +11,8 @@ import time
 
 import pytest
 
+from scripts import cluster as hosts
 from tests.conftest import MODELS_DIR, image_bytes
-from tests.hosts import cluster as hosts
 
 pytestmark = pytest.mark.slow
 
@@ -141,7 +142,7 @@ def test_a_job_cut_off_mid_way_finishes_exactly_once_on_the_other_host(platform,
         assert noticed < 30
     finally:
         # Back about when keepalive ends the idle connections too: the window where a worker used to come back
-        # deaf (its ack failed on a connection that had just died; upscale_worker/broker.py retries it).
+        # deaf (its ack failed on a connection that had just died; webapp/broker.py retries it).
         cut.restore()
 
     # The link is back: the cut worker takes jobs again.

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from tests.hosts import cluster as hosts
+from scripts import cluster as hosts
 
 
 @pytest.fixture

@@ -92,5 +92,5 @@ def test_make_run_brings_up_a_platform_that_finishes_an_api_upload(platform):
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(60) == 0
-    gone, alive = psutil.wait_procs(children, timeout=30)
+    _gone, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [c.cmdline() for c in alive]

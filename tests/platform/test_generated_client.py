@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # The generator reads one binary response type (application/octet-stream); the result endpoint documents the
 # three image types it answers with, so the generator is told to read them as bytes too (its own setting).
 CONFIG = {
-    "content_type_overrides": {
-        t: "application/octet-stream" for t in ("image/png", "image/jpeg", "image/webp")
-    }
+    "content_type_overrides": dict.fromkeys(
+        ("image/png", "image/jpeg", "image/webp"), "application/octet-stream"
+    )
 }
 
 

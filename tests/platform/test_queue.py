@@ -3,12 +3,16 @@ hash), a flushed broker gets every queued job back within two sweeps, once, olde
 deleted queued job leaves no message behind. The sweep runs in this process; every message is decoded."""
 
 import json
+import subprocess
+import sys
+import uuid
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 from django.utils import timezone
 
+from tests.conftest import ROOT, service_env
 from tests.platform.factories import make_job
 from webapp.jobs import queue
 from webapp.jobs.models import Job, Status
@@ -56,7 +60,7 @@ def backlog(alice, broker):
 def take_one():
     """What a worker's consumer does: take the next message, leaving it unacknowledged in kombu's hash for as
     long as the test runs (closing the connection would put it back, as a warm shutdown does)."""
-    from upscale_worker.celery import app
+    from webapp.celery import app
 
     conn = app.connection_for_read()
     channel = conn.channel()
@@ -154,3 +158,25 @@ def test_it_skips_a_job_that_is_claimed_while_it_publishes(alice, broker):
     assert not queue.publish(job.id, still_wanted=lambda: False)
     assert carried() == Counter() and not broker.exists(queue.marker(job.id))
     assert Job.objects.get(pk=job.pk).status == Status.RUNNING
+
+
+def test_a_process_that_imports_only_the_queue_publishes_through_the_project_app(broker):
+    """No worker, no conftest: importing any part of webapp creates the project's app (webapp/__init__.py), so
+    publishing never falls back to Celery's default app (which would try amqp://localhost and fail)."""
+    job_id = str(uuid.uuid4())
+    script = (
+        "import django; django.setup()\n"
+        "from celery import current_app\n"
+        "from webapp.jobs import queue\n"
+        f"print(current_app.main, queue.publish({job_id!r}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env=service_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.stdout.split() == ["webapp", "True"], out.stderr
+    assert [waiting for waiting, _ in queue.waiting()] == [job_id]

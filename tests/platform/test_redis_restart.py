@@ -33,7 +33,7 @@ def platform(private_redis, tmp_path, alice):
             "-m",
             "celery",
             "-A",
-            "upscale_worker",
+            "webapp",
             "beat",
             "--schedule",
             str(tmp_path / "beat"),

@@ -60,7 +60,7 @@ def test_a_failed_listing_raises_instead_of_passing_for_clean(settings, monkeypa
 
 
 @pytest.mark.django_db(transaction=True)
-def test_it_removes_orphans_from_an_s3_bucket(alice, settings, s3_endpoint, bucket):  # noqa: F811
+def test_it_removes_orphans_from_an_s3_bucket(alice, settings, s3_endpoint, bucket):
     # S3 times are whole seconds, so a new object can look up to 1 s older than it is: a young one must be
     # swept less than lease - 1 s after it was written (a 1 s lease failed once on a loaded machine).
     settings.JOB_LEASE_SECONDS = 2

@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.conftest import configure_engine
 from training import export, train
 from training.bundle import main as pack_main
 from training.data import JpegDegradation, PatchSampler, list_images, load_pair
@@ -140,8 +141,7 @@ def test_the_trained_weights_export_to_an_ir_the_engine_runs(images, tmp_path, m
             "six synthetic pictures",
         ]
     )
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(models))
-    monkeypatch.setenv("UPSCALE_CACHE_DIR", str(tmp_path / "ov-cache"))
+    configure_engine(monkeypatch, models_dir=models, cache_dir=tmp_path / "ov-cache")
     lr = np.asarray(Image.open(images / "img0.png"))[:40, :30]
     sr = upscale_array(lr, 2, Options(precision="f32", tile=64))
     assert sr.shape == (80, 60, 3) and sr.dtype == np.uint8

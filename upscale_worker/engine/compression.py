@@ -24,7 +24,7 @@ SOURCES = ("auto", "clean", "compressed")
 VARIANT_OF_SOURCE = {"clean": "clean", "compressed": "jpeg"}
 # Below this IJG-equivalent quality `auto` runs the JPEG-aware model, at or above it the clean one.
 # bench/jpeg_threshold.py measures where the clean model catches up with the JPEG-aware one on the held-out
-# training images, Q 50-100 in steps of 5 (README, "Compressed inputs"). With the shipped x2 twin (iteration
+# training images, Q 50-100 in steps of 5 (docs/models.md, "Compressed inputs"). With the shipped x2 twin (iteration
 # 2,600), each model followed by its back-projection (api.rounds): JPEG-aware minus clean +1.08 dB at Q50,
 # +0.99 at Q75, +0.41 at Q90, +0.01 at Q95, -0.43 at Q100: 100 (95 before the JPEG-aware model got its
 # round of back-projection from Q90: -0.31 at Q95 then).
@@ -151,7 +151,8 @@ def ijg_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     """The (luma, chroma) 64-entry tables libjpeg writes at ``quality`` with force_baseline, as
     jpeg_add_quant_table() (jcparam.c) scales them: (t * scale + 50) // 100, clamped to 1..255."""
     scale = ijg_scale(quality)
-    return tuple(np.clip((t * scale + 50) // 100, 1, 255) for t in (IJG_LUMA, IJG_CHROMA))
+    luma, chroma = (np.clip((t * scale + 50) // 100, 1, 255) for t in (IJG_LUMA, IJG_CHROMA))
+    return luma, chroma
 
 
 _QUALITIES = np.arange(1, 101)
@@ -202,7 +203,7 @@ def inspect(data: bytes | BinaryIO) -> Compression:
         with Image.open(f) as im:
             fmt = (im.format or "").lower()
             if fmt == "jpeg":
-                return Compression("jpeg", True, jpeg_quality(im.quantization))
+                return Compression("jpeg", True, jpeg_quality(im.quantization))  # type: ignore[attr-defined]
         if fmt == "webp":
             f.seek(start)
             quantiser = vp8_quantiser(f.read())
@@ -227,7 +228,7 @@ def webp_quality(quantiser: float) -> int:
     c = 1 - min(127.0, max(0.0, quantiser)) / 127
     linear = c**3
     quality = linear * 1.5 if linear < 0.5 else (linear + 1) / 2
-    return int(round(100 * quality))
+    return round(100 * quality)
 
 
 class _BoolDecoder:
@@ -333,7 +334,7 @@ def choose(
         wanted, why = VARIANT_OF_SOURCE[source], f"asked for {source}"
     elif compression is None or not compression.lossy:
         wanted, why = "clean", f"auto: {compression.describe() if compression else 'not a file'}"
-    elif compression.quality < threshold:
+    elif compression.quality is not None and compression.quality < threshold:
         wanted, why = "jpeg", f"auto: {compression.describe()}, below {threshold}"
     else:
         wanted, why = "clean", f"auto: {compression.describe()}, at or above {threshold}"

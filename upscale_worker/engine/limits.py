@@ -1,14 +1,13 @@
 """Size limits in pixels, the arithmetic shared by the site's upload check and the CLI (no Django here).
 
-Input and output megapixels come from MAX_INPUT_MEGAPIXELS and MAX_OUTPUT_MEGAPIXELS (the site's settings
-read the same variables); each output format also has a side limit of its own that no setting lifts:
+Input and output megapixels are the caller's (the site's settings and the CLI read MAX_INPUT_MEGAPIXELS and
+MAX_OUTPUT_MEGAPIXELS); each output format also has a side limit of its own that no setting lifts:
 libjpeg writes at most 65,500 pixels a side (JPEG_MAX_DIMENSION), WebP 16,383 (its 14-bit size fields),
 PNG 2^31 - 1 (its 4-byte fields).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from upscale_worker.engine.errors import EngineError
@@ -32,20 +31,8 @@ class Limits:
     input_megapixels: float | None = DEFAULT_INPUT_MEGAPIXELS
     output_megapixels: float | None = DEFAULT_OUTPUT_MEGAPIXELS
 
-    @classmethod
-    def from_env(cls) -> Limits:
-        return cls(
-            env_megapixels("MAX_INPUT_MEGAPIXELS", DEFAULT_INPUT_MEGAPIXELS),
-            env_megapixels("MAX_OUTPUT_MEGAPIXELS", DEFAULT_OUTPUT_MEGAPIXELS),
-        )
-
 
 NO_LIMITS = Limits(None, None)
-
-
-def env_megapixels(name: str, default: float) -> float:
-    """A megapixel limit from the environment (empty or unset: ``default``); ValueError if not a number."""
-    return float(os.environ.get(name) or default)
 
 
 def megapixels(width: int, height: int) -> float:

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from upscale_worker.engine.config import current
 from upscale_worker.engine.errors import EngineError
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = "manifest.json"
 # Runtime precision -> the IR weights it runs: f32 and bf16 run the FP16-compressed IR, int8 its NNCF twin.
 WEIGHTS_FOR_PRECISION = {"f32": "fp16", "bf16": "fp16", "int8": "int8"}
@@ -28,7 +27,8 @@ VARIANT_NAMES = {"clean": "clean", "jpeg": "JPEG-aware"}
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("UPSCALE_MODELS_DIR") or REPO_ROOT / "models")
+    """The configured models folder (config.py)."""
+    return current().models_dir
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,12 @@ import struct
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
 from isal import isal_zlib
+from numpy.typing import DTypeLike
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 from upscale_worker.engine import header
@@ -58,7 +59,7 @@ class Picture:
         return replace(self, rgb=rgb, alpha=alpha)
 
 
-def peak(dtype: np.dtype) -> int:
+def peak(dtype: DTypeLike) -> int:
     return np.iinfo(dtype).max
 
 
@@ -188,7 +189,7 @@ def _png_colour_chunks(data: bytes) -> bytes:
     return b"".join(found)
 
 
-def _decode_16bit_png(data: bytes, colour_type: int, key) -> tuple[np.ndarray, bool]:
+def _decode_16bit_png(data: bytes, colour_type: int | None, key) -> tuple[np.ndarray, bool]:
     """(H x W [x C] uint16 in RGB(A) order, grey); Pillow reads 16-bit PNG as 8-bit, OpenCV keeps 16 bits but
     reads grey + alpha as RGBA and ignores a grey image's transparent key (tRNS), restored here."""
     x = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -218,7 +219,7 @@ def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:
     return np.asarray(im.convert("RGBA" if has_alpha else "RGB")), False
 
 
-def _key_alpha(grey: np.ndarray, key: int, dtype: np.dtype) -> np.ndarray:
+def _key_alpha(grey: np.ndarray, key: int, dtype: DTypeLike) -> np.ndarray:
     return np.where(grey == key, 0, peak(dtype)).astype(dtype)
 
 
@@ -228,7 +229,7 @@ def cmyk_to_srgb(im: Image.Image) -> Image.Image:
     if not icc:
         return im.convert("RGB")
     try:
-        return ImageCms.profileToProfile(
+        return ImageCms.profileToProfile(  # type: ignore[return-value] # None only when inPlace=True
             im, ImageCms.ImageCmsProfile(io.BytesIO(icc)), SRGB, outputMode="RGB"
         )
     except (ImageCms.PyCMSError, OSError):  # a damaged profile: the plain conversion rather than a failure
@@ -381,8 +382,8 @@ def to_srgb(picture: Picture) -> Picture:
 
 def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadata: bool) -> None:
     if picture.rgb.dtype == np.uint16:  # JPEG and WebP are 8-bit formats
-        to8 = lambda x: None if x is None else np.rint(x / 257.0).astype(np.uint8)  # noqa: E731
-        picture = picture.with_pixels(to8(picture.rgb), to8(picture.alpha))
+        alpha = None if picture.alpha is None else np.rint(picture.alpha / 257.0).astype(np.uint8)
+        picture = picture.with_pixels(np.rint(picture.rgb / 257.0).astype(np.uint8), alpha)
     picture = to_srgb(picture)
     if fmt == "jpeg":
         picture = replace(picture, opaque_alpha=False)
@@ -390,7 +391,7 @@ def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int,
         a = picture.alpha[..., None].astype(np.float32) / 255.0
         flat = np.rint(picture.rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
         picture = picture.with_pixels(flat, None)
-    options = {"quality": quality, "icc_profile": picture.icc, "exif": None, "xmp": None}
+    options: dict[str, Any] = {"quality": quality, "icc_profile": picture.icc, "exif": None, "xmp": None}
     if fmt == "jpeg":
         options["subsampling"] = 0  # 4:4:4: chroma subsampling would blur the detail just created
     if keep_metadata:

@@ -1,9 +1,7 @@
 """The only module that imports OpenVINO: compiles each model once per process, lazily.
 
-Settings come from the environment: UPSCALE_PRECISION (f32, bf16, int8), UPSCALE_THREADS (default: every
-core this process may use), UPSCALE_TILE (tile sides in input pixels, comma-separated: each image gets the
-one computing the fewest pixels, each compiled on first use), UPSCALE_CACHE_DIR (compiled-model cache,
-default var/ov-cache) and UPSCALE_MODELS_DIR (read by models.py).
+Settings come from the engine's configuration (config.py: precision, threads, tile sides, models and cache
+folders), never from the environment; each tile side is compiled on first use.
 
 The default precision, per scale: int8 where the export measured the int8 twin within 0.05 dB of f32 on
 Set5 and on held-out training images (models.int8_is_faithful), else bf16 where the CPU has it (it costs
@@ -15,7 +13,7 @@ about 0.01 dB and is 6x faster than f32), else f32. Shipped models, Set5 f32 / b
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,43 +21,45 @@ import openvino as ov
 import openvino.properties as props
 import openvino.properties.hint as hints
 
+from upscale_worker.engine.config import DEFAULT_TILES, current
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.models import REPO_ROOT, ModelFile, find_model, int8_is_faithful, models_dir
+from upscale_worker.engine.models import ModelFile, find_model, int8_is_faithful, models_dir
 from upscale_worker.engine.tiling import Infer
 
-# 128 keeps small images cheap; two 280 windows cover a side of up to 544 (2 x 280 - 2 x 8 overlap), so a
-# 512x512 image computes 1.20x its pixels instead of 1.56x with 128 alone. Each compiled tile side holds its
-# own activations (about 300 MB for 280 at x4), so a third side would cost more memory than it saves time.
-DEFAULT_TILES = (128, 280)
+__all__ = ["DEFAULT_TILES", "models_dir"]  # read here by tools and tests
 
 
 def precision(scale: int | None = None, variant: str = "clean") -> str:
-    """UPSCALE_PRECISION, else the fastest faithful precision for the ``scale`` model of ``variant`` (see
+    """The configured precision, else the fastest faithful one for the ``scale`` model of ``variant`` (see
     above; each model is judged on its own measurements)."""
-    if os.environ.get("UPSCALE_PRECISION"):
-        return os.environ["UPSCALE_PRECISION"]
+    chosen = current().precision
+    if chosen:
+        return chosen
     if scale is not None and int8_is_faithful(scale, models_dir(), variant):
         return "int8"
     return "bf16" if cpu_has_bf16() else "f32"
 
 
 def tile_sizes() -> tuple[int, ...]:
-    value = os.environ.get("UPSCALE_TILE")
-    return tuple(sorted(int(t) for t in value.split(","))) if value else DEFAULT_TILES
+    return current().tiles
 
 
 def threads() -> int:
-    return int(os.environ.get("UPSCALE_THREADS") or len(os.sched_getaffinity(0)))
+    return current().threads or len(os.sched_getaffinity(0))
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("UPSCALE_CACHE_DIR") or REPO_ROOT / "var" / "ov-cache")
+    return current().cache_dir
 
 
-@lru_cache(maxsize=1)
 def core() -> ov.Core:
+    return _core(cache_dir())
+
+
+@cache
+def _core(folder: Path) -> ov.Core:
     core = ov.Core()
-    core.set_property({props.cache_dir: str(cache_dir())})
+    core.set_property({props.cache_dir: str(folder)})
     return core
 
 
@@ -78,7 +78,7 @@ def inference_type(precision: str) -> ov.Type:
 # its JPEG-aware twin of one scale side by side, and must run the one asked for.
 
 
-@lru_cache(maxsize=None)
+@cache
 def checked_model(folder: Path, scale: int, variant: str, precision: str) -> ModelFile:
     """The IR checked against the manifest, once per process: cheap enough to call before decoding."""
     model_file = find_model(scale, precision, folder, variant)
@@ -87,7 +87,7 @@ def checked_model(folder: Path, scale: int, variant: str, precision: str) -> Mod
     return model_file
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_model(folder: Path, scale: int, variant: str, precision: str) -> ov.Model:
     return core().read_model(checked_model(folder, scale, variant, precision).xml)
 
@@ -102,7 +102,7 @@ def compiled_model(
     return compiled_window(folder, scale, variant, precision, height, width, threads)
 
 
-@lru_cache(maxsize=None)
+@cache
 def compiled_tile(
     folder: Path, scale: int, variant: str, precision: str, side: int, threads: int
 ) -> ov.CompiledModel:

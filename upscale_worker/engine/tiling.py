@@ -16,8 +16,8 @@ at any overlap, so not from the seams: kernels compiled for different shapes rou
 from __future__ import annotations
 
 import math
-from itertools import product
-from typing import Callable
+from collections.abc import Callable
+from itertools import pairwise, product
 
 import cv2
 import numpy as np
@@ -41,7 +41,7 @@ def windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
         return [(0, 0, length)]
     count = math.ceil((length - 2 * overlap) / (tile - 2 * overlap))
     starts = [i * (length - tile) // (count - 1) for i in range(count)]
-    seams = [(start + tile + following) // 2 for start, following in zip(starts, starts[1:])]
+    seams = [(start + tile + following) // 2 for start, following in pairwise(starts)]
     return list(zip(starts, [0, *seams], [*seams, length]))
 
 

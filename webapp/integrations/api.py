@@ -38,7 +38,7 @@ class OwnedViewSet(viewsets.GenericViewSet):
         try:
             return super().get_object()
         except (ValidationError, ValueError):
-            raise NotFound()
+            raise NotFound() from None
 
 
 class WebhookViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, OwnedViewSet):

@@ -27,7 +27,7 @@ class WebhookCreatedSerializer(WebhookSerializer):
     )
 
     class Meta(WebhookSerializer.Meta):
-        fields = WebhookSerializer.Meta.fields + ["secret"]
+        fields = [*WebhookSerializer.Meta.fields, "secret"]
 
 
 class DeliverySerializer(serializers.ModelSerializer):
@@ -85,7 +85,7 @@ class BatchSerializer(serializers.ModelSerializer):
         return JobSerializer(self._jobs(batch), many=True, context=self.context).data
 
     def get_counts(self, batch) -> dict[str, int]:
-        counts = {s: 0 for s in ("queued", "running", "done", "failed", "cancelled")}
+        counts = dict.fromkeys(("queued", "running", "done", "failed", "cancelled"), 0)
         for job in self._jobs(batch):
             counts[job.status] += 1
         return counts

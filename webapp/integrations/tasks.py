@@ -1,17 +1,17 @@
 """Thin Celery tasks of the webhook sender: queue ``webhooks``, run by its own worker (``-Q webhooks --pool
 threads``), apart from the upscale workers."""
 
-from upscale_worker.celery import app
+from celery import shared_task
 
 
-@app.task(name="webapp.integrations.tasks.deliver")
+@shared_task(name="webapp.integrations.tasks.deliver")
 def deliver(delivery_id):
     from webapp.integrations.webhooks import deliver
 
     return deliver(delivery_id)
 
 
-@app.task(name="webapp.integrations.tasks.sweep_webhooks")
+@shared_task(name="webapp.integrations.tasks.sweep_webhooks")
 def sweep_webhooks():
     from webapp.integrations.webhooks import sweep
 

@@ -13,6 +13,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -80,10 +81,10 @@ def job_payload(job):
 
 
 def publish(delivery_id, countdown=None):
-    from upscale_worker.celery import app
-
     try:
-        app.send_task(TASK, args=[str(delivery_id)], queue="webhooks", countdown=countdown, retry=False)
+        current_app.send_task(
+            TASK, args=[str(delivery_id)], queue="webhooks", countdown=countdown, retry=False
+        )
     except Exception as e:  # the broker is down: the sweeper sends what is due
         log.warning("could not publish delivery %s: %s", delivery_id, e)
 

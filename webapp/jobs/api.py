@@ -105,7 +105,7 @@ class JobViewSet(
         try:
             return super().get_object()
         except (ValidationError, ValueError):
-            raise NotFound()
+            raise NotFound() from None
 
     @extend_schema(
         request={"multipart/form-data": JobCreateSerializer},
@@ -120,13 +120,11 @@ class JobViewSet(
             job = web.submit(
                 request.user,
                 data.validated_data.pop("image"),
-                **{
-                    "scale": int(data.validated_data["scale"]),
-                    "fmt": data.validated_data["format"],
-                    "quality": data.validated_data["quality"],
-                    "keep_metadata": data.validated_data["keep_metadata"],
-                    "source": data.validated_data["source"],
-                },
+                scale=int(data.validated_data["scale"]),
+                fmt=data.validated_data["format"],
+                quality=data.validated_data["quality"],
+                keep_metadata=data.validated_data["keep_metadata"],
+                source=data.validated_data["source"],
             )
         except web.Refused as e:
             return refused(e)

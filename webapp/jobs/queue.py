@@ -16,6 +16,7 @@ import json
 import logging
 
 import redis
+from celery import current_app
 from django.conf import settings
 
 from webapp import logs
@@ -46,8 +47,6 @@ def publish(job_id, still_wanted=None, **options):
     """Send the task unless a message for the job is already out. ``still_wanted()`` (optional) is asked
     after the marker is taken, so a job claimed meanwhile is not published again. True when sent; never
     blocks long nor raises when the broker is down (the sweeper retries)."""
-    from upscale_worker.celery import app
-
     key = marker(job_id)
     try:
         if not broker().set(key, 1, nx=True, ex=settings.QUEUE_MARKER_TTL):
@@ -55,7 +54,7 @@ def publish(job_id, still_wanted=None, **options):
         if still_wanted is not None and not still_wanted():
             broker().delete(key)
             return False
-        app.send_task(
+        current_app.send_task(
             TASK, args=[str(job_id)], queue=QUEUE, retry=False, task_id=logs.task_id(job_id), **options
         )
     except Exception as e:  # the broker is down or unreachable

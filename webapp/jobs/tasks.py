@@ -1,31 +1,31 @@
 """Thin Celery tasks: they take a job id and call a service. Only worker processes import the engine,
 inside the services they call."""
 
-from upscale_worker.celery import app
+from celery import shared_task
 
 
-@app.task(name="webapp.jobs.tasks.upscale")
+@shared_task(name="webapp.jobs.tasks.upscale")
 def upscale(job_id):
     from webapp.jobs.services.worker import run_job
 
     return run_job(job_id)
 
 
-@app.task(name="webapp.jobs.tasks.sweep")
+@shared_task(name="webapp.jobs.tasks.sweep")
 def sweep():
     from webapp.jobs.services.sweeper import sweep
 
     return sweep()
 
 
-@app.task(name="webapp.jobs.tasks.expire")
+@shared_task(name="webapp.jobs.tasks.expire")
 def expire():
     from webapp.jobs.services.sweeper import expire
 
     return expire()
 
 
-@app.task(name="webapp.jobs.tasks.sweep_storage")
+@shared_task(name="webapp.jobs.tasks.sweep_storage")
 def sweep_storage():
     from webapp.jobs.services.sweeper import sweep_storage
 

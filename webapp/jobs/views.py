@@ -27,7 +27,7 @@ def file_response(field, content_type, filename=None, attachment=False):
     try:
         f = field.open("rb")
     except OSError:
-        raise Http404("The file is gone.")
+        raise Http404("The file is gone.") from None
     response = FileResponse(f, content_type=content_type, as_attachment=attachment, filename=filename)
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"

@@ -219,13 +219,28 @@ def failure(job, e):
     return "The image could not be processed.", "internal"
 
 
+def engine_config():
+    """The engine's configuration from the UPSCALE_* settings (EngineConfig; EngineError on a bad value)."""
+    from upscale_worker.engine.config import EngineConfig
+
+    return EngineConfig(
+        models_dir=settings.UPSCALE_MODELS_DIR,
+        cache_dir=settings.UPSCALE_CACHE_DIR,
+        precision=settings.UPSCALE_PRECISION,
+        threads=settings.UPSCALE_THREADS or None,
+        tiles=settings.UPSCALE_TILE,
+    )
+
+
 def upscale_and_store(job, saved):
     """Run the engine into a temporary folder (removed on every path), then store the outputs. The previews
     are made in a thread while the engine encodes the result, which keeps only one core busy."""
     from concurrent.futures import ThreadPoolExecutor
 
     from upscale_worker.engine import Cancelled, Options, upscale_file  # only workers import the engine
+    from upscale_worker.engine.config import configure
 
+    configure(engine_config())
     reporter = Reporter(job)
     pool, previews = ThreadPoolExecutor(max_workers=1), []
 

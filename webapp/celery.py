@@ -1,4 +1,5 @@
-"""The Celery app. Every option is a CELERY_* setting in webapp/settings.py."""
+"""The Celery app (``celery -A webapp``) and its signal handlers. Every option is a CELERY_* setting in
+webapp/settings.py; tasks are ``@shared_task`` in the Django apps and bind to this app, the current one."""
 
 import logging
 import os
@@ -8,22 +9,26 @@ from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webapp.settings")
 
-app = Celery("upscale_worker", include=["webapp.jobs.tasks", "webapp.integrations.tasks"])
+app = Celery("webapp", include=["webapp.jobs.tasks", "webapp.integrations.tasks"])
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
 @signals.celeryd_init.connect
 def share_the_cores(options=None, **kwargs):
-    """Each pool process gets its share of the cores for OpenVINO (read by the engine at compile time)."""
+    """Each pool process gets its share of the cores for OpenVINO, unless UPSCALE_THREADS names a number
+    (the engine's configuration is built from the setting before each job)."""
+    from django.conf import settings
+
     cores = len(os.sched_getaffinity(0))
     processes = int((options or {}).get("concurrency") or cores)
-    os.environ.setdefault("UPSCALE_THREADS", str(max(1, cores // processes)))
+    if not settings.UPSCALE_THREADS:
+        settings.UPSCALE_THREADS = max(1, cores // processes)
 
 
 @signals.celeryd_init.connect
 def retry_broker_commands(conf=None, **kwargs):
     """A worker retries a broker command over a new connection when a network cut broke the old one (see
-    upscale_worker/broker.py); web processes fail fast."""
+    webapp/broker.py); web processes fail fast."""
     conf.broker_transport_options = {**conf.broker_transport_options, "retry_commands": True}
 
 

@@ -19,9 +19,9 @@ RETRIES = 3  # after the first attempt; backoff 0.25, 0.5, 1 s
 
 
 class Channel(kombu_redis.Channel):
-    #: The transport option ``retry_commands``, set by upscale_worker/celery.py in worker processes.
+    #: The transport option ``retry_commands``, set by webapp/celery.py in worker processes.
     retry_commands = False
-    from_transport_options = kombu_redis.Channel.from_transport_options + ("retry_commands",)
+    from_transport_options = (*kombu_redis.Channel.from_transport_options, "retry_commands")
 
     def _connparams(self, asynchronous=False):
         params = super()._connparams(asynchronous)

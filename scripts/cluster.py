@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "upn"
 OWNED = re.compile(rf"^{PREFIX}(\d+)[-bvp]")
 SERVICE_PORTS = {"postgres": 5432, "redis": 6379, "s3": 9000}
@@ -128,7 +128,7 @@ class Process:
 class Host:
     """One host: a network namespace on the bridge plus its own UTS and PID namespace and working directory."""
 
-    def __init__(self, net: "Network", name: str, octet: int):
+    def __init__(self, net: Network, name: str, octet: int):
         self.name = name
         self.ns = f"{net.tag}-{name}"
         self.hostname = f"{name}-{net.tag[len(PREFIX) :]}"
@@ -300,7 +300,7 @@ class Host:
         )
         return bool(out) and any("elem" in item.get("set", {}) for item in json.loads(out)["nftables"])
 
-    def count_traffic(self, services: "Host") -> None:
+    def count_traffic(self, services: Host) -> None:
         """Count what this host sends: to each service port of ``services``, and to anywhere else."""
         counters = [*SERVICE_PORTS, "elsewhere"]
         rules = [
@@ -411,7 +411,7 @@ class Cluster:
     """The platform on hosts: ``svc`` (Redis, PostgreSQL, S3, beat), ``web`` (gunicorn) and workers w1..wN."""
 
     BUCKET = "upscale"
-    ACCESS = {"S3_ACCESS_KEY": "test-key", "S3_SECRET_KEY": "test-secret"}
+    ACCESS = {"S3_ACCESS_KEY": "test-key", "S3_SECRET_KEY": "test-secret"}  # noqa: RUF012 (never mutated)
 
     def __init__(self, folder: Path, models_dir: Path, workers: int = 2, **settings: str):
         self.net = Network(folder)
@@ -584,7 +584,7 @@ class Cluster:
                 "-m",
                 "celery",
                 "-A",
-                "upscale_worker",
+                "webapp",
                 "beat",
                 "--loglevel",
                 "INFO",
@@ -602,7 +602,7 @@ class Cluster:
                     "-m",
                     "celery",
                     "-A",
-                    "upscale_worker",
+                    "webapp",
                     "worker",
                     "-Q",
                     "upscale",
@@ -621,7 +621,10 @@ class Cluster:
         for host in self.workers:
             process = self.processes[host.name]
             wait_until(
-                lambda: " ready." in process.output(), f"the worker on {host.name}", 90, process=process
+                lambda: " ready." in process.output(),  # noqa: B023 (called within this iteration)
+                f"the worker on {host.name}",
+                90,
+                process=process,
             )
 
     # --- reading the services from the test runner (its end of the bridge) ------------------------------
