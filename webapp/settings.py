@@ -294,9 +294,13 @@ MAX_BATCH_REQUEST_BYTES = (
 )  # the body-size guard's limit for batches
 IDEMPOTENCY_HOURS = 24
 PREFER_WAIT_MAX = env_float("PREFER_WAIT_MAX", 20)
-PREFER_WAIT_SLOTS = env_int(
-    "PREFER_WAIT_SLOTS", 4
-)  # waiting requests per web process; the rest answer at once
+# The web server's threads per process (webapp/gunicorn_conf.py reads it): every cap on requests that hold a
+# thread derives from it, so a different thread count never lets waiting requests take every thread.
+WEB_THREADS = env_int("WEB_THREADS", 4)
+# `Prefer: wait` holds a thread: per process two threads always stay free for everyone else, and one user holds
+# at most half a process' threads across all processes (a Redis count); the rest are answered at once.
+PREFER_WAIT_SLOTS = max(0, WEB_THREADS - 2)
+PREFER_WAIT_PER_USER = max(1, WEB_THREADS // 2)
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
 PRESIGNED_SECONDS = 300
 
