@@ -259,7 +259,7 @@ USER_STORAGE_MB = env_float("USER_STORAGE_MB", 5000)
 UPLOADS_PER_MINUTE = env_int("UPLOADS_PER_MINUTE", 60)
 LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)  # failed logins per client and username (and sign-ups)
 LOGIN_FAILURES_PER_CLIENT = env_int("LOGIN_FAILURES_PER_CLIENT", 30)  # a minute
-LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 100)  # an hour
+LOGIN_LOCK_MAX_SECONDS = env_int("LOGIN_LOCK_MAX_SECONDS", 900)  # a lock doubles from 60 s up to this
 RETENTION_DAYS = env_float("RETENTION_DAYS", 7)
 MODEL_MANIFEST = Path(env("UPSCALE_MODELS_DIR", BASE_DIR / "models")) / "manifest.json"
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def web(tmp_path):
+def web(tmp_path, flushed_redis):  # the rate limits of earlier runs forgotten
     bind = f"127.0.0.1:{free_port()}"
     base = f"http://{bind}"
     proc = Process(
@@ -58,3 +58,21 @@ def test_it_answers_health_checks_and_other_users_while_one_user_holds_16_waitin
     assert all(r.status_code == 200 for r, _ in waited)
     assert len(applied) == 2  # PREFER_WAIT_PER_USER for 4 threads, across both processes; the rest at once
     assert sum(seconds < 2 for _, seconds in waited) == 14
+
+
+def test_it_refuses_a_guesser_of_the_admins_password(web, make_user):
+    import re
+
+    make_user("root", is_staff=True, is_superuser=True)
+    browser = requests.Session()
+    page = browser.get(f"{web}/admin/login/", timeout=10).text
+    csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    def attempt(password):
+        form = {"username": "root", "password": password, "csrfmiddlewaretoken": csrf}
+        return browser.post(f"{web}/admin/login/?next=/admin/", data=form, allow_redirects=False, timeout=10)
+
+    codes = [attempt(f"guess-{i}").status_code for i in range(40)]
+    assert codes[:10] == [200] * 10 and set(codes[10:]) == {429}
+    refused = attempt("a-long-secret-7")  # the right one, while the lock holds
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60

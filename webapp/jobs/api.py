@@ -75,8 +75,7 @@ def token(request):
     if wait:
         raise Throttled(wait)
     user = authenticate(request, username=username, password=data.validated_data["password"])
-    if user is None:
-        ratelimit.login_failed(client, username)
+    if user is None:  # counted by accounts.views.count_failed_login, like every failed authenticate()
         return error("Wrong username or password.", 400, "wrong_credentials")
     return Response({"token": Token.objects.get_or_create(user=user)[0].key})
 
