@@ -29,7 +29,9 @@ DESCRIPTIONS = {
     415: "The body's Content-Type is not one the operation reads (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with a different request (`idempotency_mismatch`)",
     429: "A rate limit or quota (`rate_limited`, `quota_exceeded`)",
+    500: "An unexpected error on the server (`server_error`)",
     503: "A dependency is down (`unavailable`)",
+    507: "The server's storage is full; nothing was kept (`insufficient_storage`)",
 }
 
 
@@ -116,6 +118,7 @@ def document_errors(result, generator, request, public):
                 responses.setdefault("413", _error_response(413))
                 responses.setdefault("415", _error_response(415))
             responses.setdefault("405", _error_response(405))
+            responses.setdefault("500", _error_response(500))
             responses.setdefault("default", _error_response(500) | {"description": "Any other error"})
     return result
 
@@ -128,6 +131,18 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: the API's JSON body under /api/, the site's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as page
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "An unexpected error on the server.", "code": "server_error"}, status=500
+        )
+    return page(request)
 
 
 class SchemaView(SpectacularAPIView):

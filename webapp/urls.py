@@ -35,6 +35,7 @@ api_urls = [
 ]
 
 handler404 = "webapp.errors.not_found"
+handler500 = "webapp.errors.server_error"
 
 urlpatterns = [
     path("", jobs.home, name="home"),

@@ -114,7 +114,7 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
     @extend_schema(
         request={"multipart/form-data": BatchCreateSerializer},
         parameters=[idempotency.PARAMETER],
-        responses={201: BatchSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)},
+        responses={201: BatchSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429, 507)},
     )
     @idempotency.idempotent
     def create(self, request):

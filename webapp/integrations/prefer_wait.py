@@ -10,7 +10,6 @@ import time
 import uuid
 
 import redis
-
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter

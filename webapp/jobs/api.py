@@ -109,7 +109,7 @@ class JobViewSet(
     @extend_schema(
         request={"multipart/form-data": JobCreateSerializer},
         parameters=[idempotency.PARAMETER, prefer_wait.PARAMETER],
-        responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)},
+        responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429, 507)},
     )
     @idempotency.idempotent
     def create(self, request):

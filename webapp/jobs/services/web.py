@@ -1,5 +1,7 @@
 """The web side: what the site's forms and the API do to jobs (submit, cancel, retry, delete) and the quotas."""
 
+import errno
+import logging
 import math
 import os
 from datetime import timedelta
@@ -14,13 +16,14 @@ from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
 
+log = logging.getLogger(__name__)
+
 
 def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
     """Store a validated upload and queue it; the job is published after the transaction commits. The model
     is left to the worker, which records the one that ran."""
     ext = "jpg" if header.format == "jpeg" else header.format
-    upload.seek(0)
-    name = default_storage.save(storage_name("inputs", ext), upload)
+    name = store_input(upload, storage_name("inputs", ext))
     try:
         with transaction.atomic():
             job = Job.objects.create(
@@ -42,6 +45,24 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
         default_storage.delete(name)
         raise
     return job
+
+
+def store_input(upload, name):
+    """Save the upload under ``name`` (unguessable, so never renamed); a failed write removes what it left. A
+    full disk or quota is a Refused 507 (insufficient_storage); other storage faults raise on."""
+    upload.seek(0)
+    try:
+        return default_storage.save(name, upload)
+    except OSError as e:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            log.warning("could not remove the partly written %s", name)  # the storage sweep will
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise Refused(
+                "The server's storage is full; try again later.", 507, "insufficient_storage"
+            ) from e
+        raise
 
 
 def cancel(job):
