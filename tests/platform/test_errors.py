@@ -77,7 +77,9 @@ def test_the_schema_lists_each_operations_errors_and_the_results_image_types():
     assert "403" in schema["paths"]["/api/v1/auth/register/"]["post"]["responses"]
     assert "404" in schema["paths"]["/api/v1/jobs/"]["get"]["responses"]  # a page past the end
     result = schema["paths"]["/api/v1/jobs/{id}/result/"]["get"]["responses"]["200"]["content"]
-    assert set(result) == {"image/png", "image/jpeg", "image/webp"}
+    assert set(result) == {"image/png", "image/jpeg", "image/webp", "application/octet-stream"}
+    batch = schema["paths"]["/api/v1/batches/{id}/download/"]["get"]["responses"]["200"]["content"]
+    assert set(batch) == {"application/zip", "application/octet-stream"}
     assert set(schema["components"]["schemas"]["Error"]["required"]) == {"detail", "code"}
 
 
@@ -153,3 +155,36 @@ def test_the_worker_tells_a_damaged_image_from_a_storage_fault(alice_api, worker
     job = wait_for(r.json()["id"])
     assert job.status == "failed" and "damaged" in job.error, job.error
     assert "stored" not in job.error and "try again" not in job.error  # not told to retry a storage fault
+
+
+@pytest.mark.parametrize(
+    "accept, answered",
+    [
+        (None, "image/png"),
+        ("*/*", "image/png"),
+        ("image/png", "image/png"),
+        ("application/octet-stream", "application/octet-stream"),
+        ("image/png;q=0.5, application/octet-stream", "application/octet-stream"),
+    ],
+)
+def test_a_download_answers_the_type_accept_prefers(alice, alice_api, accept, answered):
+    from tests.platform.factories import make_job
+    from webapp.integrations.models import Batch
+
+    job = make_job(alice, "done")
+    headers = {"HTTP_ACCEPT": accept} if accept else {}
+    r = alice_api.get(f"/api/v1/jobs/{job.id}/result", **headers)
+    assert r.status_code == 200 and r["Content-Type"] == answered
+    assert b"".join(r.streaming_content) == job.result_file.open("rb").read()
+    batch = Batch.objects.create(owner=alice)
+    batch.jobs.add(job)
+    zipped = alice_api.get(f"/api/v1/batches/{batch.id}/download", **headers)
+    assert zipped["Content-Type"] == answered.replace("image/png", "application/zip")
+
+
+def test_a_download_error_is_json_whatever_accept_asked_for(alice_api):
+    missing = "0a0a0a0a-0000-4000-8000-000000000000"
+    for accept in ("application/octet-stream", "image/png"):
+        r = alice_api.get(f"/api/v1/jobs/{missing}/result", HTTP_ACCEPT=accept)
+        assert r.status_code == 404 and r["Content-Type"] == "application/json"
+        assert r.json()["code"] == "not_found"

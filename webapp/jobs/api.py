@@ -13,7 +13,7 @@ from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from webapp import ratelimit
+from webapp import downloads, ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, prefer_wait
 from webapp.jobs.models import Job, Status
@@ -169,15 +169,12 @@ class JobViewSet(
             )
         ],
         responses={
-            **{
-                (200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
-                for t in RESULT_TYPES
-            },
+            **downloads.responses(RESULT_TYPES, "The result image"),
             302: OpenApiResponse(description="The result at a presigned URL (Location)"),
             **errors(404),
         },
     )
-    @action(detail=True, methods=["get"], url_name="result")
+    @action(detail=True, methods=["get"], url_name="result", renderer_classes=downloads.RENDERERS)
     def result(self, request, pk=None):
         job = self.get_object()
         if job.status != Status.DONE or not job.result_file:
@@ -186,4 +183,5 @@ class JobViewSet(
             url = links.presigned_result_url(job.result_file, job.content_type, job.result_name)
             if url:
                 return HttpResponseRedirect(url)
-        return file_response(job.result_file, job.content_type, job.result_name, attachment=True)
+        kind = downloads.content_type(request, job.content_type)
+        return file_response(job.result_file, kind, job.result_name, attachment=True)
