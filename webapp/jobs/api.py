@@ -1,7 +1,8 @@
 """REST API under /api/v1: the same rules and errors as the web pages."""
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
@@ -46,18 +47,19 @@ def register(request):
         raise Throttled(wait)
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    User = get_user_model()
-    username, password = data.validated_data["username"], data.validated_data["password"]
-    if User.objects.filter(username__iexact=username).exists():
-        return error("username: This username is taken.", 400, username=["This username is taken."])
-    user = User(username=username)
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as e:
-        return error(f"password: {e.messages[0]}", 400, password=list(e.messages))
-    user.set_password(password)
-    user.save()
-    return Response({"token": Token.objects.create(user=user).key}, status=201)
+    password = data.validated_data["password"]
+    # The site's sign-up form decides: the same username characters, case-blind uniqueness and password rules.
+    form = UserCreationForm(
+        {"username": data.validated_data["username"], "password1": password, "password2": password}
+    )
+    if not form.is_valid():
+        fields = {
+            "password" if name.startswith("password") else name: list(msgs)
+            for name, msgs in form.errors.items()
+        }
+        name, messages = next(iter(fields.items()))
+        return error(f"{name}: {messages[0]}", 400, **fields)
+    return Response({"token": Token.objects.create(user=form.save()).key}, status=201)
 
 
 @extend_schema(

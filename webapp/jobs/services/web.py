@@ -21,11 +21,16 @@ log = logging.getLogger(__name__)
 
 def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
     """Store a validated upload and queue it; the job is published after the transaction commits. The model
-    is left to the worker, which records the one that ran."""
+    is left to the worker, which records the one that ran. The quotas are checked again with the owner's row
+    locked, so concurrent uploads cannot all pass the same last free place (raises Refused, nothing kept)."""
     ext = "jpg" if header.format == "jpeg" else header.format
     name = store_input(upload, storage_name("inputs", ext))
     try:
         with transaction.atomic():
+            list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+            quota = check_quotas(owner, header, scale, upload.size)
+            if quota:
+                raise quota
             job = Job.objects.create(
                 owner=owner,
                 original_name=os.path.basename(upload.name or "image")[:255],
@@ -202,7 +207,9 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
         header = validate_upload(upload, scale, fmt)
     except Invalid as e:
         raise Refused(str(e), code=e.code) from None
-    quota = check_quotas(user, header, scale, upload.size)
+    quota = check_quotas(
+        user, header, scale, upload.size
+    )  # early, before anything is stored (and again under a lock)
     if quota:
         raise quota
     return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source)
