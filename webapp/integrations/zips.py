@@ -56,4 +56,5 @@ def results_zip(jobs, filename, content_type=ZIP):
     response["Content-Length"] = str(len(stream))
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
+    response["X-Accel-Buffering"] = "no"  # nginx (and ingress-nginx) pass the stream on as it comes
     return response
