@@ -6,6 +6,9 @@ from webapp import logs
 from webapp import settings as site
 
 threads = site.WEB_THREADS
+# Idle keep-alive connections are closed after this many seconds; a proxy in front must drop its own idle ones
+# sooner (docker/nginx/: 1 s), or it may reuse one as gunicorn closes it and meet a reset.
+keepalive = 2
 logconfig_dict = logs.config(site.LOG_FORMAT, site.env("LOG_LEVEL", "INFO"))
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms request_id=%({x-request-id}o)s'
 

@@ -148,6 +148,15 @@ def test_the_largest_batch_passes_and_a_larger_body_is_refused_as_json(site, ali
     assert over.headers["Content-Type"] == "application/json"
 
 
+def test_nginx_drops_idle_upstream_connections_before_gunicorn_does():
+    from webapp import gunicorn_conf
+
+    nginx_idle = re.search(
+        r"upstream upscale_web \{.*?keepalive_timeout (\d+)s;", TEMPLATE.read_text(), re.S
+    ).group(1)
+    assert int(nginx_idle) < gunicorn_conf.keepalive
+
+
 def test_the_shipped_compose_file_gives_nginx_the_largest_batch_body():
     compose = yaml.safe_load((ROOT / "docker" / "compose.yaml").read_text())
     proxy = compose["services"]["proxy"]
