@@ -7,6 +7,7 @@ import os
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
@@ -27,7 +28,7 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
     name = store_input(upload, storage_name("inputs", ext))
     try:
         with transaction.atomic():
-            list(type(owner).objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+            list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
             quota = check_quotas(owner, header, scale, upload.size)
             if quota:
                 raise quota
