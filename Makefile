@@ -33,12 +33,12 @@ run: $(VENV)/.installed-run
 test: $(VENV)/.installed-dev system-deps
 	$(PY) -m scripts.test $(ARGS)
 
-## Debian's chromium (browser tests), docker-compose (compose file validation) and nftables (the multi-host
-## tests cut links with it; they run as root only), when missing.
+## Debian's chromium (browser tests), docker-compose (compose file validation), nginx (the shipped proxy config
+## is tested with it) and nftables (the multi-host tests cut links with it; they run as root only), when missing.
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null || { [ "$$(id -u)" = 0 ] && ! command -v nft >/dev/null; }; then \
+	@if ! command -v chromium >/dev/null || ! command -v docker-compose >/dev/null || ! [ -x /usr/sbin/nginx ] || { [ "$$(id -u)" = 0 ] && ! command -v nft >/dev/null; }; then \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium docker-compose nftables >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium docker-compose nginx nftables >/dev/null; \
 	fi
 
 ## Resume EDSR training of one scale in the background at low priority: make train SCALE=2

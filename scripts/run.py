@@ -30,8 +30,6 @@ def commands(bind: str) -> dict[str, list[str]]:
             bind,
             "--workers",
             "2",
-            "--threads",
-            "4",
         ],
         "worker": [*celery, "worker", "-Q", "upscale", "--loglevel", "INFO", "--concurrency", "1"],
         # Webhook deliveries wait on the network, not the CPU: threads, apart from the upscale worker.

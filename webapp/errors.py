@@ -11,6 +11,7 @@ from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -29,7 +30,9 @@ DESCRIPTIONS = {
     415: "The body's Content-Type is not one the operation reads (`unsupported_media_type`)",
     422: "The Idempotency-Key was used with a different request (`idempotency_mismatch`)",
     429: "A rate limit or quota (`rate_limited`, `quota_exceeded`)",
+    500: "An unexpected error on the server (`server_error`)",
     503: "A dependency is down (`unavailable`)",
+    507: "The server's storage is full; nothing was kept (`insufficient_storage`)",
 }
 
 
@@ -55,6 +58,9 @@ def exception_handler(exc, context):
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    request = context.get("request")
+    if request is not None:  # an error is JSON whatever Accept asked for (a download's image, say)
+        request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
     if isinstance(exc, exceptions.ValidationError):
         fields = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
         fields = {name: _flatten(messages) for name, messages in fields.items()}
@@ -116,6 +122,7 @@ def document_errors(result, generator, request, public):
                 responses.setdefault("413", _error_response(413))
                 responses.setdefault("415", _error_response(415))
             responses.setdefault("405", _error_response(405))
+            responses.setdefault("500", _error_response(500))
             responses.setdefault("default", _error_response(500) | {"description": "Any other error"})
     return result
 
@@ -128,6 +135,18 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
     return page_not_found(request, exception)
+
+
+def server_error(request):
+    """handler500: the API's JSON body under /api/, the site's page elsewhere."""
+    from django.http import JsonResponse
+    from django.views.defaults import server_error as page
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": "An unexpected error on the server.", "code": "server_error"}, status=500
+        )
+    return page(request)
 
 
 class SchemaView(SpectacularAPIView):

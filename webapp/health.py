@@ -1,6 +1,6 @@
 """Health for load balancers and orchestrators.
 
-GET /healthz: database, broker and storage, 503 when any fails. GET /livez: the process answers (no
+GET /healthz: database (a write), broker and storage, 503 when any fails. GET /livez: the process answers (no
 dependencies: restarting it would not help them). GET /readyz: database and storage decide readiness; the
 broker is reported but never fails it, since uploads are accepted and stored while Redis is down."""
 
@@ -10,13 +10,17 @@ import redis
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection
+from django.db import connection, transaction
 from django.http import JsonResponse
 
 
 def check_database():
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+    """A write, rolled back: a database that answers reads but refuses writes (read-only, a full disk) fails."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    with transaction.atomic():
+        MigrationRecorder(connection).Migration.objects.create(app="readyz", name="write-probe")
+        transaction.set_rollback(True)
 
 
 def check_broker():

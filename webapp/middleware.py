@@ -33,6 +33,19 @@ class BodySizeLimitMiddleware:
         return self.get_response(request)
 
 
+class PermissionsPolicyMiddleware:
+    """Permissions-Policy (Django has no setting for it): the site uses no camera, microphone or location."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
+        response.setdefault("Cross-Origin-Resource-Policy", "same-origin")
+        return response
+
+
 class ProxyHeadersMiddleware:
     """Forwarding headers count only from a trusted proxy (TRUSTED_PROXIES): from anyone else X-Forwarded-Proto
     is dropped before SecurityMiddleware reads it, so a client cannot claim HTTPS."""

@@ -41,44 +41,52 @@ def hit(key, limit, period=60):
     return 0 if count <= limit else max(1, ttl)
 
 
-def waiting(key, limit):
-    """Like hit() without counting: the seconds left when ``limit`` hits already fall in the window, else 0."""
-    name = PREFIX + key
-    try:
-        pipe = connection().pipeline()
-        pipe.get(name)
-        pipe.ttl(name)
-        count, ttl = pipe.execute()
-    except redis.RedisError as e:
-        log.warning("rate limit unavailable: %s", e)
-        return 0
-    return max(1, ttl) if int(count or 0) >= limit else 0
-
-
 def allow(key, limit, period=60):
     """Count one hit; False once more than ``limit`` hits fall in the window."""
     return hit(key, limit, period) == 0
 
 
 def login_keys(client, username):
-    """(key, limit, period) of each count of failed logins: per client and username, per client, per username."""
+    """(key, limit) of each count of failed logins: per client and username, and per client. Never per username
+    alone: anyone could then lock a user out from everywhere."""
     username = username.lower()[:150]
     return [
-        (f"login:{client}:{username}", settings.LOGINS_PER_MINUTE, 60),
-        (f"login:{client}", settings.LOGIN_FAILURES_PER_CLIENT, 60),
-        (f"login-user:{username}", settings.LOGIN_FAILURES_PER_USERNAME, 3600),
+        (f"login:{client}:{username}", settings.LOGINS_PER_MINUTE),
+        (f"login:{client}", settings.LOGIN_FAILURES_PER_CLIENT),
     ]
 
 
 def login_blocked(client, username):
     """Seconds to wait before this client may try this username again (0: it may)."""
-    return max(waiting(key, limit) for key, limit, _ in login_keys(client, username))
+    try:
+        pipe = connection().pipeline()
+        for key, _ in login_keys(client, username):
+            pipe.ttl(f"{PREFIX}lock:{key}")
+        return max(0, *pipe.execute())
+    except redis.RedisError as e:
+        log.warning("rate limit unavailable: %s", e)
+        return 0
 
 
 def login_failed(client, username):
-    """Count one failed login in every one of its windows."""
-    for key, limit, period in login_keys(client, username):
-        hit(key, limit, period)
+    """Count one failed login in each of its counts; a count that reaches its limit within a minute locks
+    for a minute, doubled at each lock of the same count within a day, at most LOGIN_LOCK_MAX_SECONDS."""
+    for key, limit in login_keys(client, username):
+        if hit(key, limit - 1):
+            _lock(key)
+
+
+def _lock(key):
+    try:
+        pipe = connection().pipeline()
+        pipe.incr(f"{PREFIX}strikes:{key}")
+        pipe.expire(f"{PREFIX}strikes:{key}", 86400)
+        pipe.delete(PREFIX + key)  # the next window starts after the lock
+        strikes = pipe.execute()[0]
+        seconds = min(settings.LOGIN_LOCK_MAX_SECONDS, 60 * 2 ** min(strikes - 1, 20))
+        connection().set(f"{PREFIX}lock:{key}", 1, ex=seconds)
+    except redis.RedisError as e:
+        log.warning("rate limit unavailable: %s", e)
 
 
 def too_many(message, retry_after):

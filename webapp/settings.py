@@ -95,6 +95,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our own static files: works offline
+    "csp",
     "webapp.accounts",
     "webapp.jobs",
     "webapp.integrations",
@@ -104,6 +105,8 @@ MIDDLEWARE = [
     "webapp.middleware.ProxyHeadersMiddleware",
     "webapp.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "webapp.middleware.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -288,7 +291,7 @@ USER_STORAGE_MB = env_float("USER_STORAGE_MB", 5000)
 UPLOADS_PER_MINUTE = env_int("UPLOADS_PER_MINUTE", 60)
 LOGINS_PER_MINUTE = env_int("LOGINS_PER_MINUTE", 10)  # failed logins per client and username (and sign-ups)
 LOGIN_FAILURES_PER_CLIENT = env_int("LOGIN_FAILURES_PER_CLIENT", 30)  # a minute
-LOGIN_FAILURES_PER_USERNAME = env_int("LOGIN_FAILURES_PER_USERNAME", 100)  # an hour
+LOGIN_LOCK_MAX_SECONDS = env_int("LOGIN_LOCK_MAX_SECONDS", 900)  # a lock doubles from 60 s up to this
 RETENTION_DAYS = env_float("RETENTION_DAYS", 7)
 
 # The engine's configuration in the workers (webapp/jobs/services/worker.py builds it from these).
@@ -336,9 +339,13 @@ MAX_BATCH_REQUEST_BYTES = (
 )  # the body-size guard's limit for batches
 IDEMPOTENCY_HOURS = 24
 PREFER_WAIT_MAX = env_float("PREFER_WAIT_MAX", 20)
-PREFER_WAIT_SLOTS = env_int(
-    "PREFER_WAIT_SLOTS", 4
-)  # waiting requests per web process; the rest answer at once
+# The web server's threads per process (webapp/gunicorn_conf.py reads it): every cap on requests that hold a
+# thread derives from it, so a different thread count never lets waiting requests take every thread.
+WEB_THREADS = env_int("WEB_THREADS", 4)
+# `Prefer: wait` holds a thread: per process two threads always stay free for everyone else, and one user holds
+# at most half a process' threads across all processes (a Redis count); the rest are answered at once.
+PREFER_WAIT_SLOTS = max(0, WEB_THREADS - 2)
+PREFER_WAIT_PER_USER = max(1, WEB_THREADS // 2)
 S3_PUBLIC_ENDPOINT_URL = env("S3_PUBLIC_ENDPOINT_URL")
 PRESIGNED_SECONDS = 300
 
@@ -432,6 +439,25 @@ SPECTACULAR_SETTINGS = {
 # Security.
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): scripts and styles only from our own files (no inline code: the pages
+# load app.js, the API docs drf-spectacular's split Swagger view); Swagger UI's stylesheet draws with data: images.
+# A file download keeps its own stricter policy (webapp/jobs/views.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 SESSION_COOKIE_HTTPONLY = True
 # Reverse proxies whose X-Forwarded-For, X-Forwarded-Proto and X-Request-ID are believed (addresses or CIDRs;
 # webapp/proxy.py). BEHIND_HTTPS_PROXY alone trusts loopback and private networks.

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.conftest import MODELS_DIR, image_bytes
 
@@ -88,7 +89,9 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
     ).exists():  # real EDSR: a 256x256 job takes seconds, so it is still running
         assert page.locator("#live").is_visible()
         shot(page, "2-progress")
-    page.wait_for_function("document.getElementById('percent')?.textContent === '100'")
+    # Playwright's expect polls from its own script world: page.wait_for_function would eval() a string in the
+    # page, which the site's Content-Security-Policy forbids.
+    expect(page.locator("#percent")).to_have_text("100", timeout=30000)
     page.wait_for_selector("#slider")
     page.locator("#slider").fill("30")
     assert page.evaluate("document.getElementById('before').style.width") == "30%"
@@ -99,9 +102,7 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
         assert im.size == (800, 800)
 
     page.goto("/jobs/")
-    page.wait_for_function(
-        "document.querySelectorAll('tr.job[data-status=done]').length === 2", timeout=30000
-    )
+    expect(page.locator("tr.job[data-status=done]")).to_have_count(2, timeout=30000)
     assert page.locator("tr.job").count() == 2
     assert page.locator("td.thumb img").count() == 2
     shot(page, "4-history")
@@ -164,9 +165,7 @@ def test_a_multi_file_upload_and_the_history_selection_download_all_as_one_zip(p
     page.select_option("select[name=scale]", "2")
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#queue a.download-all")
-    page.wait_for_function(
-        "document.querySelectorAll('#queue li[data-status=done]').length === 2", timeout=60000
-    )
+    expect(page.locator("#queue li[data-status=done]")).to_have_count(2, timeout=60000)
     with page.expect_download() as download:
         page.click("#queue a.download-all")
     with zipfile.ZipFile(download.value.path()) as z:

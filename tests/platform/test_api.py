@@ -1,6 +1,7 @@
 """The HTTP contract of /api/v1 (no worker needed: jobs stay queued)."""
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -33,6 +34,27 @@ def test_it_refuses_registration_when_signup_is_closed():
 def test_it_refuses_a_taken_username(alice):
     r = APIClient().post("/api/v1/auth/register", {"username": "Alice", "password": "a-long-secret-7"})
     assert r.status_code == 400 and "username" in r.json()
+
+
+@pytest.mark.parametrize(
+    "username, password, field",
+    [
+        ("<img src=x onerror=alert(1)>", "a-long-secret-7", "username"),
+        ("has space", "a-long-secret-7", "username"),
+        ("dave", "short", "password"),
+        ("dave", "password123", "password"),  # a common password
+        ("davidsmith", "davidsmith1", "password"),  # too like the username
+    ],
+)
+def test_registration_applies_the_sign_up_forms_rules(username, password, field):
+    from django.contrib.auth.forms import UserCreationForm
+
+    form = UserCreationForm({"username": username, "password1": password, "password2": password})
+    assert not form.is_valid()  # the site's form refuses it too
+    r = APIClient().post("/api/v1/auth/register", {"username": username, "password": password}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "invalid" and r.json()[field], r.json()
+    assert r.json()["detail"].startswith(f"{field}: ")
+    assert not get_user_model().objects.filter(username=username).exists()
 
 
 def test_it_gives_a_token_for_form_or_json_credentials(alice):
@@ -207,3 +229,30 @@ def test_it_rate_limits_token_requests(alice, settings):
         api.post("/api/v1/auth/token", {"username": "alice", "password": "x"}).status_code for _ in range(3)
     ]
     assert codes == [400, 400, 429]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_queued_jobs_quota_holds_under_concurrent_uploads(alice, settings):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from tests.conftest import token_client
+
+    settings.MAX_QUEUED_JOBS_PER_USER = 5
+    data = image_bytes(16, 16)
+    start = threading.Barrier(12)
+
+    def upload(_):
+        try:
+            client = token_client(alice)
+            start.wait()
+            return post_job(client, image=upload_file(data=data)).status_code
+        finally:
+            connection.close()  # this thread's own connection
+
+    with ThreadPoolExecutor(12) as pool:
+        codes = list(pool.map(upload, range(12)))
+    assert sorted(codes) == [201] * 5 + [429] * 7
+    assert Job.objects.filter(owner=alice).count() == 5

@@ -33,3 +33,27 @@ def test_it_is_not_ready_without_storage(client, monkeypatch, tmp_path):
     ready = client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["storage"].startswith("failed")
     assert client.get("/livez").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_is_not_ready_when_the_database_refuses_writes(client):
+    from django.db import connection
+    from django.db.migrations.recorder import MigrationRecorder
+
+    read_only = {
+        "postgresql": ("SET default_transaction_read_only = on", "SET default_transaction_read_only = off")
+    }
+    read_only["sqlite"] = ("PRAGMA query_only = ON", "PRAGMA query_only = OFF")
+    on, off = read_only[connection.vendor]
+    assert client.get("/readyz").status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute(
+            on
+        )  # reads still answer, as on a replica promoted wrongly or a disk remounted read-only
+    try:
+        ready = client.get("/readyz")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(off)
+    assert ready.status_code == 503 and ready.json()["database"].startswith("failed")
+    assert not MigrationRecorder.Migration.objects.filter(app="readyz").exists()  # the probe leaves nothing

@@ -76,6 +76,38 @@ def test_a_refusal_is_replayed_too_but_a_server_error_is_not_kept(alice_api, mon
     assert post_job(alice_api, "k-5").status_code == 201
 
 
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_refusal_that_may_pass_later_is_not_replayed(alice_api, monkeypatch, status):
+    from webapp.jobs.services import web
+
+    real = web.submit
+
+    def refused(*args, **kwargs):
+        raise web.Refused(
+            "Your storage is full; delete some jobs first.", status, "quota_exceeded", "storage", 5
+        )
+
+    monkeypatch.setattr(web, "submit", refused)
+    first = post_job(alice_api, "k-6")
+    assert first.status_code == status and first["Retry-After"] == "5"
+    assert not IdempotencyKey.objects.filter(key="k-6").exists()
+    monkeypatch.setattr(web, "submit", real)  # the quota frees
+    again = post_job(alice_api, "k-6")
+    assert again.status_code == 201 and "Idempotent-Replayed" not in again
+    assert post_job(alice_api, "k-6").json() == again.json()  # and the success is kept
+
+
+def test_a_real_quota_refusal_is_not_replayed_once_the_quota_frees(alice, alice_api, settings):
+    from tests.platform.factories import make_job
+
+    settings.MAX_QUEUED_JOBS_PER_USER = 1
+    waiting = make_job(alice)
+    refused = post_job(alice_api, "k-7")
+    assert refused.status_code == 429 and refused.json()["code"] == "quota_exceeded"
+    waiting.delete()
+    assert post_job(alice_api, "k-7").status_code == 201
+
+
 def test_keys_are_per_user_and_expire_after_a_day(alice_api, bob_api):
     mine = post_job(alice_api, "shared")
     theirs = post_job(bob_api, "shared")

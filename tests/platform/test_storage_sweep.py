@@ -1,5 +1,6 @@
-"""The storage sweep: result and preview objects no job names, older than the lease, are removed (a cut
-worker's late writes); everything a job names, inputs, and young objects stay. On disk and on S3 (moto)."""
+"""The storage sweep: input, result and preview objects no job names, older than the lease, are removed (a cut
+worker's late writes, an upload whose row was never made); everything a job names and young objects stay. On
+disk and on S3 (moto)."""
 
 import os
 import time
@@ -35,14 +36,15 @@ def test_it_removes_old_objects_no_job_names_and_keeps_the_rest_on_disk(alice, s
     done = make_job(alice, "done")
     attempt = orphans()  # a running attempt's files, named in its row before they were written
     make_job(alice, "running", attempts=1, attempt_files=attempt, lease_expires_at=timezone.now())
-    old, young, lone_input = orphans(), orphans(), stored("inputs", image_bytes(8, 8))
-    named = [done.result_file.name, done.result_preview.name, *attempt]
-    age(old + named + attempt + [lone_input], 61)
+    old, young = orphans() + [stored("inputs", image_bytes(8, 8))], orphans()
+    young_input = stored("inputs", image_bytes(8, 8))  # an upload whose row is being made
+    named = [done.result_file.name, done.result_preview.name, done.input_file.name, *attempt]
+    age(old + named + attempt, 61)
 
-    assert sweeper.sweep_storage() == 2
+    assert sweeper.sweep_storage() == 3
     left = {p.relative_to(settings.MEDIA_ROOT).as_posix() for p in media_files()}
     assert not left & set(old)
-    assert set(named) | set(young) | {lone_input, done.input_file.name} <= left
+    assert set(named) | set(young) | {young_input} <= left
 
 
 def test_it_sweeps_an_empty_or_missing_storage_without_error(settings, tmp_path):

@@ -83,3 +83,32 @@ def test_prefer_wait_answers_a_short_job_when_it_is_done(alice_api, worker):
     )
     assert r.status_code == 201 and r["Preference-Applied"] == "wait=20"
     assert r.json()["status"] == "done" and r.json()["result_url"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prefer_wait_caps_derive_from_the_web_servers_threads(settings):
+    assert settings.WEB_THREADS == 4
+    assert settings.PREFER_WAIT_SLOTS == 2 and settings.PREFER_WAIT_PER_USER == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PREFER_WAIT_MAX=2)
+def test_prefer_wait_answers_at_once_when_the_user_already_waits_in_other_processes(alice, alice_api):
+    import time
+
+    from webapp import ratelimit
+    from webapp.integrations.prefer_wait import _user_key
+
+    job = make_job(alice)
+    key = _user_key(alice)
+    # Two places held elsewhere (their deadlines ahead) and one left behind by a killed process (long past).
+    ratelimit.connection().zadd(
+        key, {"p1": time.time() + 30, "p2": time.time() + 30, "dead": time.time() - 1}
+    )
+    started = time.monotonic()
+    r = alice_api.get(f"/api/v1/jobs/{job.id}", HTTP_PREFER="wait=2")
+    assert time.monotonic() - started < 1 and "Preference-Applied" not in r
+    ratelimit.connection().zrem(key, "p1")
+    r = alice_api.get(f"/api/v1/jobs/{job.id}", HTTP_PREFER="wait=2")
+    assert r["Preference-Applied"] == "wait=2"  # the dead place freed itself
+    assert ratelimit.connection().zrange(key, 0, -1) == [b"p2"]  # and the request gave its own back

@@ -144,6 +144,35 @@ def test_it_refuses_endpoints_that_would_reach_inside(alice_api, url):
     assert not WebhookEndpoint.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "form, inside, outside",
+    [
+        ("mapped", "::ffff:127.0.0.1", "::ffff:8.8.8.8"),
+        ("mapped", "::ffff:169.254.169.254", "::ffff:1.1.1.1"),
+        ("compatible", "::127.0.0.1", "::8.8.8.8"),
+        ("compatible", "::a9fe:a9fe", "::808:808"),  # 169.254.169.254 written in hex
+        ("NAT64", "64:ff9b::127.0.0.1", "64:ff9b::8.8.8.8"),
+        ("NAT64", "64:ff9b::a9fe:a9fe", "64:ff9b::101:101"),
+        ("6to4", "2002:7f00:1::1", "2002:808:808::1"),
+        ("6to4", "2002:a9fe:a9fe::", "2002:101:101::"),
+        # Teredo: server 65.54.227.120, client (stored inverted in the last 32 bits) 127.0.0.1 / 8.8.8.8.
+        ("Teredo", "2001:0:4136:e378:8000:63bf:80ff:fffe", "2001:0:4136:e378:8000:63bf:f7f7:f7f7"),
+        ("Teredo server", "2001:0:a9fe:a9fe:8000:63bf:f7f7:f7f7", "2001:0:4136:e378:8000:63bf:f7f7:f7f7"),
+    ],
+)
+def test_an_ipv6_address_carrying_an_ipv4_one_is_judged_by_the_ipv4_one(alice_api, form, inside, outside):
+    import ipaddress
+
+    from webapp.integrations.safe_http import Unsafe, check_address
+
+    with pytest.raises(Unsafe, match="carries"):
+        check_address(ipaddress.ip_address(inside))
+    check_address(ipaddress.ip_address(outside))  # a public IPv4 host behind the same form passes
+    r = alice_api.post("/api/v1/webhooks", {"url": f"http://[{inside}]/hook"}, format="json")
+    assert r.status_code == 400 and r.json()["code"] == "unsafe_url", r.content
+    assert not WebhookEndpoint.objects.exists()
+
+
 def test_the_sender_refuses_an_address_that_became_private(alice, receiver):
     target = receiver()
     with LOOPBACK:

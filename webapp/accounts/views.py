@@ -1,9 +1,13 @@
+import functools
+
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.signals import user_login_failed
+from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
@@ -26,19 +30,31 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
-class LoginView(auth_views.LoginView):
-    """Django's login; failed attempts are counted per client and username, per client and per username
-    (shared by every web process through Redis), so users behind one proxy do not lock each other out."""
+def login_limited(view):
+    """A login view refusing a POST from a client whose failed logins for this username (or for any) reached
+    their limit: 429 with Retry-After. The failures themselves are counted by ``count_failed_login``."""
 
-    def post(self, request, *args, **kwargs):
-        wait = ratelimit.login_blocked(ratelimit.client_ip(request), request.POST.get("username", ""))
-        if wait:
-            return ratelimit.too_many("Too many failed login attempts; wait a minute.", wait)
-        return super().post(request, *args, **kwargs)
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method == "POST":
+            wait = ratelimit.login_blocked(ratelimit.client_ip(request), request.POST.get("username", ""))
+            if wait:
+                return ratelimit.too_many("Too many failed login attempts; wait and try again.", wait)
+        return view(request, *args, **kwargs)
 
-    def form_invalid(self, form):
-        ratelimit.login_failed(ratelimit.client_ip(self.request), self.request.POST.get("username", ""))
-        return super().form_invalid(form)
+    return wrapper
+
+
+@receiver(user_login_failed)
+def count_failed_login(sender, credentials, request=None, **kwargs):
+    """Every failed ``authenticate()`` with a request (the site's login, the admin's, the API's token) counts,
+    per client (the proxy-aware address) and username."""
+    if request is not None:
+        ratelimit.login_failed(ratelimit.client_ip(request), str(credentials.get("username", "")))
+
+
+login_view = login_limited(auth_views.LoginView.as_view())
+admin_login = login_limited(admin.site.login)
 
 
 @login_required

@@ -3,13 +3,13 @@ user's endpoint, delivery or batch answers 404."""
 
 from django.conf import settings
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from webapp import downloads
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import batches, idempotency, safe_http, webhooks, zips
 from webapp.integrations.models import Batch, Delivery, WebhookEndpoint
@@ -114,7 +114,7 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
     @extend_schema(
         request={"multipart/form-data": BatchCreateSerializer},
         parameters=[idempotency.PARAMETER],
-        responses={201: BatchSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)},
+        responses={201: BatchSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429, 507)},
     )
     @idempotency.idempotent
     def create(self, request):
@@ -144,15 +144,12 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
         return Response(self.get_serializer(batch).data, status=201)
 
     @extend_schema(
-        responses={
-            (200, "application/zip"): OpenApiResponse(
-                OpenApiTypes.BINARY, description="The finished results"
-            ),
-            **errors(404),
-        }
+        responses={**downloads.responses(["application/zip"], "The finished results"), **errors(404)}
     )
-    @action(detail=True, methods=["get"], url_name="download")
+    @action(detail=True, methods=["get"], url_name="download", renderer_classes=downloads.RENDERERS)
     def download(self, request, pk=None):
         """A ZIP of the batch's finished results, streamed."""
         batch = self.get_object()
-        return zips.results_zip(batch.jobs.order_by("created_at"), f"batch-{str(batch.id)[:8]}.zip")
+        jobs = batch.jobs.order_by("created_at")
+        kind = downloads.content_type(request, zips.ZIP)
+        return zips.results_zip(jobs, f"batch-{str(batch.id)[:8]}.zip", kind)

@@ -2,8 +2,9 @@
 
 Keys are per user. The fingerprint hashes the path, the sorted fields and each file's sha256 (not the raw body,
 whose multipart boundary changes on every retry). The key's row is committed before anything is stored; the same
-key and fingerprint within IDEMPOTENCY_HOURS replays the first answer (2xx and 4xx; a 5xx is not kept, so it
-can be retried), another fingerprint answers 422, and a retry while the first request runs answers 409.
+key and fingerprint within IDEMPOTENCY_HOURS replays the first answer when a retry must see it again (2xx, and
+the 4xx that the request alone decides); a refusal that may pass later (429, 409, 5xx...) is not kept, so the
+retry runs again. Another fingerprint answers 422, and a retry while the first request runs answers 409.
 """
 
 import hashlib
@@ -73,9 +74,14 @@ def begin(user, key, print_):
     return None, Response(row.body, status=row.status_code, headers={"Idempotent-Replayed": "true"})
 
 
+# The 4xx that the request alone decides: the same request gets the same answer, whenever it is sent.
+REQUEST_DETERMINED = {400, 404, 405, 410, 413, 414, 415, 422}
+
+
 def keep(row, response):
-    """Keep the first answer (2xx or 4xx); forget the key after a 5xx so the client may retry."""
-    if response.status_code >= 500:
+    """Keep the first answer when it is final (2xx, REQUEST_DETERMINED); otherwise forget the key, so that a
+    retry (after Retry-After, or once the quota frees) runs again instead of replaying a refusal."""
+    if not (200 <= response.status_code < 300 or response.status_code in REQUEST_DETERMINED):
         row.delete()
         return
     row.status_code = response.status_code

@@ -15,6 +15,11 @@ from django.conf import settings
 
 MAX_ANSWER = 64 * 1024
 CGNAT = ipaddress.ip_network("100.64.0.0/10")
+NAT64 = ipaddress.ip_network(
+    "64:ff9b::/96"
+)  # RFC 6052's well-known prefix: the last 32 bits are the IPv4 host
+LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a site's own translator, never public
+COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291's deprecated IPv4-compatible form
 
 
 class Unsafe(Exception):
@@ -25,13 +30,35 @@ def allowed_networks():
     return [ipaddress.ip_network(c, strict=False) for c in settings.WEBHOOKS_ALLOWED_CIDRS]
 
 
+def embedded_ipv4(ip):
+    """The IPv4 addresses an IPv6 address carries (mapped, compatible, NAT64, 6to4, Teredo's server and client),
+    or [] when it carries none: a packet to it reaches those IPv4 hosts, so they are what must be judged."""
+    if ip.version != 6:
+        return []
+    if ip.ipv4_mapped is not None:
+        return [ip.ipv4_mapped]
+    if ip in NAT64 or (ip in COMPATIBLE and int(ip) > 1):  # :: and ::1 are not IPv4 hosts
+        return [ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)]
+    if ip.sixtofour is not None:
+        return [ip.sixtofour]
+    return list(ip.teredo or ())
+
+
 def check_address(ip):
-    """Raise Unsafe for loopback, private, link-local, CGNAT, unspecified, multicast, reserved, IPv4-mapped
-    IPv6 and unique-local addresses, unless WEBHOOKS_ALLOWED_CIDRS holds them."""
+    """Raise Unsafe for loopback, private, link-local, CGNAT, unspecified, multicast, reserved and unique-local
+    addresses, and for IPv6 addresses carrying such an IPv4 address (judged by the IPv4 address alone), unless
+    WEBHOOKS_ALLOWED_CIDRS holds them."""
     if any(ip.version == net.version and ip in net for net in allowed_networks()):
         return
-    mapped = ip.version == 6 and ip.ipv4_mapped is not None
-    if mapped or not ip.is_global or ip.is_multicast or (ip.version == 4 and ip in CGNAT):
+    carried = embedded_ipv4(ip)
+    for v4 in carried:
+        try:
+            check_address(v4)
+        except Unsafe:
+            raise Unsafe(f"The address {ip} carries {v4}, which is not a public address.") from None
+    if carried:
+        return
+    if not ip.is_global or ip.is_multicast or (ip.version == 4 and ip in CGNAT) or ip in LOCAL_NAT64:
         raise Unsafe(f"The address {ip} is not a public address.")
 
 

@@ -43,14 +43,18 @@ def chunks(field):
             yield block
 
 
-def results_zip(jobs, filename):
+ZIP = "application/zip"
+
+
+def results_zip(jobs, filename, content_type=ZIP):
     """A StreamingHttpResponse with the ZIP of these jobs' results (jobs without a result are left out)."""
     jobs = [j for j in jobs if j.status == "done" and j.result_file]
     stream = ZipStream(compress_type=ZIP_STORED, sized=True)
     for job, name in zip(jobs, unique_names([j.result_name for j in jobs])):
         stream.add(chunks(job.result_file), name, size=job.output_bytes or job.result_file.size)
-    response = StreamingHttpResponse(stream, content_type="application/zip")
+    response = StreamingHttpResponse(stream, content_type=content_type)
     response["Content-Length"] = str(len(stream))
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["X-Content-Type-Options"] = "nosniff"
+    response["X-Accel-Buffering"] = "no"  # nginx (and ingress-nginx) pass the stream on as it comes
     return response

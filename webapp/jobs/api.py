@@ -1,7 +1,8 @@
 """REST API under /api/v1: the same rules and errors as the web pages."""
 
 from django.conf import settings
-from django.contrib.auth import authenticate, get_user_model, password_validation
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +14,7 @@ from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from webapp import ratelimit
+from webapp import downloads, ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, prefer_wait
 from webapp.jobs.models import Job, Status
@@ -46,18 +47,19 @@ def register(request):
         raise Throttled(wait)
     data = CredentialsSerializer(data=request.data)
     data.is_valid(raise_exception=True)
-    User = get_user_model()
-    username, password = data.validated_data["username"], data.validated_data["password"]
-    if User.objects.filter(username__iexact=username).exists():
-        return error("username: This username is taken.", 400, username=["This username is taken."])
-    user = User(username=username)
-    try:
-        password_validation.validate_password(password, user)
-    except ValidationError as e:
-        return error(f"password: {e.messages[0]}", 400, password=list(e.messages))
-    user.set_password(password)
-    user.save()
-    return Response({"token": Token.objects.create(user=user).key}, status=201)
+    password = data.validated_data["password"]
+    # The site's sign-up form decides: the same username characters, case-blind uniqueness and password rules.
+    form = UserCreationForm(
+        {"username": data.validated_data["username"], "password1": password, "password2": password}
+    )
+    if not form.is_valid():
+        fields = {
+            "password" if name.startswith("password") else name: list(msgs)
+            for name, msgs in form.errors.items()
+        }
+        name, messages = next(iter(fields.items()))
+        return error(f"{name}: {messages[0]}", 400, **fields)
+    return Response({"token": Token.objects.create(user=form.save()).key}, status=201)
 
 
 @extend_schema(
@@ -75,8 +77,7 @@ def token(request):
     if wait:
         raise Throttled(wait)
     user = authenticate(request, username=username, password=data.validated_data["password"])
-    if user is None:
-        ratelimit.login_failed(client, username)
+    if user is None:  # counted by accounts.views.count_failed_login, like every failed authenticate()
         return error("Wrong username or password.", 400, "wrong_credentials")
     return Response({"token": Token.objects.get_or_create(user=user)[0].key})
 
@@ -110,7 +111,7 @@ class JobViewSet(
     @extend_schema(
         request={"multipart/form-data": JobCreateSerializer},
         parameters=[idempotency.PARAMETER, prefer_wait.PARAMETER],
-        responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429)},
+        responses={201: JobSerializer, 400: FIELD_ERRORS, **errors(409, 422, 429, 507)},
     )
     @idempotency.idempotent
     def create(self, request):
@@ -168,15 +169,12 @@ class JobViewSet(
             )
         ],
         responses={
-            **{
-                (200, t): OpenApiResponse(OpenApiTypes.BINARY, description="The result image")
-                for t in RESULT_TYPES
-            },
+            **downloads.responses(RESULT_TYPES, "The result image"),
             302: OpenApiResponse(description="The result at a presigned URL (Location)"),
             **errors(404),
         },
     )
-    @action(detail=True, methods=["get"], url_name="result")
+    @action(detail=True, methods=["get"], url_name="result", renderer_classes=downloads.RENDERERS)
     def result(self, request, pk=None):
         job = self.get_object()
         if job.status != Status.DONE or not job.result_file:
@@ -185,4 +183,5 @@ class JobViewSet(
             url = links.presigned_result_url(job.result_file, job.content_type, job.result_name)
             if url:
                 return HttpResponseRedirect(url)
-        return file_response(job.result_file, job.content_type, job.result_name, attachment=True)
+        kind = downloads.content_type(request, job.content_type)
+        return file_response(job.result_file, kind, job.result_name, attachment=True)

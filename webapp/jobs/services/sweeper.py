@@ -77,15 +77,16 @@ def expire():
     return count
 
 
-SWEPT_FOLDERS = ("results", "previews")  # what workers write; inputs are the web's, named as the row is made
+SWEPT_FOLDERS = ("inputs", "results", "previews")
 
 
 def sweep_storage():
-    """Remove result and preview objects that no job names and that are older than the lease.
+    """Remove input, result and preview objects that no job names and that are older than the lease.
 
-    They are the late writes of a worker that was cut off while storing: its clean-up could not reach the
-    storage, and by the time its write landed another worker had claimed the job (a claim removes only the
-    files its predecessor had named). Every attempt names its files in the row before writing them, so an
+    Results and previews are the late writes of a worker that was cut off while storing: its clean-up could
+    not reach the storage, and by the time its write landed another worker had claimed the job (a claim
+    removes only the files its predecessor had named). Inputs are an upload whose row was never made (the web
+    process died, or its storage failed, between the write and the commit: seconds, far less than the lease). Every attempt names its files in the row before writing them, so an
     object listed before the names are read and still unnamed belongs to no live attempt; the age (its
     modification time, from the storage) is a margin on top. Works with any storage that lists folders
     (FileSystemStorage, S3). Returns the number of objects removed; a listing failure raises.
@@ -114,7 +115,7 @@ def _listed(folder):
 def _named_files():
     names = set()
     rows = Job.objects.values_list(
-        "result_file", "result_preview", "input_preview", "thumbnail", "attempt_files"
+        "input_file", "result_file", "result_preview", "input_preview", "thumbnail", "attempt_files"
     )
     for *files, attempt_files in rows.iterator(chunk_size=2000):
         names.update(name for name in files if name)

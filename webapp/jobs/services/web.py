@@ -1,10 +1,13 @@
 """The web side: what the site's forms and the API do to jobs (submit, cancel, retry, delete) and the quotas."""
 
+import errno
+import logging
 import math
 import os
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Sum
@@ -14,15 +17,21 @@ from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
 
+log = logging.getLogger(__name__)
+
 
 def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
     """Store a validated upload and queue it; the job is published after the transaction commits. The model
-    is left to the worker, which records the one that ran."""
+    is left to the worker, which records the one that ran. The quotas are checked again with the owner's row
+    locked, so concurrent uploads cannot all pass the same last free place (raises Refused, nothing kept)."""
     ext = "jpg" if header.format == "jpeg" else header.format
-    upload.seek(0)
-    name = default_storage.save(storage_name("inputs", ext), upload)
+    name = store_input(upload, storage_name("inputs", ext))
     try:
         with transaction.atomic():
+            list(get_user_model().objects.select_for_update().filter(pk=owner.pk).values_list("pk"))
+            quota = check_quotas(owner, header, scale, upload.size)
+            if quota:
+                raise quota
             job = Job.objects.create(
                 owner=owner,
                 original_name=os.path.basename(upload.name or "image")[:255],
@@ -42,6 +51,24 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
         default_storage.delete(name)
         raise
     return job
+
+
+def store_input(upload, name):
+    """Save the upload under ``name`` (unguessable, so never renamed); a failed write removes what it left. A
+    full disk or quota is a Refused 507 (insufficient_storage); other storage faults raise on."""
+    upload.seek(0)
+    try:
+        return default_storage.save(name, upload)
+    except OSError as e:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            log.warning("could not remove the partly written %s", name)  # the storage sweep will
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise Refused(
+                "The server's storage is full; try again later.", 507, "insufficient_storage"
+            ) from e
+        raise
 
 
 def cancel(job):
@@ -181,7 +208,9 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
         header = validate_upload(upload, scale, fmt)
     except Invalid as e:
         raise Refused(str(e), code=e.code) from None
-    quota = check_quotas(user, header, scale, upload.size)
+    quota = check_quotas(
+        user, header, scale, upload.size
+    )  # early, before anything is stored (and again under a lock)
     if quota:
         raise quota
     return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source)

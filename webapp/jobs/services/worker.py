@@ -1,6 +1,7 @@
 """The worker side: claim a job, run the engine with progress and cancel callbacks that renew the lease,
 store the result and its previews, record the outcome. Only worker processes import the engine."""
 
+import io
 import logging
 import os
 import shutil
@@ -294,9 +295,16 @@ def make_previews(job, rgb, alpha):
     input preview and the thumbnail: [(extension, content)] x 3."""
     from PIL import Image
 
+    from upscale_worker.engine import EngineError
+
     result_preview = pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)
-    with default_storage.open(job.input_file.name, "rb") as f, Image.open(f) as im:  # not the engine's handle
-        return [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
+    with default_storage.open(job.input_file.name, "rb") as f:  # not the engine's handle
+        raw = f.read()  # a storage fault raises here (OSError: "storage"); a damaged image below
+    try:
+        with Image.open(io.BytesIO(raw)) as im:
+            return [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise EngineError(f"The image's data is damaged and cannot be decoded ({e}).") from e
 
 
 def clean_tmp():
