@@ -8,6 +8,7 @@ body; ``document_errors`` adds those that every operation shares (401, 411, 413,
 import threading
 
 from django.http import Http404
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework import exceptions, serializers
@@ -127,26 +128,23 @@ def document_errors(result, generator, request, public):
     return result
 
 
-def not_found(request, exception=None):
-    """handler404: JSON under /api/ (a path no route matches), the site's page elsewhere."""
-    from django.http import JsonResponse
-    from django.views.defaults import page_not_found
+def _api_or_page(status, detail, code, page):
+    """A Django error handler: the API's JSON body under /api/, Django's page (``page``) elsewhere."""
 
-    if request.path.startswith("/api/"):
-        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
-    return page_not_found(request, exception)
+    def handler(request, *args, **kwargs):
+        from django.http import JsonResponse
+
+        if request.path.startswith("/api/"):
+            return JsonResponse({"detail": detail, "code": code}, status=status)
+        return page(request, *args, **kwargs)
+
+    return handler
 
 
-def server_error(request):
-    """handler500: the API's JSON body under /api/, the site's page elsewhere."""
-    from django.http import JsonResponse
-    from django.views.defaults import server_error as page
-
-    if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"detail": "An unexpected error on the server.", "code": "server_error"}, status=500
-        )
-    return page(request)
+not_found = _api_or_page(404, "Not found.", "not_found", defaults.page_not_found)  # a path no route matches
+bad_request = _api_or_page(400, "Bad request.", "invalid", defaults.bad_request)  # a Host not allowed, say
+permission_denied = _api_or_page(403, "Forbidden.", "forbidden", defaults.permission_denied)
+server_error = _api_or_page(500, "An unexpected error on the server.", "server_error", defaults.server_error)
 
 
 class SchemaView(SpectacularAPIView):

@@ -34,6 +34,8 @@ api_urls = [
     *router.urls,
 ]
 
+handler400 = "webapp.errors.bad_request"
+handler403 = "webapp.errors.permission_denied"
 handler404 = "webapp.errors.not_found"
 handler500 = "webapp.errors.server_error"
 

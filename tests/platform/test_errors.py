@@ -188,3 +188,10 @@ def test_a_download_error_is_json_whatever_accept_asked_for(alice_api):
         r = alice_api.get(f"/api/v1/jobs/{missing}/result", HTTP_ACCEPT=accept)
         assert r.status_code == 404 and r["Content-Type"] == "application/json"
         assert r.json()["code"] == "not_found"
+
+
+def test_djangos_own_refusals_under_the_api_are_json_too(alice_api, client):
+    r = alice_api.get("/api/v1/jobs", HTTP_HOST="evil.example")  # not in ALLOWED_HOSTS
+    assert r.status_code == 400 and r.json()["code"] == "invalid"
+    page = client.get("/", HTTP_HOST="evil.example")
+    assert page.status_code == 400 and "json" not in page["Content-Type"]  # the site keeps its pages

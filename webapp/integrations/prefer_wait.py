@@ -68,7 +68,7 @@ def _take_user_slot(user, seconds):
         pipe.zremrangebyscore(key, "-inf", now)
         pipe.zadd(key, {token: now + seconds + 5})
         pipe.zcard(key)
-        pipe.expire(key, int(seconds) + 10)
+        pipe.expire(key, int(settings.PREFER_WAIT_MAX) + 10)  # outlives every place in it
         count = pipe.execute()[2]
         if count <= settings.PREFER_WAIT_PER_USER:
             return token
