@@ -573,7 +573,7 @@ class Cluster:
                 "--threads",
                 "2",
             ],
-            self.env(self.web),
+            {**self.env(self.web), "WEB_THREADS": "2"},  # the Prefer: wait caps follow gunicorn's threads
         )
         wait_until(lambda: answers(self.web.address, 8000), "gunicorn on the web host", 60, process=web)
         self.processes["web"] = web
