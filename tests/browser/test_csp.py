@@ -13,7 +13,7 @@ WATCH = """document.addEventListener("securitypolicyviolation",
 
 
 @pytest.fixture
-def page(browser, live_server):  # noqa: F811
+def page(browser, live_server):
     context = browser.new_context(base_url=live_server.url)
     context.add_init_script(WATCH)
     page = context.new_page()

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import threading
 import time
 import zipfile

@@ -9,11 +9,9 @@ pytestmark = pytest.mark.django_db
 
 
 def policy(response):
-    return dict(
-        (part.split()[0], part.split()[1:])
-        for part in response["Content-Security-Policy"].split("; ")
-        if part
-    )
+    return {
+        part.split()[0]: part.split()[1:] for part in response["Content-Security-Policy"].split("; ") if part
+    }
 
 
 @pytest.mark.parametrize("path", ["/", "/accounts/login/", "/accounts/signup/", "/admin/login/"])

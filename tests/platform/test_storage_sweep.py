@@ -36,7 +36,7 @@ def test_it_removes_old_objects_no_job_names_and_keeps_the_rest_on_disk(alice, s
     done = make_job(alice, "done")
     attempt = orphans()  # a running attempt's files, named in its row before they were written
     make_job(alice, "running", attempts=1, attempt_files=attempt, lease_expires_at=timezone.now())
-    old, young = orphans() + [stored("inputs", image_bytes(8, 8))], orphans()
+    old, young = [*orphans(), stored("inputs", image_bytes(8, 8))], orphans()
     young_input = stored("inputs", image_bytes(8, 8))  # an upload whose row is being made
     named = [done.result_file.name, done.result_preview.name, done.input_file.name, *attempt]
     age(old + named + attempt, 61)
