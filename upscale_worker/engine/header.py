@@ -1,7 +1,8 @@
 """The upload check's reading of a file, before anything is decoded at full size (no Django here).
 
-read_header() reads the magic bytes, the header (size, frames, EXIF/XMP orientation) and, for PNG, every
-chunk's CRC up to IEND (Pillow's verify, nothing decoded). Once the size limits pass, check_data() decodes
+read_header() reads the magic bytes, bounds the structure (structure.py: JPEG scans and their lengths, PNG
+chunks, GIF frames), then the header (size, frames, EXIF/XMP orientation) and, for PNG, every chunk's CRC
+up to IEND (Pillow's verify, nothing decoded). Once the size limits pass, check_data() decodes
 a JPEG in draft mode at 1/8 scale: libjpeg still reads all the entropy-coded data, so a truncated file
 raises, at about 1/64 of the full decode's pixel cost. No end marker is looked for: MPO files carry a
 second picture after the first one's.
@@ -16,8 +17,8 @@ from typing import BinaryIO
 
 from PIL import Image
 
-from upscale_worker.engine import limits
-from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine import limits, structure
+from upscale_worker.engine.errors import Unreadable
 from upscale_worker.engine.limits import Limits, TooLarge
 
 MAGIC = {
@@ -50,10 +51,6 @@ SOF_MARKERS = set(range(0xC0, 0xD0)) - {
 }  # C4 Huffman tables, C8 reserved, CC arithmetic tables
 
 
-class Unreadable(EngineError):
-    """Not an image of an allowed format, or damaged, truncated, animated or of an unsupported variant."""
-
-
 @dataclass(frozen=True)
 class Header:
     format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "gif" or "bmp"
@@ -84,6 +81,8 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
     try:
         if fmt == "jpeg":
             check_jpeg_frame(f)
+        f.seek(0)
+        structure.check(f.read(), fmt)  # scans, chunks, frames bounded before Pillow walks them
         return _checked(f, fmt, head)
     except Image.DecompressionBombError:
         cap = limits.input_megapixels
@@ -137,9 +136,7 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
     if fmt == "webp" and int.from_bytes(head[4:8], "little") + 8 > _length(f):
         raise Unreadable("The file is truncated.")
     if frames > 1:
-        raise Unreadable(
-            f"Animated images are not supported (this one has {frames} frames).", "unsupported_format"
-        )
+        raise structure.animated(frames)
     if width < 1 or height < 1:
         raise Unreadable("The image is empty.")
     if orientation in (5, 6, 7, 8):

@@ -15,15 +15,15 @@ import struct
 import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 import cv2
 import numpy as np
 from isal import isal_zlib
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-from upscale_worker.engine import header
-from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine import header, structure
+from upscale_worker.engine.errors import Cancelled, EngineError
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
 READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}
@@ -79,15 +79,33 @@ def from_model(output: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def load(src: str | Path | BinaryIO, draft: int = 1) -> Picture:
+class _Cancellable(io.BytesIO):
+    """The file's bytes for Pillow, which reads them 64 KB at a time while it decodes: each read first asks
+    ``cancelled()`` (which the caller keeps cheap), so a long decode stops on cancel."""
+
+    def __init__(self, data: bytes, cancelled: Callable[[], bool]):
+        super().__init__(data)
+        self.cancelled = cancelled
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.cancelled():
+            raise Cancelled()
+        return super().read(size)
+
+
+def load(
+    src: str | Path | BinaryIO, draft: int = 1, cancelled: Callable[[], bool] = lambda: False
+) -> Picture:
     """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, BMP, GIF's first frame) into a Picture, oriented
     as displayed. ``draft`` > 1 lets a JPEG decode at up to 1/``draft`` the size (DCT scaling: 1/2, 1/4, 1/8).
-    Raises EngineError with a sentence for the user."""
+    The structure is bounded first (structure.py). Raises EngineError with a sentence for the user, Cancelled
+    when ``cancelled()`` turns True while the file is read."""
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     if data.startswith(header.MAGIC["jpeg"]):
         header.check_jpeg_frame(io.BytesIO(data))  # lossless, hierarchical or 12-bit: named, not "unreadable"
+    structure.check(data, header.sniff(data[:32]) or "", first_frame=True)
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(_Cancellable(data, cancelled)) as im:
             if im.format not in READABLE_FORMATS:
                 raise EngineError(f"{im.format} images are not supported; use PNG, JPEG or WebP.")
             if draft > 1:
