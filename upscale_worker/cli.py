@@ -21,8 +21,6 @@ from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
 
-CLI_FORMATS = ("png", "jpeg", "webp", "gif", "bmp")
-
 FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 
@@ -42,7 +40,7 @@ def check(src: Path, dst: Path, fmt: str, args: argparse.Namespace) -> None:
         raise EngineError(f"{dst} exists; use --overwrite to replace it.")
     cap = limits.NO_LIMITS if args.no_limits else limits.Limits.from_env()
     with open(src, "rb") as f:
-        found = header.read_header(f, cap, CLI_FORMATS)
+        found = header.read_header(f, cap, header.SITE_FORMATS)
         limits.check(found.width, found.height, args.scale, fmt, cap)
         header.check_data(f, found)
 

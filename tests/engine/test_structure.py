@@ -1,11 +1,13 @@
 """Structural cost bounded before decoding: scans, chunks, frames and sub-blocks (engine/structure.py)."""
 
 import io
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageCms
 
 from upscale_worker.engine import Cancelled, pixels, structure
 from upscale_worker.engine.errors import Unreadable
@@ -115,3 +117,39 @@ def test_the_decode_stops_on_cancel():
         pixels.load(io.BytesIO(data), cancelled=lambda: asked.append(1) or len(asked) > 2)
     assert len(asked) == 3
     assert pixels.load(io.BytesIO(data), cancelled=lambda: False).size == (600, 600)
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_with(*chunks: bytes) -> bytes:
+    data = encode(Image.new("RGB", (8, 8), (10, 20, 30)), "PNG")
+    return data[:33] + b"".join(chunks) + data[33:]  # after IHDR
+
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+BIG_TEXT = zlib.compress(b"x" * 2_000_000)  # 2 KB that inflate past Pillow's 1 MB text limit
+OVERSIZED = {
+    "profile": png_chunk(b"iCCP", b"big\0\0" + zlib.compress(SRGB + b"\0" * 1_500_000)),
+    "zTXt": png_chunk(b"zTXt", b"Comment\0\0" + BIG_TEXT),
+    "iTXt": png_chunk(b"iTXt", b"Comment\0\1\0en\0Kommentar\0" + BIG_TEXT),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OVERSIZED))
+def test_a_png_with_a_chunk_over_pillows_limit_keeps_its_picture(kind):
+    data = png_with(png_chunk(b"tEXt", b"Title\0kept"), OVERSIZED[kind])
+    with pytest.raises(ValueError, match="MAX_TEXT_CHUNK"):
+        Image.open(io.BytesIO(data)).load()  # what refused it as damaged
+    lenient = structure.without_oversized_chunks(data)
+    assert len(lenient) == len(data) - len(OVERSIZED[kind])
+    assert Image.open(io.BytesIO(lenient)).info["Title"] == "kept"
+    picture = pixels.load(io.BytesIO(data))
+    assert picture.size == (8, 8) and picture.rgb[0, 0].tolist() == [10, 20, 30]
+
+
+def test_a_png_with_an_ordinary_profile_keeps_it():
+    data = png_with(png_chunk(b"iCCP", b"sRGB\0\0" + zlib.compress(SRGB)))
+    assert structure.without_oversized_chunks(data) is data
+    assert pixels.load(io.BytesIO(data)).icc == SRGB

@@ -96,7 +96,6 @@ HOSTILE = {
     "pdf": lambda: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
     "truncated": lambda: image_bytes(64, 64)[:40],
     "empty": lambda: b"",
-    "bmp": lambda: image_bytes(16, 16, "BMP"),
     "tiff": lambda: image_bytes(16, 16, "TIFF"),
     "scan_bomb.jpg": scan_bomb,
     "cut.jpg": cut_jpeg,

@@ -71,6 +71,17 @@ def test_it_accepts_a_jpeg_cut_in_its_last_scan_that_browsers_show(alice_api):
     assert post(alice_api, data[:-40] + b"\xff\xd9", "nearly.jpg").status_code == 201
 
 
+def test_it_accepts_a_png_whose_text_inflates_past_pillows_limit(alice_api):
+    import zlib
+
+    from tests.platform.hostile import chunk
+
+    data = image_bytes(20, 10)
+    text = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"x" * 2_000_000))
+    r = post(alice_api, data[:33] + text + data[33:])
+    assert r.status_code == 201, r.content
+
+
 def test_it_says_the_input_limit_in_pixels(alice_api, settings):
     settings.MAX_INPUT_MEGAPIXELS = 0.001
     r = post(alice_api, image_bytes(40, 30))

@@ -10,6 +10,7 @@ second picture after the first one's.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 from dataclasses import dataclass
@@ -28,9 +29,20 @@ MAGIC = {
     "gif": (b"GIF87a", b"GIF89a"),
     "bmp": (b"BM",),
 }
-PILLOW_FORMATS = {"png": ["PNG"], "jpeg": ["JPEG", "MPO"], "webp": ["WEBP"], "gif": ["GIF"], "bmp": ["BMP"]}
-SITE_FORMATS = ("png", "jpeg", "webp")
-FORMAT_NAMES = {**limits.FORMAT_NAMES, "gif": "GIF", "bmp": "BMP"}
+# ISO base media files (AVIF, HEIF) say what they hold in their first box, "ftyp": a major brand at byte 8,
+# then compatible brands up to the box's length.
+AVIF_BRANDS = {b"avif", b"avis"}
+PILLOW_FORMATS = {
+    "png": ["PNG"],
+    "jpeg": ["JPEG", "MPO"],
+    "webp": ["WEBP"],
+    "avif": ["AVIF"],
+    "gif": ["GIF"],
+    "bmp": ["BMP"],
+}
+SITE_FORMATS = ("png", "jpeg", "webp", "avif", "bmp", "gif")
+FORMAT_NAMES = {**limits.FORMAT_NAMES, "avif": "AVIF", "gif": "GIF", "bmp": "BMP"}
+MEDIA_TYPES = {fmt: f"image/{fmt}" for fmt in SITE_FORMATS}  # for a file picker's accept list
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
 # JPEG frame markers (SOFn) that libjpeg cannot decode, named for the user; SOF0-2 and 9-10 are decoded.
@@ -53,17 +65,29 @@ SOF_MARKERS = set(range(0xC0, 0xD0)) - {
 
 @dataclass(frozen=True)
 class Header:
-    format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "gif" or "bmp"
+    format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "avif", "gif" or "bmp"
     width: int  # as displayed: EXIF/XMP orientations 5-8 swap the stored width and height
     height: int
     orientation: int = 1  # EXIF orientation, 1 (none) to 8
 
 
+def names(formats: tuple[str, ...] = SITE_FORMATS) -> str:
+    """The formats' names for a sentence: "PNG, JPEG, WebP, AVIF, BMP or GIF"."""
+    listed = [FORMAT_NAMES[x] for x in formats]
+    return f"{', '.join(listed[:-1])} or {listed[-1]}" if len(listed) > 1 else listed[0]
+
+
 def sniff(head: bytes) -> str | None:
-    """The format the magic bytes say (WebP: RIFF with WEBP at byte 8), or None."""
+    """The format the magic bytes say (WebP: RIFF with WEBP at byte 8; AVIF: an "ftyp" box naming an AVIF
+    brand within ``head``'s first 64 bytes), or None."""
     for fmt, magics in MAGIC.items():
         if head.startswith(magics) and (fmt != "webp" or head[8:12] == b"WEBP"):
             return fmt
+    if head[4:8] == b"ftyp":
+        size = int.from_bytes(head[:4], "big")
+        brands = {head[i : i + 4] for i in range(8, min(size, len(head)) - 3, 4)} - {head[12:16]}  # not minor
+        if brands & AVIF_BRANDS:
+            return "avif"
     return None
 
 
@@ -72,18 +96,18 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
     with a sentence for the user, TooLarge when the header announces a pixel bomb (Pillow refuses to open
     it). ``f`` is left at 0. Check the size limits next, then check_data()."""
     f.seek(0)
-    head = f.read(32)
+    head = f.read(64)
     fmt = sniff(head)
     if fmt not in formats:
         f.seek(0)
-        names = [FORMAT_NAMES[x] for x in formats]
-        raise Unreadable(f"This is not a {', '.join(names[:-1])} or {names[-1]} image.", "unsupported_format")
+        raise Unreadable(f"This is not a {names(formats)} image.", "unsupported_format")
     try:
         if fmt == "jpeg":
             check_jpeg_frame(f)
         f.seek(0)
-        structure.check(f.read(), fmt)  # scans, chunks, frames bounded before Pillow walks them
-        return _checked(f, fmt, head)
+        data = f.read()
+        structure.check(data, fmt)  # scans, chunks, frames bounded before Pillow walks them
+        return _checked(io.BytesIO(structure.without_oversized_chunks(data)), fmt, head)
     except Image.DecompressionBombError:
         cap = limits.input_megapixels
         raise TooLarge(

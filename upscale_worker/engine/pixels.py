@@ -26,8 +26,9 @@ from upscale_worker.engine import header, structure
 from upscale_worker.engine.errors import Cancelled, EngineError
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
-READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}
+READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "AVIF", "BMP", "GIF"}
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
+READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
 EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability
@@ -96,18 +97,19 @@ class _Cancellable(io.BytesIO):
 def load(
     src: str | Path | BinaryIO, draft: int = 1, cancelled: Callable[[], bool] = lambda: False
 ) -> Picture:
-    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, BMP, GIF's first frame) into a Picture, oriented
+    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, AVIF, BMP, GIF's first frame) into a Picture, oriented
     as displayed. ``draft`` > 1 lets a JPEG decode at up to 1/``draft`` the size (DCT scaling: 1/2, 1/4, 1/8).
     The structure is bounded first (structure.py). Raises EngineError with a sentence for the user, Cancelled
     when ``cancelled()`` turns True while the file is read."""
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     if data.startswith(header.MAGIC["jpeg"]):
         header.check_jpeg_frame(io.BytesIO(data))  # lossless, hierarchical or 12-bit: named, not "unreadable"
-    structure.check(data, header.sniff(data[:32]) or "", first_frame=True)
+    structure.check(data, header.sniff(data[:64]) or "", first_frame=True)
+    data = structure.without_oversized_chunks(data)
     try:
         with Image.open(_Cancellable(data, cancelled)) as im:
             if im.format not in READABLE_FORMATS:
-                raise EngineError(f"{im.format} images are not supported; use PNG, JPEG or WebP.")
+                raise EngineError(f"{im.format} images are not supported; {READABLE}.")
             if draft > 1:
                 im.draft(None, (math.ceil(im.width / draft), math.ceil(im.height / draft)))
             depth, colour_type = (data[24], data[25]) if data.startswith(PNG_SIGNATURE) else (8, None)
@@ -119,7 +121,7 @@ def load(
             rgba = orient(rgba, header.orientation(exif.get(EXIF_ORIENTATION)))
             return _picture(rgba, grey, im, exif, _png_colour_chunks(data))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        raise EngineError("The file is not an image that can be read (PNG, JPEG or WebP expected).") from e
+        raise EngineError(f"The file is not an image that can be read ({READABLE}).") from e
 
 
 def read_exif(im: Image.Image) -> Image.Exif:
@@ -227,7 +229,9 @@ def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:
     key = im.info.get("transparency")
     if im.mode in ("1", "L") and isinstance(key, int):  # a grey key (tRNS), in 1, 2, 4 or 8 bits
         grey = np.asarray(im.convert("L"))
-        return np.dstack([grey, _key_alpha(grey, key * (255 // (2**depth - 1)), np.uint8)]), True
+        # Pillow gives a 1-bit image's key as 0 or 255 already, a 2- or 4-bit one's as stored.
+        scaled = key if im.mode == "1" else key * (255 // (2**depth - 1))
+        return np.dstack([grey, _key_alpha(grey, scaled, np.uint8)]), True
     if im.mode in ("1", "L", "LA"):
         return np.asarray(im.convert("LA" if im.mode == "LA" else "L")), True
     if im.mode == "CMYK":
@@ -397,11 +401,28 @@ def to_srgb(picture: Picture) -> Picture:
     return replace(picture.with_pixels(cv2.LUT(picture.rgb, lut), picture.alpha), colour_chunks=b"")
 
 
+def rgb_profile(picture: Picture) -> Picture:
+    """An 8-bit picture for an RGB-only format (WebP): a grey ICC profile cannot describe RGB values
+    (colour-managed readers reject the file; iOS failed to decode such WebPs), so the grey values go through
+    it to sRGB (littleCMS, perceptual), written without a profile, as sRGB is assumed. Otherwise the same
+    picture."""
+    if not picture.icc or picture.icc[16:20] != b"GRAY":
+        return picture
+    try:
+        grey = ImageCms.ImageCmsProfile(io.BytesIO(picture.icc))
+        rgb = ImageCms.profileToProfile(Image.fromarray(picture.rgb[..., 0]), grey, SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError):  # a damaged profile: the values as they are, read as sRGB
+        rgb = Image.fromarray(picture.rgb)
+    return replace(picture.with_pixels(np.asarray(rgb), picture.alpha), grey=False, icc=None)
+
+
 def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadata: bool) -> None:
     if picture.rgb.dtype == np.uint16:  # JPEG and WebP are 8-bit formats
         to8 = lambda x: None if x is None else np.rint(x / 257.0).astype(np.uint8)  # noqa: E731
         picture = picture.with_pixels(to8(picture.rgb), to8(picture.alpha))
     picture = to_srgb(picture)
+    if fmt == "webp":
+        picture = rgb_profile(picture)
     if fmt == "jpeg":
         picture = replace(picture, opaque_alpha=False)
     if fmt == "jpeg" and picture.alpha is not None:  # JPEG has no alpha: flatten onto white

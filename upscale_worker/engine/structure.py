@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import re
 import struct
+import zlib
 from dataclasses import dataclass
+
+from PIL import PngImagePlugin
 
 from upscale_worker.engine.errors import Unreadable
 
@@ -180,6 +183,52 @@ def check_png(data: memoryview) -> None:
         if kind == b"IEND":
             return
         at += 12 + length
+
+
+COMPRESSED_CHUNKS = {b"zTXt": 1, b"iTXt": 2, b"iCCP": 1}  # bytes after the keyword's NUL: flag, method
+ZLIB_MAX_RATIO = 1032  # deflate's best: one 258-byte match in under 2 bits
+
+
+def without_oversized_chunks(data: bytes) -> bytes:
+    """A PNG without the compressed text and ICC profile chunks that inflate past Pillow's limit
+    (PngImagePlugin.MAX_TEXT_CHUNK, 1 MB), which would make it refuse the whole file as damaged: the picture
+    is kept, the chunk dropped. Inflating is bounded: only payloads large enough to pass the limit are
+    tried, each up to the limit, 64 of them at most (then the rest are dropped untried). Other files, and
+    PNGs with nothing to drop, come back as they are."""
+    if not data.startswith(b"\x89PNG"):
+        return data
+    limit, budget = PngImagePlugin.MAX_TEXT_CHUNK, 64
+    drop, at = [], 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, at)
+        if kind in (b"IDAT", b"IEND"):
+            break
+        if kind in COMPRESSED_CHUNKS and length * ZLIB_MAX_RATIO > limit:
+            payload = data[at + 8 : at + 8 + length]
+            start = payload.find(b"\0") + 1 + COMPRESSED_CHUNKS[kind]
+            if kind == b"iTXt":  # keyword, flag, method, language, translated keyword, then the text
+                if payload[start - 2 : start - 1] != b"\1":  # not compressed
+                    at += 12 + length
+                    continue
+                start = payload.find(b"\0", payload.find(b"\0", start) + 1) + 1
+            budget -= 1
+            if budget < 0 or len(_inflated(payload[start:], limit + 1)) > limit:
+                drop.append((at, at + 12 + length))
+        at += 12 + length
+    if not drop:
+        return data
+    kept, last = [], 0
+    for start, end in drop:
+        kept.append(data[last:start])
+        last = end
+    return b"".join([*kept, data[last:]])
+
+
+def _inflated(payload: bytes, most: int) -> bytes:
+    try:
+        return zlib.decompressobj().decompress(payload, most)
+    except zlib.error:
+        return b""  # damaged: left to Pillow, which says so
 
 
 def check_gif(data: memoryview, first_frame: bool = False) -> None:
