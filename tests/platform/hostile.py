@@ -96,7 +96,7 @@ HOSTILE = {
     "pdf": lambda: b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF",
     "truncated": lambda: image_bytes(64, 64)[:40],
     "empty": lambda: b"",
-    "tiff": lambda: image_bytes(16, 16, "TIFF"),
+    "ico": lambda: image_bytes(16, 16, "ICO"),
     "scan_bomb.jpg": scan_bomb,
     "cut.jpg": cut_jpeg,
     "chunk_bomb.png": png_chunk_bomb,

@@ -1,5 +1,6 @@
 """The pictures people have, through the API to a done x2 result: each file written by a library the product
-does not write that format with (OpenCV for BMP; Pillow for GIF and AVIF, which the product never writes)."""
+does not write that format with (OpenCV for BMP and TIFF; Pillow for GIF, AVIF and TIFF, which the product
+never writes)."""
 
 import io
 
@@ -23,47 +24,81 @@ def picture(width=40, height=24) -> np.ndarray:
     return rgb
 
 
-def bmp(rgb):
-    return cv2.imencode(".bmp", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))[1].tobytes()
+def opencv(ext, depth=8):
+    def write(rgb):
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        if depth == 16:
+            bgr = bgr.astype(np.uint16) * 257
+        return cv2.imencode(ext, bgr)[1].tobytes()
+
+    return write
 
 
-def with_pillow(fmt, **save):
+def grey16_tiff(rgb):
+    return cv2.imencode(".tiff", rgb[..., 0].astype(np.uint16) * 257)[1].tobytes()
+
+
+def with_pillow(fmt, mode="RGB", **save):
     def write(rgb):
         buf = io.BytesIO()
-        Image.fromarray(rgb).save(buf, fmt, **save)
+        Image.fromarray(rgb).convert(mode).save(buf, fmt, **save)
         return buf.getvalue()
 
     return write
 
 
-@pytest.mark.parametrize(
-    ("name", "write", "tolerance"),
-    [("a.bmp", bmp, 3), ("a.gif", with_pillow("GIF"), 3), ("a.avif", with_pillow("AVIF", quality=95), 8)],
-)
-def test_it_upscales_each_format_at_x2_to_the_right_size_and_content(alice_api, name, write, tolerance):
-    rgb = picture()
+GREY = np.repeat(cv2.cvtColor(picture(), cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
+FILES = {  # name: (writer, the input, tolerance in levels, the result PNG's bit depth)
+    "a.bmp": (opencv(".bmp"), picture(), 3, 8),
+    "a.gif": (with_pillow("GIF"), picture(), 3, 8),
+    "a.avif": (with_pillow("AVIF", quality=95), picture(), 8, 8),
+    "lzw8.tif": (opencv(".tiff"), picture(), 3, 8),
+    "lzw16.tif": (opencv(".tiff", 16), picture(), 3, 16),
+    "grey16.tif": (grey16_tiff, GREY, 3, 16),
+    "deflate.tif": (with_pillow("TIFF", compression="tiff_deflate"), picture(), 3, 8),
+    "jpeg.tif": (with_pillow("TIFF", compression="jpeg", quality=95), picture(), 6, 8),
+    "rgba.tif": (with_pillow("TIFF", mode="RGBA", compression="tiff_lzw"), picture(), 3, 8),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_it_upscales_each_format_at_x2_to_the_right_size_and_content(alice_api, name):
+    write, rgb, tolerance, depth = FILES[name]
     r = alice_api.post(
         "/api/v1/jobs", {"image": upload_file(name, write(rgb)), "scale": 2}, format="multipart"
     )
     assert r.status_code == 201, r.content
     job = wait_for(r.json()["id"])
     assert job.status == "done", job.error
-    result = alice_api.get(f"/api/v1/jobs/{job.id}/result")
-    with Image.open(io.BytesIO(b"".join(result.streaming_content))) as im:
-        assert im.size == (80, 48)
-        back = cv2.resize(np.asarray(im.convert("RGB")), (40, 24), interpolation=cv2.INTER_AREA)
-    inner = (slice(2, 10), slice(2, 18))  # a quarter away from its edges
-    for rows in (inner[0], slice(14, 22)):
-        for cols in (inner[1], slice(22, 38)):
+    result = b"".join(alice_api.get(f"/api/v1/jobs/{job.id}/result").streaming_content)
+    assert result[24] == depth  # the PNG's bit depth: a 16-bit input stays 16-bit
+    out = cv2.imdecode(np.frombuffer(result, np.uint8), cv2.IMREAD_UNCHANGED)  # 16 bits kept, unlike Pillow
+    assert out.shape[:2] == (48, 80)
+    out = np.dstack([out] * 3) if out.ndim == 2 else cv2.cvtColor(out[..., :3], cv2.COLOR_BGR2RGB)
+    back = cv2.resize(
+        np.rint(out / (257 if depth == 16 else 1)).astype(np.uint8), (40, 24), interpolation=cv2.INTER_AREA
+    )
+    for rows in (slice(2, 10), slice(14, 22)):  # each quarter, away from its edges
+        for cols in (slice(2, 18), slice(22, 38)):
             assert np.abs(back[rows, cols].astype(int) - rgb[rows, cols]).mean() < tolerance
 
 
-def test_it_refuses_an_animated_gif_saying_so(alice_api):
-    frames = [Image.fromarray(picture()), Image.fromarray(picture()[::-1])]
-    buf = io.BytesIO()
-    frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
-    r = alice_api.post(
-        "/api/v1/jobs", {"image": upload_file("a.gif", buf.getvalue()), "scale": 2}, format="multipart"
-    )
+def post_refused(client, name, data):
+    r = client.post("/api/v1/jobs", {"image": upload_file(name, data), "scale": 2}, format="multipart")
     assert r.status_code == 400 and r.json()["code"] == "unsupported_format"
-    assert r.json()["detail"] == "Animated images are not supported (this one has 2 frames)."
+    return r.json()["detail"]
+
+
+def test_it_refuses_an_animated_gif_or_a_multi_page_tiff_saying_so(alice_api):
+    frames = [Image.fromarray(picture()), Image.fromarray(picture()[::-1])]
+    for fmt, name in (("GIF", "a.gif"), ("TIFF", "a.tif")):
+        buf = io.BytesIO()
+        frames[0].save(buf, fmt, save_all=True, append_images=frames[1:])
+        detail = post_refused(alice_api, name, buf.getvalue())
+        assert (
+            detail
+            == {
+                "GIF": "Animated images are not supported (this one has 2 frames).",
+                "TIFF": "Multi-page TIFFs are not supported; save the page you want as a TIFF of its own.",
+            }[fmt]
+        )

@@ -28,6 +28,7 @@ MAGIC = {
     "webp": (b"RIFF",),
     "gif": (b"GIF87a", b"GIF89a"),
     "bmp": (b"BM",),
+    "tiff": (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"),  # both byte orders; classic and BigTIFF
 }
 # ISO base media files (AVIF, HEIF) say what they hold in their first box, "ftyp": a major brand at byte 8,
 # then compatible brands up to the box's length.
@@ -37,11 +38,12 @@ PILLOW_FORMATS = {
     "jpeg": ["JPEG", "MPO"],
     "webp": ["WEBP"],
     "avif": ["AVIF"],
+    "tiff": ["TIFF"],
     "gif": ["GIF"],
     "bmp": ["BMP"],
 }
-SITE_FORMATS = ("png", "jpeg", "webp", "avif", "bmp", "gif")
-FORMAT_NAMES = {**limits.FORMAT_NAMES, "avif": "AVIF", "gif": "GIF", "bmp": "BMP"}
+SITE_FORMATS = ("png", "jpeg", "webp", "avif", "tiff", "bmp", "gif")
+FORMAT_NAMES = {**limits.FORMAT_NAMES, "avif": "AVIF", "tiff": "TIFF", "gif": "GIF", "bmp": "BMP"}
 MEDIA_TYPES = {fmt: f"image/{fmt}" for fmt in SITE_FORMATS}  # for a file picker's accept list
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
@@ -65,7 +67,7 @@ SOF_MARKERS = set(range(0xC0, 0xD0)) - {
 
 @dataclass(frozen=True)
 class Header:
-    format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "avif", "gif" or "bmp"
+    format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "avif", "tiff", "gif" or "bmp"
     width: int  # as displayed: EXIF/XMP orientations 5-8 swap the stored width and height
     height: int
     orientation: int = 1  # EXIF orientation, 1 (none) to 8

@@ -26,7 +26,7 @@ from upscale_worker.engine import header, structure
 from upscale_worker.engine.errors import Cancelled, EngineError
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
-READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "AVIF", "BMP", "GIF"}
+READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "AVIF", "TIFF", "BMP", "GIF"}
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -97,7 +97,7 @@ class _Cancellable(io.BytesIO):
 def load(
     src: str | Path | BinaryIO, draft: int = 1, cancelled: Callable[[], bool] = lambda: False
 ) -> Picture:
-    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, AVIF, BMP, GIF's first frame) into a Picture, oriented
+    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, AVIF, TIFF, BMP, GIF's first frame) into a Picture, oriented
     as displayed. ``draft`` > 1 lets a JPEG decode at up to 1/``draft`` the size (DCT scaling: 1/2, 1/4, 1/8).
     The structure is bounded first (structure.py). Raises EngineError with a sentence for the user, Cancelled
     when ``cancelled()`` turns True while the file is read."""
@@ -112,10 +112,12 @@ def load(
                 raise EngineError(f"{im.format} images are not supported; {READABLE}.")
             if draft > 1:
                 im.draft(None, (math.ceil(im.width / draft), math.ceil(im.height / draft)))
-            depth, colour_type = (data[24], data[25]) if data.startswith(PNG_SIGNATURE) else (8, None)
+            depth, grey = _depth(data, im)
             exif = read_exif(im)  # first: Pillow decodes a PNG whose eXIf follows the image data to find it
+            if im.format == "TIFF":  # its "EXIF" is every tag of the file: only the orientation is kept
+                exif = _only_orientation(exif)
             if depth == 16:
-                rgba, grey = _decode_16bit_png(data, colour_type, im.info.get("transparency"))
+                rgba = _decode_16bit(data, grey, im.info.get("transparency"))
             else:
                 rgba, grey = _decode_8bit(im, depth)
             rgba = orient(rgba, header.orientation(exif.get(EXIF_ORIENTATION)))
@@ -208,20 +210,37 @@ def _png_colour_chunks(data: bytes) -> bytes:
     return b"".join(found)
 
 
-def _decode_16bit_png(data: bytes, colour_type: int, key) -> tuple[np.ndarray, bool]:
-    """(H x W [x C] uint16 in RGB(A) order, grey); Pillow reads 16-bit PNG as 8-bit, OpenCV keeps 16 bits but
-    reads grey + alpha as RGBA and ignores a grey image's transparent key (tRNS), restored here."""
+def _depth(data: bytes, im: Image.Image) -> tuple[int, bool | None]:
+    """(bits per sample, grey) of a PNG (from IHDR) or TIFF (BitsPerSample, PhotometricInterpretation 0/1);
+    (8, None) for the rest, whose greyness the decoded mode tells."""
+    if data.startswith(PNG_SIGNATURE):
+        return data[24], data[25] in (0, 4)
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258, (8,))
+        return max(bits) if isinstance(bits, tuple) else bits, im.tag_v2.get(262) in (0, 1)
+    return 8, None
+
+
+def _only_orientation(exif: Image.Exif) -> Image.Exif:
+    kept = Image.Exif()
+    if EXIF_ORIENTATION in exif:
+        kept[EXIF_ORIENTATION] = exif[EXIF_ORIENTATION]
+    return kept
+
+
+def _decode_16bit(data: bytes, grey: bool, key) -> np.ndarray:
+    """H x W [x C] uint16 in RGB(A) order of a 16-bit PNG or TIFF: Pillow reads them as 8-bit; OpenCV keeps 16
+    bits but reads grey + alpha as RGBA and ignores a grey image's transparent key (tRNS), restored here."""
     x = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if x is None:
-        raise ValueError("cv2 cannot decode this PNG")
+    if x is None or x.dtype != np.uint16:
+        raise ValueError("cv2 cannot decode this image at 16 bits")
     if x.ndim == 3:
         x = cv2.cvtColor(x, cv2.COLOR_BGRA2RGBA if x.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    grey = colour_type in (0, 4)
     if grey and x.ndim == 3:
         x = x[..., [0, 3]] if x.shape[2] == 4 else x[..., 0]
     if x.ndim == 2 and isinstance(key, int):
         x = np.dstack([x, _key_alpha(x, key, np.uint16)])
-    return x, grey
+    return x
 
 
 def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:

@@ -14,7 +14,9 @@ or cut short, each refusal an Unreadable with a sentence for the user:
 - PNG: at most MAX_PNG_CHUNKS chunks (libpng writes 8 KB image data chunks: a 50 MB PNG has about 6,400).
 - GIF: frames counted (Pillow's count walks every sub-block in Python), at most MAX_GIF_SHORT_BLOCKS
   sub-blocks shorter than the 255 bytes that every encoder writes (XMP's "magic trailer" is 256 of them).
-WebP (libwebp's demuxer, in C) and BMP (pixels only) need no walk beyond the size limits.
+- TIFF: one page (its first directory links to no other).
+WebP (libwebp's demuxer, in C), AVIF (libavif's own limits) and BMP (pixels only) need no walk beyond the
+size limits.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def check(data: bytes, fmt: str, first_frame: bool = False) -> None:
     decoded; costs one pass over the bytes at most, and nothing for other formats."""
     if fmt == "gif":
         check_gif(memoryview(data), first_frame)
+    elif fmt == "tiff":
+        check_tiff(memoryview(data))
     elif fmt in ("jpeg", "png"):
         (check_jpeg if fmt == "jpeg" else check_png)(memoryview(data))
 
@@ -259,6 +263,26 @@ def check_gif(data: memoryview, first_frame: bool = False) -> None:
         at += 1
     if frames > 1:
         raise animated(frames)
+
+
+def check_tiff(data: memoryview) -> None:
+    """Refuse a TIFF with a second page (image file directory), from the first one's link to the next; the
+    rest (entries, strips, tiles) is parsed in C or bounded by the pixel limits."""
+    big = data[2:4] in (b"+\0", b"\0+")
+    order = "<" if data[:2] == b"II" else ">"
+    count, entry = ("Q", 20) if big else ("H", 12)
+    try:
+        (first,) = struct.unpack_from(order + ("Q" if big else "I"), data, 8 if big else 4)
+        (entries,) = struct.unpack_from(order + count, data, first)
+        at = first + struct.calcsize(count) + entries * entry
+        (following,) = struct.unpack_from(order + ("Q" if big else "I"), data, at)
+    except struct.error:
+        raise Unreadable(TRUNCATED) from None
+    if following:
+        raise Unreadable(
+            "Multi-page TIFFs are not supported; save the page you want as a TIFF of its own.",
+            "unsupported_format",
+        )
 
 
 def animated(frames: int) -> Unreadable:
