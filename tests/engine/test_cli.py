@@ -43,7 +43,7 @@ def test_it_upscales_a_folder_and_reports_the_files_it_could_not_read(tmp_path, 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.webp", "b.webp"]
     out = capsys.readouterr()
     assert (
-        "error: broken.png: This is not a PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF image." in out.err
+        "error: broken.png: This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image." in out.err
         and "2 of 3 images" in out.out
     )
 

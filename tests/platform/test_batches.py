@@ -38,7 +38,7 @@ def test_a_refused_file_does_not_stop_the_others(alice_api):
     assert batch["refused"] == [
         {
             "filename": "evil.png",
-            "detail": "This is not a PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF image.",
+            "detail": "This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image.",
             "code": "unsupported_format",
         }
     ]
@@ -52,7 +52,7 @@ def test_a_refused_file_does_not_stop_the_others(alice_api):
 def test_a_batch_with_no_accepted_file_stores_nothing(alice_api):
     r = post_batch(alice_api, [upload_file("x.png", data=b"nope")])
     assert r.status_code == 400 and r.json()["code"] == "unsupported_format"
-    assert r.json()["image"] == ["x.png: This is not a PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF image."]
+    assert r.json()["image"] == ["x.png: This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image."]
     assert not Batch.objects.exists() and not Job.objects.exists()
 
 

@@ -1,6 +1,6 @@
 """The pictures people have, through the API to a done x2 result: each file written by a library the product
-does not write that format with (OpenCV for BMP and TIFF; Pillow for GIF, AVIF and TIFF, which the product
-never writes)."""
+does not write that format with (OpenCV for BMP and TIFF; pillow-heif for HEIC; Pillow for GIF, AVIF and
+TIFF, which the product never writes)."""
 
 import io
 
@@ -47,9 +47,32 @@ def with_pillow(fmt, mode="RGB", **save):
     return write
 
 
+def heic(rgb):
+    import pillow_heif  # the encoder, in requirements-dev only; not registered as Pillow's HEIF opener
+
+    buf = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(rgb)).save(buf, quality=95)
+    return buf.getvalue()
+
+
+def heic10_turned(rgb):
+    """A 10-bit HEIC stored on its side with an irot transform (90 degrees): libheif turns it back."""
+    import pillow_heif
+
+    exif = Image.Exif()
+    exif[0x0112] = 8  # stored turned 90 degrees clockwise; pillow-heif writes this as irot, EXIF reset
+    stored = np.ascontiguousarray(np.rot90(rgb, -1)).astype(np.uint16) * 257
+    heif = pillow_heif.from_bytes(mode="RGB;16", size=stored.shape[1::-1], data=stored.tobytes())
+    buf = io.BytesIO()
+    heif.save(buf, quality=-1, exif=exif.tobytes())
+    return buf.getvalue()
+
+
 GREY = np.repeat(cv2.cvtColor(picture(), cv2.COLOR_RGB2GRAY)[..., None], 3, axis=2)
 FILES = {  # name: (writer, the input, tolerance in levels, the result PNG's bit depth)
     "a.bmp": (opencv(".bmp"), picture(), 3, 8),
+    "a.heic": (heic, picture(), 8, 8),
+    "deep.heic": (heic10_turned, picture(), 8, 16),
     "a.gif": (with_pillow("GIF"), picture(), 3, 8),
     "a.avif": (with_pillow("AVIF", quality=95), picture(), 8, 8),
     "lzw8.tif": (opencv(".tiff"), picture(), 3, 8),

@@ -34,7 +34,7 @@ def test_it_gives_a_message_per_refused_file(alice_web):
     bad = upload_file("evil.png", b"<html></html>")
     r = alice_web.post("/upload", {"image": [upload_file("ok.png"), bad], "scale": 2}, follow=True)
     page = r.content.decode()
-    assert "evil.png: This is not a PNG, JPEG, WebP, AVIF, TIFF, BMP or GIF image." in page
+    assert "evil.png: This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image." in page
     assert Job.objects.count() == 1
 
 

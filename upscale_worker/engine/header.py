@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import pi_heif
 from PIL import Image
 
 from upscale_worker.engine import limits, structure
@@ -33,18 +34,30 @@ MAGIC = {
 # ISO base media files (AVIF, HEIF) say what they hold in their first box, "ftyp": a major brand at byte 8,
 # then compatible brands up to the box's length.
 AVIF_BRANDS = {b"avif", b"avis"}
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}  # mif1: any HEIF
+# pi-heif: libheif with only its decoders (no GPL encoder). Depth maps, auxiliary (gain) images and
+# thumbnails are not read; libheif applies the irot/imir transforms itself and resets EXIF's orientation.
+pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 PILLOW_FORMATS = {
     "png": ["PNG"],
     "jpeg": ["JPEG", "MPO"],
     "webp": ["WEBP"],
     "avif": ["AVIF"],
     "tiff": ["TIFF"],
+    "heic": ["HEIF"],
     "gif": ["GIF"],
     "bmp": ["BMP"],
 }
-SITE_FORMATS = ("png", "jpeg", "webp", "avif", "tiff", "bmp", "gif")
-FORMAT_NAMES = {**limits.FORMAT_NAMES, "avif": "AVIF", "tiff": "TIFF", "gif": "GIF", "bmp": "BMP"}
-MEDIA_TYPES = {fmt: f"image/{fmt}" for fmt in SITE_FORMATS}  # for a file picker's accept list
+SITE_FORMATS = ("png", "jpeg", "webp", "heic", "avif", "tiff", "bmp", "gif")
+FORMAT_NAMES = {
+    **limits.FORMAT_NAMES,
+    "heic": "HEIC",
+    "avif": "AVIF",
+    "tiff": "TIFF",
+    "gif": "GIF",
+    "bmp": "BMP",
+}
+MEDIA_TYPES = {fmt: f"image/{fmt}" for fmt in SITE_FORMATS} | {"heif": "image/heif"}  # a picker's accept list
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
 # JPEG frame markers (SOFn) that libjpeg cannot decode, named for the user; SOF0-2 and 9-10 are decoded.
@@ -67,7 +80,9 @@ SOF_MARKERS = set(range(0xC0, 0xD0)) - {
 
 @dataclass(frozen=True)
 class Header:
-    format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "avif", "tiff", "gif" or "bmp"
+    format: (
+        str  # "png", "jpeg" (MPO included: its first picture), "webp", "heic", "avif", "tiff", "gif" or "bmp"
+    )
     width: int  # as displayed: EXIF/XMP orientations 5-8 swap the stored width and height
     height: int
     orientation: int = 1  # EXIF orientation, 1 (none) to 8
@@ -81,7 +96,7 @@ def names(formats: tuple[str, ...] = SITE_FORMATS) -> str:
 
 def sniff(head: bytes) -> str | None:
     """The format the magic bytes say (WebP: RIFF with WEBP at byte 8; AVIF: an "ftyp" box naming an AVIF
-    brand within ``head``'s first 64 bytes), or None."""
+    brand within ``head``'s first 64 bytes; HEIC: one naming a HEIF brand), or None."""
     for fmt, magics in MAGIC.items():
         if head.startswith(magics) and (fmt != "webp" or head[8:12] == b"WEBP"):
             return fmt
@@ -90,6 +105,8 @@ def sniff(head: bytes) -> str | None:
         brands = {head[i : i + 4] for i in range(8, min(size, len(head)) - 3, 4)} - {head[12:16]}  # not minor
         if brands & AVIF_BRANDS:
             return "avif"
+        if brands & HEIF_BRANDS:
+            return "heic"
     return None
 
 
@@ -147,9 +164,8 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
         f.seek(0)
         with Image.open(f, formats=PILLOW_FORMATS[fmt]) as im:
             width, height = im.size
-            frames = (
-                1 if im.format == "MPO" else getattr(im, "n_frames", 1)
-            )  # MPO: a JPEG and its second view
+            # MPO: a JPEG and its second view; HEIF: its primary image is the picture, others are a burst
+            frames = 1 if im.format in ("MPO", "HEIF") else getattr(im, "n_frames", 1)
             info = dict(im.info)
             if fmt == "png":
                 im.verify()  # chunk CRCs up to IEND: catches truncation and flipped bits, decodes nothing

@@ -19,6 +19,7 @@ from typing import BinaryIO, Callable
 
 import cv2
 import numpy as np
+import pi_heif
 from isal import isal_zlib
 from PIL import Image, ImageCms, UnidentifiedImageError
 
@@ -26,7 +27,7 @@ from upscale_worker.engine import header, structure
 from upscale_worker.engine.errors import Cancelled, EngineError
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
-READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "AVIF", "TIFF", "BMP", "GIF"}
+READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF"}
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
 READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -97,7 +98,7 @@ class _Cancellable(io.BytesIO):
 def load(
     src: str | Path | BinaryIO, draft: int = 1, cancelled: Callable[[], bool] = lambda: False
 ) -> Picture:
-    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, AVIF, TIFF, BMP, GIF's first frame) into a Picture, oriented
+    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, HEIC's primary image, AVIF, TIFF, BMP, GIF's first frame) into a Picture, oriented
     as displayed. ``draft`` > 1 lets a JPEG decode at up to 1/``draft`` the size (DCT scaling: 1/2, 1/4, 1/8).
     The structure is bounded first (structure.py). Raises EngineError with a sentence for the user, Cancelled
     when ``cancelled()`` turns True while the file is read."""
@@ -116,7 +117,9 @@ def load(
             exif = read_exif(im)  # first: Pillow decodes a PNG whose eXIf follows the image data to find it
             if im.format == "TIFF":  # its "EXIF" is every tag of the file: only the orientation is kept
                 exif = _only_orientation(exif)
-            if depth == 16:
+            if im.format == "HEIF" and depth > 8:
+                rgba, grey = _decode_deep_heif(data), False
+            elif depth == 16:
                 rgba = _decode_16bit(data, grey, im.info.get("transparency"))
             else:
                 rgba, grey = _decode_8bit(im, depth)
@@ -211,14 +214,22 @@ def _png_colour_chunks(data: bytes) -> bytes:
 
 
 def _depth(data: bytes, im: Image.Image) -> tuple[int, bool | None]:
-    """(bits per sample, grey) of a PNG (from IHDR) or TIFF (BitsPerSample, PhotometricInterpretation 0/1);
-    (8, None) for the rest, whose greyness the decoded mode tells."""
+    """(bits per sample, grey) of a PNG (from IHDR), TIFF (BitsPerSample, PhotometricInterpretation 0/1) or
+    HEIC (grey: None); (8, None) for the rest, whose greyness the decoded mode tells."""
     if data.startswith(PNG_SIGNATURE):
         return data[24], data[25] in (0, 4)
+    if im.format == "HEIF":
+        return im.info.get("bit_depth", 8), None
     if im.format == "TIFF":
         bits = im.tag_v2.get(258, (8,))
         return max(bits) if isinstance(bits, tuple) else bits, im.tag_v2.get(262) in (0, 1)
     return 8, None
+
+
+def _decode_deep_heif(data: bytes) -> np.ndarray:
+    """H x W x 3 (or 4) uint16 of a 10- or 12-bit HEIC's primary image, scaled to 16 bits and turned by its
+    irot/imir (libheif): Pillow's plugin gives only 8 bits."""
+    return np.asarray(pi_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False, hdr_to_16bit=True))
 
 
 def _only_orientation(exif: Image.Exif) -> Image.Exif:
