@@ -209,3 +209,23 @@ def test_a_grey_profile_never_goes_into_an_rgb_webp(tmp_path):
         assert (
             im.mode == "L" and im.info["icc_profile"] == picture.icc and abs(np.asarray(im).mean() - 128) < 1
         )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
+@pytest.mark.parametrize("out", ["png", "jpeg"])
+def test_the_density_is_kept_so_a_print_keeps_its_size_times_the_scale(tmp_path, fmt, out):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 4)).save(buf, fmt, dpi=(300, 150))
+    picture = pixels.load(io.BytesIO(buf.getvalue()))
+    pixels.save(picture, tmp_path / f"out.{out}", out, 90, False)
+    with Image.open(tmp_path / f"out.{out}") as im:
+        assert np.allclose(im.info["dpi"], (300, 150), atol=0.02)  # PNG: whole pixels per metre
+
+
+def test_the_density_turns_with_the_picture():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 4)).save(buf, "JPEG", dpi=(300, 150), exif=exif.tobytes())
+    picture = pixels.load(io.BytesIO(buf.getvalue()))
+    assert picture.size == (4, 8) and picture.dpi == (150.0, 300.0)

@@ -125,3 +125,9 @@ def test_it_refuses_an_animated_gif_or_a_multi_page_tiff_saying_so(alice_api):
                 "TIFF": "Multi-page TIFFs are not supported; save the page you want as a TIFF of its own.",
             }[fmt]
         )
+
+
+@pytest.mark.parametrize("head", [b"\xff\x0a\xfa\x7f", b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl "])
+def test_it_refuses_jpeg_xl_by_name(alice_api, head):
+    detail = post_refused(alice_api, "a.jxl", head + bytes(64))
+    assert detail.startswith("JPEG XL is not supported yet; save it as PNG, JPEG, WebP")

@@ -58,6 +58,8 @@ FORMAT_NAMES = {
     "bmp": "BMP",
 }
 MEDIA_TYPES = {fmt: f"image/{fmt}" for fmt in SITE_FORMATS} | {"heif": "image/heif"}  # a picker's accept list
+# Formats people send that are not read yet, named in the refusal (JPEG XL: a bare codestream or its box).
+REFUSED_BY_NAME = {b"\xff\x0a": "JPEG XL", b"\0\0\0\x0cJXL \r\n\x87\n": "JPEG XL"}
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
 # JPEG frame markers (SOFn) that libjpeg cannot decode, named for the user; SOF0-2 and 9-10 are decoded.
@@ -119,6 +121,11 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
     fmt = sniff(head)
     if fmt not in formats:
         f.seek(0)
+        known = next((name for magic, name in REFUSED_BY_NAME.items() if head.startswith(magic)), None)
+        if known:
+            raise Unreadable(
+                f"{known} is not supported yet; save it as {names(formats)}.", "unsupported_format"
+            )
         raise Unreadable(f"This is not a {names(formats)} image.", "unsupported_format")
     try:
         if fmt == "jpeg":

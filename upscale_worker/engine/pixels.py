@@ -51,6 +51,7 @@ class Picture:
     exif: bytes | None = None  # with orientation reset to 1
     xmp: bytes | None = None  # with tiff:Orientation reset to 1
     colour_chunks: bytes = b""  # a PNG's gAMA, cHRM and sRGB chunks, raw
+    dpi: tuple[float, float] | None = None  # (x, y) pixels per inch as displayed, when the file says
 
     @property
     def size(self) -> tuple[int, int]:
@@ -123,10 +124,24 @@ def load(
                 rgba = _decode_16bit(data, grey, im.info.get("transparency"))
             else:
                 rgba, grey = _decode_8bit(im, depth)
-            rgba = orient(rgba, header.orientation(exif.get(EXIF_ORIENTATION)))
-            return _picture(rgba, grey, im, exif, _png_colour_chunks(data))
+            turn = header.orientation(exif.get(EXIF_ORIENTATION))
+            picture = _picture(orient(rgba, turn), grey, im, exif, _png_colour_chunks(data))
+            return replace(picture, dpi=read_dpi(im.info, turn))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
         raise EngineError(f"The file is not an image that can be read ({READABLE}).") from e
+
+
+def read_dpi(info: dict, orientation: int = 1) -> tuple[float, float] | None:
+    """(x, y) pixels per inch from a Pillow ``info`` (PNG pHYs, JPEG JFIF or EXIF, TIFF and BMP resolution),
+    swapped for orientations 5-8 (they swap the sides); None when absent or not positive."""
+    dpi = info.get("dpi")
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    if not (x > 0 and y > 0):
+        return None
+    return (y, x) if orientation in (5, 6, 7, 8) else (x, y)
 
 
 def read_exif(im: Image.Image) -> Image.Exif:
@@ -372,6 +387,9 @@ def _write_png(picture: Picture, dst: Path, keep_metadata: bool) -> None:
     chunks = [_png_chunk(b"IHDR", header)]
     if picture.icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(picture.icc)))
+    if picture.dpi:  # pHYs: pixels per metre
+        per_metre = (round(v / 0.0254) for v in picture.dpi)
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
     chunks.append(picture.colour_chunks)
     if keep_metadata and picture.exif:
         chunks.append(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\0\0")))
@@ -460,6 +478,8 @@ def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int,
         flat = np.rint(picture.rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
         picture = picture.with_pixels(flat, None)
     options = {"quality": quality, "icc_profile": picture.icc, "exif": None, "xmp": None}
+    if picture.dpi and fmt == "jpeg":  # JFIF's density (WebP has no field of its own)
+        options["dpi"] = tuple(round(v) for v in picture.dpi)
     if fmt == "jpeg":
         options["subsampling"] = 0  # 4:4:4: chroma subsampling would blur the detail just created
     if keep_metadata:
