@@ -21,6 +21,9 @@ from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
 
+# A folder's files that are upscaled: the evaluation's suffixes and the other formats the site accepts.
+INPUT_SUFFIXES = SUFFIXES | {".gif", ".heic", ".heif", ".avif", ".tif", ".tiff"}
+
 FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
 
@@ -79,7 +82,7 @@ def output_names(images: list[Path], fmt: str) -> list[str]:
 
 def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
     fmt = args.format or "png"
-    images = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES | {".gif"})
+    images = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
     dst.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path, name in zip(tqdm(images, unit="image"), output_names(images, fmt)):
