@@ -70,9 +70,22 @@ def cmyk_profile() -> bytes:
         + np.clip(np.rint(corners), 0, 255).astype(np.uint8).tobytes()
         + identity * 3
     )
+    return icc_profile(b"prtrCMYKLab ", [(b"A2B0", lut)])
+
+
+def grey_profile(gamma: float = 1.0) -> bytes:
+    """A grey ICC profile (v2 'mntr', XYZ PCS) whose tone curve is ``gamma``: 1.0 is linear light, so its
+    values differ much from sRGB's."""
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256))
+    return icc_profile(b"mntrGRAYXYZ ", [(b"kTRC", curve)])
+
+
+def icc_profile(kind: bytes, tags: list[tuple[bytes, bytes]]) -> bytes:
+    """An ICC v2 profile: ``kind`` is class, colour space and PCS (12 bytes); a description and a D50 white
+    point are added to ``tags``."""
     desc = b"desc\0\0\0\0" + struct.pack(">I", 5) + b"test\0" + b"\0" * 12 + b"\0" * 67
     wtpt = b"XYZ \0\0\0\0" + struct.pack(">iii", 63190, 65536, 54061)
-    tags = [(b"A2B0", lut), (b"desc", desc), (b"wtpt", wtpt)]
+    tags = [*tags, (b"desc", desc), (b"wtpt", wtpt)]
     offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
     for sig, data in tags:
         data += b"\0" * (-len(data) % 4)
@@ -83,7 +96,7 @@ def cmyk_profile() -> bytes:
         struct.pack(">I", size)
         + b"\0" * 4
         + struct.pack(">I", 0x02100000)
-        + b"prtrCMYKLab "
+        + kind
         + b"\0" * 12
         + b"acsp"
         + b"\0" * 24

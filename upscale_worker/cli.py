@@ -24,7 +24,8 @@ from upscale_worker.engine.config import EngineConfig, configure
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
 
-CLI_FORMATS = ("png", "jpeg", "webp", "gif", "bmp")
+# A folder's files that are upscaled: the evaluation's suffixes and the other formats the site accepts.
+INPUT_SUFFIXES = SUFFIXES | {".gif", ".heic", ".heif", ".avif", ".tif", ".tiff"}
 
 FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 
@@ -45,7 +46,7 @@ def check(src: Path, dst: Path, fmt: str, args: argparse.Namespace) -> None:
         raise EngineError(f"{dst} exists; use --overwrite to replace it.")
     cap = limits.NO_LIMITS if args.no_limits else limits_from(os.environ)
     with open(src, "rb") as f:
-        found = header.read_header(f, cap, CLI_FORMATS)
+        found = header.read_header(f, cap, header.SITE_FORMATS)
         limits.check(found.width, found.height, args.scale, fmt, cap)
         header.check_data(f, found)
 
@@ -119,7 +120,7 @@ def output_names(images: list[Path], fmt: str) -> list[str]:
 
 def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
     fmt = args.format or "png"
-    images = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in SUFFIXES | {".gif"})
+    images = sorted(p for p in src.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
     dst.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path, name in zip(tqdm(images, unit="image"), output_names(images, fmt)):

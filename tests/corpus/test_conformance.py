@@ -27,7 +27,7 @@ PNGSUITE = sorted((CORPUS / "pngsuite" / "png").glob("*.png"))
 ORIENTATION = sorted((CORPUS / "exif-orientation").glob("*.jpg"))
 CLEAR_MESSAGES = (
     "The file is damaged or not a valid PNG image.",
-    "This is not a PNG, JPEG or WebP image.",
+    "This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image.",
     "The file is truncated.",
 )
 

@@ -66,8 +66,8 @@ def test_it_refuses_unreadable_input_with_a_sentence(tmp_path, data):
 
 
 def test_it_refuses_unsupported_formats(tmp_path):
-    with pytest.raises(EngineError, match="TIFF images are not supported"):
-        upscale_file(io.BytesIO(encode(gradient(8, 8), "TIFF")), tmp_path / "out.png", scale=2)
+    with pytest.raises(EngineError, match="ICO images are not supported"):
+        upscale_file(io.BytesIO(encode(gradient(8, 8), "ICO")), tmp_path / "out.png", scale=2)
     with pytest.raises(EngineError, match="format 'gif' is not supported"):
         upscale_file(io.BytesIO(encode(gradient(8, 8))), tmp_path / "out.gif", scale=2, fmt="gif")
 

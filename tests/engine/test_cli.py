@@ -43,9 +43,25 @@ def test_it_upscales_a_folder_and_reports_the_files_it_could_not_read(tmp_path, 
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.webp", "b.webp"]
     out = capsys.readouterr()
     assert (
-        "error: broken.png: This is not a PNG, JPEG, WebP, GIF or BMP image." in out.err
+        "error: broken.png: This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image." in out.err
         and "2 of 3 images" in out.out
     )
+
+
+def test_it_upscales_the_tiffs_and_heics_of_a_folder(tmp_path, capsys):
+    import io
+
+    import pillow_heif  # the encoder, a test dependency
+
+    src = tmp_path / "in"
+    src.mkdir()
+    cv2.imwrite(str(src / "scan.tif"), gradient(12, 8))
+    heic = io.BytesIO()
+    pillow_heif.from_pillow(Image.fromarray(gradient(8, 12))).save(heic, quality=90)
+    (src / "phone.HEIC").write_bytes(heic.getvalue())
+    assert main(["upscale", str(src), str(tmp_path / "out"), "--scale", "2"]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["phone.png", "scan.png"]
+    assert Image.open(tmp_path / "out" / "phone.png").size == (16, 24)
 
 
 @pytest.mark.parametrize(

@@ -182,3 +182,50 @@ def test_animated_images_give_their_first_frame(tmp_path):
     buf = io.BytesIO()
     frames[0].save(buf, "GIF", save_all=True, append_images=frames[1:])
     assert upscale(buf.getvalue(), tmp_path).size == (24, 16)
+
+
+@pytest.mark.parametrize("key", [0, 1])
+def test_one_bit_line_art_whose_white_or_black_is_transparent_keeps_it(key):
+    ink = np.zeros((8, 8), bool)
+    ink[2:6, 2:6] = True
+    buf = io.BytesIO()
+    Image.fromarray(ink).convert("1").save(buf, "PNG", transparency=key)  # a tRNS key on a 1-bit image
+    picture = pixels.load(io.BytesIO(buf.getvalue()))
+    assert picture.alpha is not None
+    assert (picture.alpha == 0).tolist() == (ink == bool(key)).tolist()
+
+
+def test_a_grey_profile_never_goes_into_an_rgb_webp(tmp_path):
+    from tests.odd_images import grey_profile
+
+    grey = np.full((16, 16, 3), 128, np.uint8)  # linear light 0.5 in the profile: 188 in sRGB
+    picture = pixels.Picture(grey, None, grey=True, icc=grey_profile(1.0))
+    pixels.save(picture, tmp_path / "out.webp", "webp", 100, False)
+    pixels.save(picture, tmp_path / "out.jpg", "jpeg", 100, False)
+    with Image.open(tmp_path / "out.webp") as im:
+        assert im.info.get("icc_profile") in (None, b"") and im.mode == "RGB"
+        assert np.abs(np.asarray(im).astype(int) - 188).max() <= 2
+    with Image.open(tmp_path / "out.jpg") as im:  # a grey JPEG keeps its grey profile and values
+        assert (
+            im.mode == "L" and im.info["icc_profile"] == picture.icc and abs(np.asarray(im).mean() - 128) < 1
+        )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "TIFF"])
+@pytest.mark.parametrize("out", ["png", "jpeg"])
+def test_the_density_is_kept_so_a_print_keeps_its_size_times_the_scale(tmp_path, fmt, out):
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 4)).save(buf, fmt, dpi=(300, 150))
+    picture = pixels.load(io.BytesIO(buf.getvalue()))
+    pixels.save(picture, tmp_path / f"out.{out}", out, 90, False)
+    with Image.open(tmp_path / f"out.{out}") as im:
+        assert np.allclose(im.info["dpi"], (300, 150), atol=0.02)  # PNG: whole pixels per metre
+
+
+def test_the_density_turns_with_the_picture():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 4)).save(buf, "JPEG", dpi=(300, 150), exif=exif.tobytes())
+    picture = pixels.load(io.BytesIO(buf.getvalue()))
+    assert picture.size == (4, 8) and picture.dpi == (150.0, 300.0)

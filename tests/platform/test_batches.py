@@ -38,7 +38,7 @@ def test_a_refused_file_does_not_stop_the_others(alice_api):
     assert batch["refused"] == [
         {
             "filename": "evil.png",
-            "detail": "This is not a PNG, JPEG or WebP image.",
+            "detail": "This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image.",
             "code": "unsupported_format",
         }
     ]
@@ -52,7 +52,7 @@ def test_a_refused_file_does_not_stop_the_others(alice_api):
 def test_a_batch_with_no_accepted_file_stores_nothing(alice_api):
     r = post_batch(alice_api, [upload_file("x.png", data=b"nope")])
     assert r.status_code == 400 and r.json()["code"] == "unsupported_format"
-    assert r.json()["image"] == ["x.png: This is not a PNG, JPEG or WebP image."]
+    assert r.json()["image"] == ["x.png: This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image."]
     assert not Batch.objects.exists() and not Job.objects.exists()
 
 
@@ -113,6 +113,13 @@ def test_entry_names_have_no_separators_control_characters_or_leading_dots():
         "a.b",
         "A (2).b",
     ]
+
+
+def test_long_entry_names_keep_their_extension():
+    long = "a" * 300 + "-x2.webp"
+    first, second = zips.unique_names([long, long])
+    assert first == "a" * 195 + ".webp" and second == "a" * 191 + " (2).webp"
+    assert zips.unique_names(["b" * 300])[0] == "b" * 200
 
 
 def test_a_stranger_gets_404_for_a_batch_and_its_zip(alice, bob_api, alice_api):

@@ -34,7 +34,7 @@ def test_it_gives_a_message_per_refused_file(alice_web):
     bad = upload_file("evil.png", b"<html></html>")
     r = alice_web.post("/upload", {"image": [upload_file("ok.png"), bad], "scale": 2}, follow=True)
     page = r.content.decode()
-    assert "evil.png: This is not a PNG, JPEG or WebP image." in page
+    assert "evil.png: This is not a PNG, JPEG, WebP, HEIC, AVIF, TIFF, BMP or GIF image." in page
     assert Job.objects.count() == 1
 
 
@@ -160,7 +160,7 @@ def test_the_web_process_imports_only_the_engines_header_check_and_limits():
         "import webapp.health, webapp.jobs.tasks\n"
         "Client().get('/healthz'); Client().get('/api/v1/schema')\n"
         "light = {'upscale_worker.engine', 'upscale_worker.engine.errors', 'upscale_worker.engine.header',\n"
-        "         'upscale_worker.engine.limits'}  # Django-free and model-free: shared with the CLI\n"
+        "         'upscale_worker.engine.limits', 'upscale_worker.engine.structure'}  # Django- and model-free: shared with the CLI\n"
         "bad = [m for m in sys.modules if m.startswith(('openvino', 'cv2', 'upscale_worker.engine')) and m not in light]\n"
         "assert not bad, bad\n"
     )

@@ -205,8 +205,8 @@ def test_the_result_preview_from_the_engines_pixels_matches_one_from_the_decoded
     img = np.dstack([x % 256, y % 256, (x + y) % 256, 128 + y % 128][:channels]).astype(np.uint8)
     png = io.BytesIO()
     Image.fromarray(img).save(png, "PNG")
-    with Image.open(png) as im:
-        decoded_ext, decoded = worker.preview(im, 128)
+    png.seek(0)
+    [(decoded_ext, decoded)] = worker.input_previews(png, 500, [128])
     made_ext, made = worker.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
     assert made_ext == decoded_ext == ext
     with Image.open(made) as a, Image.open(decoded) as b:
@@ -222,6 +222,21 @@ def test_a_16_bit_result_gets_an_8_bit_preview():
     ext, content = worker.pixels_preview(rgb, None, 30)
     with Image.open(content) as im:
         assert ext == "jpg" and im.size == (30, 20) and abs(int(np.asarray(im).mean()) - 200) <= 1
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_the_previews_of_a_16_bit_grey_png_are_grey_not_white(alpha):
+    import io
+
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    grey = np.full((30, 40), 30000, np.uint16)  # 117 in 8 bits
+    data = cv2.imencode(".png", np.dstack([grey, grey, grey, grey]) if alpha else grey)[1].tobytes()
+    for ext, content in worker.input_previews(io.BytesIO(data), 40, [32, 16]):
+        with Image.open(content) as im:
+            assert abs(np.asarray(im.convert("RGB")).mean() - 117) <= 1, ext
 
 
 def test_progress_is_throttled_but_the_first_window_brings_an_eta_at_once(alice, settings):
@@ -270,6 +285,7 @@ def test_the_input_preview_of_a_cmyk_photo_goes_through_its_profile():
         ImageCms.createProfile("sRGB"),
         outputMode="RGB",
     ).getpixel((5, 5))
-    ext, content = worker.preview(Image.open(buf), 16)
+    buf.seek(0)
+    [(ext, content)] = worker.input_previews(buf, 40, [16])
     shown = Image.open(io.BytesIO(content.read())).getpixel((3, 3))
     assert ext == "jpg" and np.abs(np.subtract(shown, managed)).max() <= 3

@@ -4,7 +4,7 @@ import pytest
 
 from tests.conftest import image_bytes, media_files, upload_file
 from tests.odd_images import mpo, sof_patched
-from tests.platform.hostile import HOSTILE, png_bomb
+from tests.platform.hostile import HOSTILE, cut_jpeg, png_bomb, png_chunk_bomb, scan_bomb
 from webapp.jobs.models import Job
 from webapp.jobs.validation import Invalid, read_header
 
@@ -40,6 +40,46 @@ def test_it_refuses_a_pixel_bomb_from_its_header_quickly(alice_api):
     r = post(alice_api, data)
     assert time.monotonic() - started < 1
     assert r.status_code == 400 and "megapixels" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: scan_bomb(2000, 2000, 30_000, scan=2), "more than 100 scans"),  # 400 KB
+        (lambda: scan_bomb(4000, 4000, 30_000), "more than 20 times over"),  # 2 minutes of a core
+        (png_chunk_bomb, "more than 50,000 chunks"),  # 24 MB: 41 s in Pillow's chunk walk
+        (cut_jpeg, "truncated"),  # 642 bytes declaring 4000x4000
+    ],
+)
+def test_it_refuses_hostile_structures_before_decoding_within_seconds(alice_api, make, message):
+    import time
+
+    data = make()
+    started = time.monotonic()
+    r = post(alice_api, data, "hostile.jpg")
+    assert time.monotonic() - started < 3
+    assert r.status_code == 400 and r.json()["code"] == "invalid" and message in r.json()["detail"]
+    assert not Job.objects.exists() and media_files() == []
+
+
+def test_it_accepts_a_progressive_jpeg_with_a_few_scans_more_than_usual(alice_api):
+    assert post(alice_api, scan_bomb(64, 64, 80, scan=2), "progressive.jpg").status_code == 201
+
+
+def test_it_accepts_a_jpeg_cut_in_its_last_scan_that_browsers_show(alice_api):
+    data = image_bytes(256, 256, "JPEG")
+    assert post(alice_api, data[:-40] + b"\xff\xd9", "nearly.jpg").status_code == 201
+
+
+def test_it_accepts_a_png_whose_text_inflates_past_pillows_limit(alice_api):
+    import zlib
+
+    from tests.platform.hostile import chunk
+
+    data = image_bytes(20, 10)
+    text = chunk(b"zTXt", b"Comment\0\0" + zlib.compress(b"x" * 2_000_000))
+    r = post(alice_api, data[:33] + text + data[33:])
+    assert r.status_code == 201, r.content
 
 
 def test_it_says_the_input_limit_in_pixels(alice_api, settings):

@@ -186,7 +186,7 @@ def upscale_file(
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
-    picture = pixels.load(io.BytesIO(data))
+    picture = pixels.load(io.BytesIO(data), cancelled=cancelled)
     limits.check_output(
         *picture.size, scale, fmt, limits.NO_LIMITS
     )  # the format's side limit, before the work

@@ -17,8 +17,13 @@ class EngineError(Exception):
         return str(self)
 
 
+class Unreadable(EngineError):
+    """Not an image of an allowed format, or damaged, truncated, animated or of an unsupported variant."""
+
+
 class Cancelled(EngineError):
-    """The caller's ``cancelled()`` returned True; the job stopped between two tiles."""
+    """The caller's ``cancelled()`` returned True; the job stopped between two tiles (or two reads of the
+    file while it was decoded)."""
 
     def __init__(self, message: str = "The upscaling was cancelled."):
         super().__init__(message)

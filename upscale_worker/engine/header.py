@@ -1,7 +1,8 @@
 """The upload check's reading of a file, before anything is decoded at full size (no Django here).
 
-read_header() reads the magic bytes, the header (size, frames, EXIF/XMP orientation) and, for PNG, every
-chunk's CRC up to IEND (Pillow's verify, nothing decoded). Once the size limits pass, check_data() decodes
+read_header() reads the magic bytes, bounds the structure (structure.py: JPEG scans and their lengths, PNG
+chunks, GIF frames), then the header (size, frames, EXIF/XMP orientation) and, for PNG, every chunk's CRC
+up to IEND (Pillow's verify, nothing decoded). Once the size limits pass, check_data() decodes
 a JPEG in draft mode at 1/8 scale: libjpeg still reads all the entropy-coded data, so a truncated file
 raises, at about 1/64 of the full decode's pixel cost. No end marker is looked for: MPO files carry a
 second picture after the first one's.
@@ -9,15 +10,17 @@ second picture after the first one's.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 from dataclasses import dataclass
 from typing import BinaryIO
 
+import pi_heif
 from PIL import Image
 
-from upscale_worker.engine import limits
-from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine import limits, structure
+from upscale_worker.engine.errors import Unreadable
 from upscale_worker.engine.limits import Limits, TooLarge
 
 MAGIC = {
@@ -26,10 +29,37 @@ MAGIC = {
     "webp": (b"RIFF",),
     "gif": (b"GIF87a", b"GIF89a"),
     "bmp": (b"BM",),
+    "tiff": (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"),  # both byte orders; classic and BigTIFF
 }
-PILLOW_FORMATS = {"png": ["PNG"], "jpeg": ["JPEG", "MPO"], "webp": ["WEBP"], "gif": ["GIF"], "bmp": ["BMP"]}
-SITE_FORMATS = ("png", "jpeg", "webp")
-FORMAT_NAMES = {**limits.FORMAT_NAMES, "gif": "GIF", "bmp": "BMP"}
+# ISO base media files (AVIF, HEIF) say what they hold in their first box, "ftyp": a major brand at byte 8,
+# then compatible brands up to the box's length.
+AVIF_BRANDS = {b"avif", b"avis"}
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}  # mif1: any HEIF
+# pi-heif: libheif with only its decoders (no GPL encoder). Depth maps, auxiliary (gain) images and
+# thumbnails are not read; libheif applies the irot/imir transforms itself and resets EXIF's orientation.
+pi_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
+PILLOW_FORMATS = {
+    "png": ["PNG"],
+    "jpeg": ["JPEG", "MPO"],
+    "webp": ["WEBP"],
+    "avif": ["AVIF"],
+    "tiff": ["TIFF"],
+    "heic": ["HEIF"],
+    "gif": ["GIF"],
+    "bmp": ["BMP"],
+}
+SITE_FORMATS = ("png", "jpeg", "webp", "heic", "avif", "tiff", "bmp", "gif")
+FORMAT_NAMES = {
+    **limits.FORMAT_NAMES,
+    "heic": "HEIC",
+    "avif": "AVIF",
+    "tiff": "TIFF",
+    "gif": "GIF",
+    "bmp": "BMP",
+}
+MEDIA_TYPES = {fmt: f"image/{fmt}" for fmt in SITE_FORMATS} | {"heif": "image/heif"}  # a picker's accept list
+# Formats people send that are not read yet, named in the refusal (JPEG XL: a bare codestream or its box).
+REFUSED_BY_NAME = {b"\xff\x0a": "JPEG XL", b"\0\0\0\x0cJXL \r\n\x87\n": "JPEG XL"}
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element
 # JPEG frame markers (SOFn) that libjpeg cannot decode, named for the user; SOF0-2 and 9-10 are decoded.
@@ -50,23 +80,35 @@ SOF_MARKERS = set(range(0xC0, 0xD0)) - {
 }  # C4 Huffman tables, C8 reserved, CC arithmetic tables
 
 
-class Unreadable(EngineError):
-    """Not an image of an allowed format, or damaged, truncated, animated or of an unsupported variant."""
-
-
 @dataclass(frozen=True)
 class Header:
-    format: str  # "png", "jpeg" (MPO included: its first picture), "webp", "gif" or "bmp"
+    format: (
+        str  # "png", "jpeg" (MPO included: its first picture), "webp", "heic", "avif", "tiff", "gif" or "bmp"
+    )
     width: int  # as displayed: EXIF/XMP orientations 5-8 swap the stored width and height
     height: int
     orientation: int = 1  # EXIF orientation, 1 (none) to 8
 
 
+def names(formats: tuple[str, ...] = SITE_FORMATS) -> str:
+    """The formats' names for a sentence: "PNG, JPEG, WebP, AVIF, BMP or GIF"."""
+    listed = [FORMAT_NAMES[x] for x in formats]
+    return f"{', '.join(listed[:-1])} or {listed[-1]}" if len(listed) > 1 else listed[0]
+
+
 def sniff(head: bytes) -> str | None:
-    """The format the magic bytes say (WebP: RIFF with WEBP at byte 8), or None."""
+    """The format the magic bytes say (WebP: RIFF with WEBP at byte 8; AVIF: an "ftyp" box naming an AVIF
+    brand within ``head``'s first 64 bytes; HEIC: one naming a HEIF brand), or None."""
     for fmt, magics in MAGIC.items():
         if head.startswith(magics) and (fmt != "webp" or head[8:12] == b"WEBP"):
             return fmt
+    if head[4:8] == b"ftyp":
+        size = int.from_bytes(head[:4], "big")
+        brands = {head[i : i + 4] for i in range(8, min(size, len(head)) - 3, 4)} - {head[12:16]}  # not minor
+        if brands & AVIF_BRANDS:
+            return "avif"
+        if brands & HEIF_BRANDS:
+            return "heic"
     return None
 
 
@@ -75,16 +117,23 @@ def read_header(f: BinaryIO, limits: Limits, formats: tuple[str, ...] = SITE_FOR
     with a sentence for the user, TooLarge when the header announces a pixel bomb (Pillow refuses to open
     it). ``f`` is left at 0. Check the size limits next, then check_data()."""
     f.seek(0)
-    head = f.read(32)
+    head = f.read(64)
     fmt = sniff(head)
     if fmt not in formats:
         f.seek(0)
-        names = [FORMAT_NAMES[x] for x in formats]
-        raise Unreadable(f"This is not a {', '.join(names[:-1])} or {names[-1]} image.", "unsupported_format")
+        known = next((name for magic, name in REFUSED_BY_NAME.items() if head.startswith(magic)), None)
+        if known:
+            raise Unreadable(
+                f"{known} is not supported yet; save it as {names(formats)}.", "unsupported_format"
+            )
+        raise Unreadable(f"This is not a {names(formats)} image.", "unsupported_format")
     try:
         if fmt == "jpeg":
             check_jpeg_frame(f)
-        return _checked(f, fmt, head)
+        f.seek(0)
+        data = f.read()
+        structure.check(data, fmt)  # scans, chunks, frames bounded before Pillow walks them
+        return _checked(io.BytesIO(structure.without_oversized_chunks(data)), fmt, head)
     except Image.DecompressionBombError:
         cap = limits.input_megapixels
         raise TooLarge(
@@ -122,9 +171,8 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
         f.seek(0)
         with Image.open(f, formats=PILLOW_FORMATS[fmt]) as im:
             width, height = im.size
-            frames = (
-                1 if im.format == "MPO" else getattr(im, "n_frames", 1)
-            )  # MPO: a JPEG and its second view
+            # MPO: a JPEG and its second view; HEIF: its primary image is the picture, others are a burst
+            frames = 1 if im.format in ("MPO", "HEIF") else getattr(im, "n_frames", 1)
             info = dict(im.info)
             if fmt == "png":
                 im.verify()  # chunk CRCs up to IEND: catches truncation and flipped bits, decodes nothing
@@ -137,9 +185,7 @@ def _checked(f: BinaryIO, fmt: str, head: bytes) -> Header:
     if fmt == "webp" and int.from_bytes(head[4:8], "little") + 8 > _length(f):
         raise Unreadable("The file is truncated.")
     if frames > 1:
-        raise Unreadable(
-            f"Animated images are not supported (this one has {frames} frames).", "unsupported_format"
-        )
+        raise structure.animated(frames)
     if width < 1 or height < 1:
         raise Unreadable("The image is empty.")
     if orientation in (5, 6, 7, 8):

@@ -13,22 +13,25 @@ import io
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import cv2
 import numpy as np
+import pi_heif
 from isal import isal_zlib
 from numpy.typing import DTypeLike
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, TiffImagePlugin, UnidentifiedImageError
 
-from upscale_worker.engine import header
-from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine import header, structure
+from upscale_worker.engine.errors import Cancelled, EngineError
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
-READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}
+READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF"}
 OUTPUT_FORMATS = ("png", "jpeg", "webp")
+READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
 EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability
@@ -50,6 +53,7 @@ class Picture:
     exif: bytes | None = None  # with orientation reset to 1
     xmp: bytes | None = None  # with tiff:Orientation reset to 1
     colour_chunks: bytes = b""  # a PNG's gAMA, cHRM and sRGB chunks, raw
+    dpi: tuple[float, float] | None = None  # (x, y) pixels per inch as displayed, when the file says
 
     @property
     def size(self) -> tuple[int, int]:
@@ -80,29 +84,66 @@ def from_model(output: np.ndarray, dtype: np.dtype) -> np.ndarray:
 # --- reading ---------------------------------------------------------------------------------------------
 
 
-def load(src: str | Path | BinaryIO, draft: int = 1) -> Picture:
-    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, BMP, GIF's first frame) into a Picture, oriented
+class _Cancellable(io.BytesIO):
+    """The file's bytes for Pillow, which reads them 64 KB at a time while it decodes: each read first asks
+    ``cancelled()`` (which the caller keeps cheap), so a long decode stops on cancel."""
+
+    def __init__(self, data: bytes, cancelled: Callable[[], bool]):
+        super().__init__(data)
+        self.cancelled = cancelled
+
+    def read(self, size: int | None = -1) -> bytes:
+        if self.cancelled():
+            raise Cancelled()
+        return super().read(size)
+
+
+def load(
+    src: str | Path | BinaryIO, draft: int = 1, cancelled: Callable[[], bool] = lambda: False
+) -> Picture:
+    """Decode ``src`` (PNG, JPEG, MPO's first picture, WebP, HEIC's primary image, AVIF, TIFF, BMP, GIF's first frame) into a Picture, oriented
     as displayed. ``draft`` > 1 lets a JPEG decode at up to 1/``draft`` the size (DCT scaling: 1/2, 1/4, 1/8).
-    Raises EngineError with a sentence for the user."""
+    The structure is bounded first (structure.py). Raises EngineError with a sentence for the user, Cancelled
+    when ``cancelled()`` turns True while the file is read."""
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     if data.startswith(header.MAGIC["jpeg"]):
         header.check_jpeg_frame(io.BytesIO(data))  # lossless, hierarchical or 12-bit: named, not "unreadable"
+    structure.check(data, header.sniff(data[:64]) or "", first_frame=True)
+    data = structure.without_oversized_chunks(data)
     try:
-        with Image.open(io.BytesIO(data)) as im:
+        with Image.open(_Cancellable(data, cancelled)) as im:
             if im.format not in READABLE_FORMATS:
-                raise EngineError(f"{im.format} images are not supported; use PNG, JPEG or WebP.")
+                raise EngineError(f"{im.format} images are not supported; {READABLE}.")
             if draft > 1:
                 im.draft(None, (math.ceil(im.width / draft), math.ceil(im.height / draft)))
-            depth, colour_type = (data[24], data[25]) if data.startswith(PNG_SIGNATURE) else (8, None)
+            depth, grey = _depth(data, im)
             exif = read_exif(im)  # first: Pillow decodes a PNG whose eXIf follows the image data to find it
-            if depth == 16:
-                rgba, grey = _decode_16bit_png(data, colour_type, im.info.get("transparency"))
+            if im.format == "TIFF":  # its "EXIF" is every tag of the file: only the orientation is kept
+                exif = _only_orientation(exif)
+            if im.format == "HEIF" and depth > 8:
+                rgba, grey = _decode_deep_heif(data), False
+            elif depth == 16:
+                rgba = _decode_16bit(data, bool(grey), im.info.get("transparency"))
             else:
                 rgba, grey = _decode_8bit(im, depth)
-            rgba = orient(rgba, header.orientation(exif.get(EXIF_ORIENTATION)))
-            return _picture(rgba, grey, im, exif, _png_colour_chunks(data))
+            turn = header.orientation(exif.get(EXIF_ORIENTATION))
+            picture = _picture(orient(rgba, turn), bool(grey), im, exif, _png_colour_chunks(data))
+            return replace(picture, dpi=read_dpi(im.info, turn))
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        raise EngineError("The file is not an image that can be read (PNG, JPEG or WebP expected).") from e
+        raise EngineError(f"The file is not an image that can be read ({READABLE}).") from e
+
+
+def read_dpi(info: dict, orientation: int = 1) -> tuple[float, float] | None:
+    """(x, y) pixels per inch from a Pillow ``info`` (PNG pHYs, JPEG JFIF or EXIF, TIFF and BMP resolution),
+    swapped for orientations 5-8 (they swap the sides); None when absent or not positive."""
+    dpi = info.get("dpi") or ()
+    try:
+        x, y = (float(v) for v in dpi)
+    except (TypeError, ValueError):
+        return None
+    if not (x > 0 and y > 0):
+        return None
+    return (y, x) if orientation in (5, 6, 7, 8) else (x, y)
 
 
 def read_exif(im: Image.Image) -> Image.Exif:
@@ -189,20 +230,45 @@ def _png_colour_chunks(data: bytes) -> bytes:
     return b"".join(found)
 
 
-def _decode_16bit_png(data: bytes, colour_type: int | None, key) -> tuple[np.ndarray, bool]:
-    """(H x W [x C] uint16 in RGB(A) order, grey); Pillow reads 16-bit PNG as 8-bit, OpenCV keeps 16 bits but
-    reads grey + alpha as RGBA and ignores a grey image's transparent key (tRNS), restored here."""
+def _depth(data: bytes, im: Image.Image) -> tuple[int, bool | None]:
+    """(bits per sample, grey) of a PNG (from IHDR), TIFF (BitsPerSample, PhotometricInterpretation 0/1) or
+    HEIC (grey: None); (8, None) for the rest, whose greyness the decoded mode tells."""
+    if data.startswith(PNG_SIGNATURE):
+        return data[24], data[25] in (0, 4)
+    if im.format == "HEIF":
+        return im.info.get("bit_depth", 8), None
+    if isinstance(im, TiffImagePlugin.TiffImageFile):
+        bits = im.tag_v2.get(258, (8,))
+        return max(bits) if isinstance(bits, tuple) else bits, im.tag_v2.get(262) in (0, 1)
+    return 8, None
+
+
+def _decode_deep_heif(data: bytes) -> np.ndarray:
+    """H x W x 3 (or 4) uint16 of a 10- or 12-bit HEIC's primary image, scaled to 16 bits and turned by its
+    irot/imir (libheif): Pillow's plugin gives only 8 bits."""
+    return np.asarray(pi_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=False, hdr_to_16bit=True))
+
+
+def _only_orientation(exif: Image.Exif) -> Image.Exif:
+    kept = Image.Exif()
+    if EXIF_ORIENTATION in exif:
+        kept[EXIF_ORIENTATION] = exif[EXIF_ORIENTATION]
+    return kept
+
+
+def _decode_16bit(data: bytes, grey: bool, key) -> np.ndarray:
+    """H x W [x C] uint16 in RGB(A) order of a 16-bit PNG or TIFF: Pillow reads them as 8-bit; OpenCV keeps 16
+    bits but reads grey + alpha as RGBA and ignores a grey image's transparent key (tRNS), restored here."""
     x = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if x is None:
-        raise ValueError("cv2 cannot decode this PNG")
+    if x is None or x.dtype != np.uint16:
+        raise ValueError("cv2 cannot decode this image at 16 bits")
     if x.ndim == 3:
         x = cv2.cvtColor(x, cv2.COLOR_BGRA2RGBA if x.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    grey = colour_type in (0, 4)
     if grey and x.ndim == 3:
         x = x[..., [0, 3]] if x.shape[2] == 4 else x[..., 0]
     if x.ndim == 2 and isinstance(key, int):
         x = np.dstack([x, _key_alpha(x, key, np.uint16)])
-    return x, grey
+    return x
 
 
 def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:
@@ -210,7 +276,9 @@ def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:
     key = im.info.get("transparency")
     if im.mode in ("1", "L") and isinstance(key, int):  # a grey key (tRNS), in 1, 2, 4 or 8 bits
         grey = np.asarray(im.convert("L"))
-        return np.dstack([grey, _key_alpha(grey, key * (255 // (2**depth - 1)), np.uint8)]), True
+        # Pillow gives a 1-bit image's key as 0 or 255 already, a 2- or 4-bit one's as stored.
+        scaled = key if im.mode == "1" else key * (255 // (2**depth - 1))
+        return np.dstack([grey, _key_alpha(grey, scaled, np.uint8)]), True
     if im.mode in ("1", "L", "LA"):
         return np.asarray(im.convert("LA" if im.mode == "LA" else "L")), True
     if im.mode == "CMYK":
@@ -321,6 +389,9 @@ def _write_png(picture: Picture, dst: Path, keep_metadata: bool) -> None:
     chunks = [_png_chunk(b"IHDR", header)]
     if picture.icc:
         chunks.append(_png_chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(picture.icc)))
+    if picture.dpi:  # pHYs: pixels per metre
+        per_metre = (round(v / 0.0254) for v in picture.dpi)
+        chunks.append(_png_chunk(b"pHYs", struct.pack(">IIB", *per_metre, 1)))
     chunks.append(picture.colour_chunks)
     if keep_metadata and picture.exif:
         chunks.append(_png_chunk(b"eXIf", picture.exif.removeprefix(b"Exif\0\0")))
@@ -380,11 +451,28 @@ def to_srgb(picture: Picture) -> Picture:
     return replace(picture.with_pixels(cv2.LUT(picture.rgb, lut), picture.alpha), colour_chunks=b"")
 
 
+def rgb_profile(picture: Picture) -> Picture:
+    """An 8-bit picture for an RGB-only format (WebP): a grey ICC profile cannot describe RGB values
+    (colour-managed readers reject the file; iOS failed to decode such WebPs), so the grey values go through
+    it to sRGB (littleCMS, perceptual), written without a profile, as sRGB is assumed. Otherwise the same
+    picture."""
+    if not picture.icc or picture.icc[16:20] != b"GRAY":
+        return picture
+    try:
+        grey = ImageCms.ImageCmsProfile(io.BytesIO(picture.icc))
+        rgb = ImageCms.profileToProfile(Image.fromarray(picture.rgb[..., 0]), grey, SRGB, outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError):  # a damaged profile: the values as they are, read as sRGB
+        rgb = Image.fromarray(picture.rgb)
+    return replace(picture.with_pixels(np.asarray(rgb), picture.alpha), grey=False, icc=None)
+
+
 def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadata: bool) -> None:
     if picture.rgb.dtype == np.uint16:  # JPEG and WebP are 8-bit formats
         alpha = None if picture.alpha is None else np.rint(picture.alpha / 257.0).astype(np.uint8)
         picture = picture.with_pixels(np.rint(picture.rgb / 257.0).astype(np.uint8), alpha)
     picture = to_srgb(picture)
+    if fmt == "webp":
+        picture = rgb_profile(picture)
     if fmt == "jpeg":
         picture = replace(picture, opaque_alpha=False)
     if fmt == "jpeg" and picture.alpha is not None:  # JPEG has no alpha: flatten onto white
@@ -392,6 +480,8 @@ def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int,
         flat = np.rint(picture.rgb * a + 255.0 * (1.0 - a)).astype(np.uint8)
         picture = picture.with_pixels(flat, None)
     options: dict[str, Any] = {"quality": quality, "icc_profile": picture.icc, "exif": None, "xmp": None}
+    if picture.dpi and fmt == "jpeg":  # JFIF's density (WebP has no field of its own)
+        options["dpi"] = tuple(round(v) for v in picture.dpi)
     if fmt == "jpeg":
         options["subsampling"] = 0  # 4:4:4: chroma subsampling would blur the detail just created
     if keep_metadata:

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from webapp.integrations.models import EVENTS, Batch, Delivery, WebhookEndpoint
-from webapp.jobs.serializers import JobSerializer
+from webapp.jobs.serializers import INPUT_HELP, JobSerializer
 
 
 class WebhookCreateSerializer(serializers.Serializer):
@@ -58,7 +58,7 @@ class RefusedFileSerializer(serializers.Serializer):
 
 class BatchCreateSerializer(serializers.Serializer):
     image = serializers.ListField(
-        child=serializers.FileField(), allow_empty=False, help_text="One or more images"
+        child=serializers.FileField(), allow_empty=False, help_text=f"One or more images. {INPUT_HELP}"
     )
     scale = serializers.ChoiceField(choices=[2, 3, 4])
     format = serializers.ChoiceField(choices=["png", "jpeg", "webp"], default="png")

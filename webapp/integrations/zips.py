@@ -10,6 +10,7 @@ from zipstream import ZIP_STORED, ZipStream
 
 CHUNK = 1 << 20
 UNSAFE = re.compile(r"[/\\]")
+MAX_NAME = 200  # characters: under the 255 bytes most file systems allow, with room for " (2)"
 
 
 def safe_name(name):
@@ -17,7 +18,17 @@ def safe_name(name):
     ``../../.bashrc`` would climb out of the folder, or hide, where it is unpacked)."""
     name = "".join(c for c in name if unicodedata.category(c)[0] != "C")  # control, format, unassigned
     name = UNSAFE.sub("_", name).strip().lstrip(". ").strip()
-    return name[:200] or "image"
+    return shortened(name) or "image"
+
+
+def shortened(name, limit=MAX_NAME):
+    """``name`` cut to ``limit`` characters in its stem, so a long name keeps its extension."""
+    if len(name) <= limit:
+        return name
+    stem, dot, ext = name.rpartition(".")
+    if not dot or len(ext) > 8:
+        return name[:limit]
+    return f"{stem[: limit - len(ext) - 1]}.{ext}"
 
 
 def unique_names(names):
@@ -31,7 +42,8 @@ def unique_names(names):
         candidate, n = name, 1
         while candidate.lower() in taken:
             n += 1
-            candidate = f"{stem} ({n}){dot}{ext}"
+            suffix = f" ({n}){dot}{ext}"
+            candidate = stem[: MAX_NAME - len(suffix)] + suffix
         taken.add(candidate.lower())
         result.append(candidate)
     return result

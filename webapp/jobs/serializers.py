@@ -2,6 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from upscale_worker.engine import header
 from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Source, Status
 
@@ -96,8 +97,13 @@ class JobSerializer(serializers.ModelSerializer):
         return self._absolute(job.get_absolute_url())
 
 
+INPUT_HELP = (
+    f"{header.names()}, a single picture (animations are refused), found from its bytes, not its name"
+)
+
+
 class JobCreateSerializer(serializers.Serializer):
-    image = serializers.FileField()
+    image = serializers.FileField(help_text=INPUT_HELP)
     scale = serializers.ChoiceField(choices=[2, 3, 4])
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)

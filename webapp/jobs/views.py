@@ -8,6 +8,7 @@ from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from upscale_worker.engine import header
 from webapp.jobs.models import FORMATS, Job, Source, Status
 from webapp.jobs.serializers import JobSerializer
 from webapp.jobs.services import web
@@ -45,6 +46,8 @@ def home(request):
         "sources": Source.choices,
         "recent": recent,
         "max_mb": settings.MAX_UPLOAD_MB,
+        "input_formats": header.names(),
+        "accept": ",".join(header.MEDIA_TYPES.values()),
         "max_in_mp": settings.MAX_INPUT_MEGAPIXELS,
         "max_out_mp": settings.MAX_OUTPUT_MEGAPIXELS,
     }

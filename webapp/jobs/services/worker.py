@@ -293,18 +293,27 @@ def upscale_and_store(job, saved):
 def make_previews(job, rgb, alpha):
     """The result preview from the engine's pixels (decoding the written result again costs far more), the
     input preview and the thumbnail: [(extension, content)] x 3."""
-    from PIL import Image
-
-    from upscale_worker.engine import EngineError
-
     result_preview = pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)
+    side = max(job.input_width or 0, job.input_height or 0)
     with default_storage.open(job.input_file.name, "rb") as f:  # not the engine's handle
-        raw = f.read()  # a storage fault raises here (OSError: "storage"); a damaged image below
-    try:
-        with Image.open(io.BytesIO(raw)) as im:
-            return [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise EngineError(f"The image's data is damaged and cannot be decoded ({e}).") from e
+        raw = (
+            f.read()
+        )  # a storage fault raises here (OSError: "storage"); a damaged image below (EngineError)
+    return [
+        result_preview,
+        *input_previews(io.BytesIO(raw), side, (settings.PREVIEW_SIZE, settings.THUMBNAIL_SIZE)),
+    ]
+
+
+def input_previews(f, side, sizes):
+    """Previews of an input file (its longer ``side`` in pixels, 0 if unknown) fitted in each of ``sizes``:
+    [(extension, content)]. Read as the engine reads it (16-bit, grey keys, CMYK through its profile,
+    orientation): Pillow alone clipped 16-bit grey to white. A JPEG decodes at a fraction of its size (DCT
+    scaling) where the largest preview allows. Raises EngineError for a damaged image."""
+    from upscale_worker.engine import pixels
+
+    picture = pixels.load(f, draft=max(1, side // max(sizes)))
+    return [pixels_preview(picture.rgb, picture.alpha, size) for size in sizes]
 
 
 def clean_tmp():
@@ -340,33 +349,23 @@ def store_result(job, dst, previews, saved):
                 raise OSError(f"storage renamed {name}")
 
 
-def preview(im, size):
-    """A downscaled copy for the comparison slider and the history: (extension, content).
-    JPEG when opaque (fast to encode), WebP when there is transparency."""
+def encoded_preview(im):
+    """A shrunk RGB or RGBA image as (extension, content): JPEG when opaque (fast to encode), WebP when there
+    is transparency."""
     import io
 
-    from PIL import ImageOps
-
-    from upscale_worker.engine.pixels import cmyk_to_srgb
-
-    im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
-    if im.mode == "CMYK":
-        im = cmyk_to_srgb(im)  # through its profile, as the engine reads it
-    im = ImageOps.exif_transpose(im)
-    alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-    im = im.convert("RGBA" if alpha else "RGB")
-    im.thumbnail((size, size))
     buf = io.BytesIO()
-    if alpha:
+    if im.mode == "RGBA":
         im.save(buf, "WEBP", quality=85, method=0)
-    else:
-        im.save(buf, "JPEG", quality=85)
-    return ("webp" if alpha else "jpg"), ContentFile(buf.getvalue())
+        return "webp", ContentFile(buf.getvalue())
+    im.save(buf, "JPEG", quality=85)
+    return "jpg", ContentFile(buf.getvalue())
 
 
 def pixels_preview(rgb, alpha, size):
-    """preview() of an upscaled H x W x 3 array (and H x W alpha or None) still in memory: OpenCV shrinks it
-    straight to the preview's size (no full-size copy, faster than Pillow's thumbnail), Pillow encodes it."""
+    """A preview of an H x W x 3 uint8/uint16 array (and H x W alpha or None) still in memory, fitted in
+    ``size`` a side: OpenCV shrinks it straight to the preview's size (no full-size copy, faster than Pillow's
+    thumbnail), Pillow encodes it."""
     import cv2
     import numpy as np
     from PIL import Image
@@ -379,4 +378,4 @@ def pixels_preview(rgb, alpha, size):
     )
     if small.dtype == np.uint16:
         small = np.rint(small / 257.0).astype(np.uint8)
-    return preview(Image.fromarray(small), size)
+    return encoded_preview(Image.fromarray(small))
