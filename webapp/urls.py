@@ -40,6 +40,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel", jobs.job_cancel, name="job-cancel"),
     path("jobs/<uuid:job_id>/retry", jobs.job_retry, name="job-retry"),
     path("jobs/<uuid:job_id>/delete", jobs.job_delete, name="job-delete"),
+    path("jobs/<uuid:job_id>/tiles/<path:path>", jobs.job_tile, name="job-tile"),
     path("jobs/<uuid:job_id>/<slug:kind>", jobs.job_file, name="job-file"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),

@@ -89,9 +89,9 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
         assert page.locator("#live").is_visible()
         shot(page, "2-progress")
     page.wait_for_function("document.getElementById('percent')?.textContent === '100'")
-    page.wait_for_selector("#slider")
+    page.wait_for_selector("#zoom[data-zoom]")
     page.locator("#slider").fill("30")
-    assert page.evaluate("document.getElementById('before').style.width") == "30%"
+    assert page.evaluate("document.getElementById('split').style.left") == "30%"
     shot(page, "3-result")
     with page.expect_download() as download:
         page.click("#download")
@@ -178,3 +178,74 @@ def test_a_multi_file_upload_and_the_history_selection_download_all_as_one_zip(p
         page.click("text=Download all")
     with zipfile.ZipFile(download.value.path()) as z:
         assert z.namelist() == ["two-x2.png"]
+
+
+def upscaled(page, tmp_path, name, width, height):
+    """Upload one picture at x2 and wait for its job page to show the result."""
+    (tmp_path / name).write_bytes(image_bytes(width, height))
+    page.set_input_files("input[type=file]", str(tmp_path / name))
+    page.select_option("select[name=scale]", "2")
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
+    url = page.locator("#queue li a").get_attribute("href")
+    page.goto(url)
+    page.wait_for_selector("#zoom[data-zoom]")
+    return url
+
+
+def test_it_fits_every_page_into_a_phone_and_a_desktop_width(page, tmp_path):
+    sign_up(page, "gina")
+    job = upscaled(page, tmp_path, "a-photo-with-a-rather-long-name-from-a-phone-camera.png", 64, 48)
+    signed_in = ["/", "/jobs/", job, "/webhooks/", "/accounts/token/"]
+    signed_out = ["/", "/accounts/login/", "/accounts/signup/"]
+    too_wide = {}
+    for urls, out in ((signed_in, False), (signed_out, True)):
+        if out:
+            page.click("text=Log out")
+            page.wait_for_selector("text=Log in")
+        for width in (320, 390, 1280):
+            page.set_viewport_size({"width": width, "height": 800})
+            for url in urls:
+                page.goto(url)
+                page.wait_for_load_state("load")
+                scroll = page.evaluate("document.documentElement.scrollWidth")
+                if scroll > width:
+                    too_wide[f"{url} at {width}"] = scroll
+                brand = page.locator("header .brand").bounding_box()
+                first = page.locator("header nav > *").first.bounding_box()
+                overlap = brand["x"] + brand["width"] > first["x"] and brand["y"] + brand["height"] > first["y"]
+                assert not overlap, f"the logo runs into the menu on {url} at {width}"
+                label = url.strip("/").replace("/", "-")[:20] or "home"
+                shot(page, f"{width}-{'out' if out else 'in'}-{label}")
+    assert too_wide == {}
+
+
+def test_it_shows_the_full_resolution_result_at_one_to_one_on_double_click(page, tmp_path):
+    sign_up(page, "hugo")
+    page.set_viewport_size({"width": 1280, "height": 900})
+    tiles = []
+    page.on("response", lambda r: tiles.append((r.url, r.status)) if "/tiles/" in r.url else None)
+    url = upscaled(page, tmp_path, "wide.png", 600, 450)  # a 1200x900 result: more than the viewer at fit
+    assert page.evaluate("document.getElementById('zoom').dataset.zoom") == "other"
+    top = 11  # the DZI level of a 1200-pixel-wide picture at its full size: ceil(log2(1200))
+
+    box = page.locator("#zoom").bounding_box()
+    page.mouse.dblclick(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function("document.getElementById('zoom').dataset.zoom === 'actual'")
+    page.wait_for_function(
+        f"performance.getEntriesByType('resource').some(e => e.name.includes('/tiles/after/{top}/'))"
+    )
+    # One result pixel per screen pixel, as OpenSeadragon draws it.
+    assert abs(float(page.locator("#zoom").get_attribute("data-pixels-per-screen-pixel")) - 1) < 0.02
+    assert all(status == 200 for _, status in tiles)
+    shot(page, "zoom-1to1")
+
+    page.mouse.dblclick(box["x"] + 10, box["y"] + 10)
+    page.wait_for_function("document.getElementById('zoom').dataset.zoom === 'other'")
+
+    # The tiles are the owner's only.
+    tile = next(u for u, _ in tiles if "/tiles/after/" in u)
+    page.click("text=Log out")
+    sign_up(page, "ivan")
+    assert page.request.get(tile).status == 404
+    assert page.request.get(url).status == 404

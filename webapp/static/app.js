@@ -112,20 +112,54 @@ function setupJob() {
   }, () => setTimeout(() => window.location.reload(), 400));  // show 100% before the result
 }
 
+// The zoomable comparison (OpenSeadragon): the input ("before", drawn with nearest so its own pixels show)
+// and the result ("after") stacked at the same place; the slider clips the result at a screen position.
 function setupCompare() {
-  const slider = document.getElementById("slider");
-  if (!slider) return;
-  const before = document.getElementById("before");
-  const after = document.querySelector("#compare > img");
-  const fit = () => {  // the original, stretched over exactly the upscaled preview
-    const img = before.querySelector("img");
-    img.style.width = after.clientWidth + "px";
-    img.style.height = after.clientHeight + "px";
+  const el = document.getElementById("zoom");
+  if (!el || !window.OpenSeadragon) return;
+  const data = JSON.parse(document.getElementById("zoom-data").textContent);
+  const slider = document.getElementById("slider"), split = document.getElementById("split");
+  const viewer = OpenSeadragon({
+    element: el, drawer: "canvas", imageSmoothingEnabled: false, showNavigationControl: false,
+    maxZoomPixelRatio: 8, visibilityRatio: 0.5, animationTime: 0.3, crossOriginPolicy: false,
+    gestureSettingsMouse: { clickToZoom: false, dblClickToZoom: false },
+    gestureSettingsTouch: { clickToZoom: false, dblClickToZoom: false, pinchToZoom: true, flickEnabled: true },
+  });
+  viewer.open([{ tileSource: data.before, x: 0, y: 0, width: 1 }, { tileSource: data.after, x: 0, y: 0, width: 1 }]);
+  const result = () => viewer.world.getItemAt(1);
+  // One result pixel per device pixel: the viewport zoom that makes the result data.width device pixels wide.
+  const actual = () => data.width / (window.devicePixelRatio * viewer.viewport.getContainerSize().x);
+  const atActual = () => Math.abs(viewer.viewport.getZoom() / actual() - 1) < 0.02;
+  const clip = () => {
+    const item = result();
+    if (!item) return;
+    const x = slider.value / 100 * viewer.viewport.getContainerSize().x;
+    const left = item.viewportToImageCoordinates(viewer.viewport.pointFromPixel(new OpenSeadragon.Point(x, 0), true)).x;
+    const size = item.getContentSize(), from = Math.max(0, Math.min(size.x, left));
+    item.setClip(new OpenSeadragon.Rect(from, 0, size.x - from, size.y));
+    split.style.left = slider.value + "%";
   };
-  after.addEventListener("load", fit);
-  window.addEventListener("resize", fit);
-  fit();
-  slider.addEventListener("input", () => { before.style.width = slider.value + "%"; });
+  const show = () => {  // the state a test or a screen reader can read
+    el.dataset.zoom = atActual() ? "actual" : "other";
+    const shown = result().viewportToImageZoom(viewer.viewport.getZoom(true)) * window.devicePixelRatio;
+    el.dataset.pixelsPerScreenPixel = (1 / shown).toFixed(3);
+    clip();
+  };
+  const toggle = point => {
+    if (atActual()) viewer.viewport.goHome();
+    else viewer.viewport.zoomTo(actual(), point);
+  };
+  viewer.addHandler("open", show);
+  viewer.addHandler("animation", clip);
+  viewer.addHandler("animation-finish", show);
+  viewer.addHandler("resize", clip);
+  viewer.addHandler("canvas-double-click", ev => {
+    ev.preventDefaultAction = true;
+    if (data.full) toggle(viewer.viewport.pointFromPixel(ev.position));
+  });
+  slider.addEventListener("input", clip);
+  document.getElementById("zoom-fit").addEventListener("click", () => viewer.viewport.goHome());
+  document.getElementById("zoom-actual").addEventListener("click", () => viewer.viewport.zoomTo(actual()));
 }
 
 function setupConfirm() {

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import move, publish, remove, storage_name
+from webapp.jobs.services import move, publish, remove, storage_folder, storage_name
 
 log = logging.getLogger(__name__)
 
@@ -229,12 +229,14 @@ def upscale_and_store(job, saved):
     reporter = Reporter(job)
     pool, previews = ThreadPoolExecutor(max_workers=1), []
 
-    def start_previews(rgb, alpha):  # called by the engine just before it encodes
-        previews.append(pool.submit(make_previews, job, rgb, alpha))
-
     clean_tmp()
     with pool, tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
-        dst = Path(tmp) / f"result.{job.format}"
+        dst, tiles_dir = Path(tmp) / f"result.{job.format}", Path(tmp) / "tiles"
+
+        def start_previews(rgb, alpha):  # called by the engine just before it encodes
+            previews.append(pool.submit(make_previews, job, rgb, alpha))
+            previews.append(pool.submit(make_tiles, job, rgb, alpha, tiles_dir))
+
         with job.input_file.open("rb") as src:
             result = upscale_file(
                 src,
@@ -254,6 +256,7 @@ def upscale_and_store(job, saved):
         output_bytes = dst.stat().st_size
         try:
             store_result(job, dst, previews[0].result(), saved)
+            tiles = store_tiles(job, tiles_dir, previews[1].result(), saved)
         except OSError as e:
             log.exception("could not store the result of job %s", job.pk)
             raise StorageFailed(
@@ -268,6 +271,7 @@ def upscale_and_store(job, saved):
             "result_preview": saved[1],
             "input_preview": saved[2],
             "thumbnail": saved[3],
+            **tiles,
             "model": result.model,
             "variant": result.variant,
             "model_choice": result.choice[:255],
@@ -282,6 +286,46 @@ def make_previews(job, rgb, alpha):
     result_preview = pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)
     with default_storage.open(job.input_file.name, "rb") as f, Image.open(f) as im:  # not the engine's handle
         return [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
+
+
+def make_tiles(job, rgb, alpha, out_dir):
+    """The deep-zoom pyramids of the input ("before", at its own size) and the result ("after"), written as
+    files into ``out_dir``: {"before": info, "after": info} (webapp.jobs.tiles.write_pyramid)."""
+    import numpy as np
+    from PIL import Image
+
+    from webapp.jobs.tiles import write_pyramid
+
+    out_dir.mkdir()
+
+    def write(name, data):
+        (out_dir / name).write_bytes(data)
+
+    with default_storage.open(job.input_file.name, "rb") as f, Image.open(f) as im:
+        before = np.asarray(oriented(im))
+    info = {
+        "before": write_pyramid(
+            before[..., :3], before[..., 3] if before.shape[2] == 4 else None, "before", write
+        )
+    }
+    del before
+    info["after"] = write_pyramid(rgb, alpha, "after", write)
+    return info
+
+
+def store_tiles(job, tiles_dir, info, saved):
+    """Store the tiles made by make_tiles in a new folder, noted first as store_result notes its files.
+    Returns the job's tile fields."""
+    folder = storage_folder("tiles")
+    saved.append(folder)
+    Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
+    size = 0
+    for path in tiles_dir.iterdir():
+        with open(path, "rb") as f:
+            if default_storage.save(folder + path.name, File(f)) != folder + path.name:
+                raise OSError(f"storage renamed {folder + path.name}")
+        size += path.stat().st_size
+    return {"tiles": folder, "tiles_info": info, "tiles_bytes": size}
 
 
 def clean_tmp():
@@ -322,23 +366,28 @@ def preview(im, size):
     JPEG when opaque (fast to encode), WebP when there is transparency."""
     import io
 
+    im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
+    im = oriented(im)
+    im.thumbnail((size, size))
+    buf = io.BytesIO()
+    if im.mode == "RGBA":
+        im.save(buf, "WEBP", quality=85, method=0)
+    else:
+        im.save(buf, "JPEG", quality=85)
+    return ("webp" if im.mode == "RGBA" else "jpg"), ContentFile(buf.getvalue())
+
+
+def oriented(im):
+    """A Pillow image as the engine reads it, upright: RGB, or RGBA when it has transparency."""
     from PIL import ImageOps
 
     from upscale_worker.engine.pixels import cmyk_to_srgb
 
-    im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
     if im.mode == "CMYK":
         im = cmyk_to_srgb(im)  # through its profile, as the engine reads it
     im = ImageOps.exif_transpose(im)
     alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-    im = im.convert("RGBA" if alpha else "RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    if alpha:
-        im.save(buf, "WEBP", quality=85, method=0)
-    else:
-        im.save(buf, "JPEG", quality=85)
-    return ("webp" if alpha else "jpg"), ContentFile(buf.getvalue())
+    return im.convert("RGBA" if alpha else "RGB")
 
 
 def pixels_preview(rgb, alpha, size):
