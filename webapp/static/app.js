@@ -136,7 +136,8 @@ function setupCompare() {
     const x = slider.value / 100 * viewer.viewport.getContainerSize().x;
     const left = item.viewportToImageCoordinates(viewer.viewport.pointFromPixel(new OpenSeadragon.Point(x, 0), true)).x;
     const size = item.getContentSize(), from = Math.max(0, Math.min(size.x, left));
-    item.setClip(new OpenSeadragon.Rect(from, 0, size.x - from, size.y));
+    const now = item.getClip();  // set only on a change: a new clip redraws, and a redraw animates again
+    if (!now || Math.abs(now.x - from) > 0.01) item.setClip(new OpenSeadragon.Rect(from, 0, size.x - from, size.y));
     split.style.left = slider.value + "%";
   };
   const show = () => {  // the state a test or a screen reader can read
@@ -153,9 +154,14 @@ function setupCompare() {
   viewer.addHandler("animation", clip);
   viewer.addHandler("animation-finish", show);
   viewer.addHandler("resize", clip);
+  // A mouse's double-click is the browser's dblclick; a finger's double tap is OpenSeadragon's.
+  el.addEventListener("dblclick", ev => {
+    const box = el.getBoundingClientRect();
+    if (data.full) toggle(viewer.viewport.pointFromPixel(new OpenSeadragon.Point(ev.clientX - box.left, ev.clientY - box.top)));
+  });
   viewer.addHandler("canvas-double-click", ev => {
     ev.preventDefaultAction = true;
-    if (data.full) toggle(viewer.viewport.pointFromPixel(ev.position));
+    if (data.full && ev.originalEvent.pointerType !== "mouse") toggle(viewer.viewport.pointFromPixel(ev.position));
   });
   slider.addEventListener("input", clip);
   document.getElementById("zoom-fit").addEventListener("click", () => viewer.viewport.goHome());
