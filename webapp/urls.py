@@ -33,6 +33,7 @@ urlpatterns = [
     path("jobs/", jobs.history, name="history"),
     path("jobs/delete", jobs.bulk_delete, name="bulk-delete"),
     path("jobs/download", integrations.download_selected, name="download-selected"),
+    path("jobs/status", jobs.jobs_status, name="jobs-status"),
     path("webhooks/", integrations.webhooks_page, name="webhooks"),
     path("webhooks/<uuid:endpoint_id>/delete", integrations.webhook_delete, name="webhook-delete"),
     path("jobs/<uuid:job_id>", jobs.job_page, name="job"),

@@ -79,10 +79,10 @@ def test_a_person_upscales_two_images_from_sign_up_to_delete(page, tmp_path):
     page.set_input_files("input[type=file]", files)
     page.select_option("select[name=scale]", "2")
     page.click("#upload button[type=submit]")
-    page.wait_for_selector("#queue li:nth-child(2) a")
+    page.wait_for_selector("#queue li:nth-child(2) a.name")
     shot(page, "1-upload")
 
-    page.click("#queue li:nth-child(2) a")  # the larger image: its page shows live progress
+    page.click("#queue li:nth-child(2) a.name")  # the larger image: its page shows live progress
     if not (
         MODELS_DIR / "nearest-x2.xml"
     ).exists():  # real EDSR: a 256x256 job takes seconds, so it is still running
@@ -130,11 +130,13 @@ def test_an_image_dropped_on_the_page_is_upscaled(page):
     assert "over" in page.locator("#drop").get_attribute("class")
     page.dispatch_event("#drop", "drop", {"dataTransfer": dropped})
     assert "over" not in (page.locator("#drop").get_attribute("class") or "")
-    assert page.evaluate("document.querySelector('input[type=file]').files[0].name") == "dropped.png"
+    page.wait_for_selector("#queue li[data-status=ready]")
+    assert page.locator("#queue li .name").inner_text() == "dropped.png"
+    assert page.locator("#queue li .size").inner_text() == "40×30 → 80×60 px (x2)"
 
     page.click("#upload button[type=submit]")
-    page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
-    assert page.locator("#queue li a").inner_text() == "dropped.png"
+    page.wait_for_selector("#queue li[data-status=done] a.name", timeout=60000)
+    assert page.locator("#queue li a.name").inner_text() == "dropped.png"
 
 
 def test_a_person_chooses_the_source_and_the_job_page_shows_the_model_that_ran(page, tmp_path):
@@ -144,8 +146,8 @@ def test_a_person_chooses_the_source_and_the_job_page_shows_the_model_that_ran(p
     page.select_option("select[name=scale]", "2")
     page.select_option("select[name=source]", "clean")
     page.click("#upload button[type=submit]")
-    page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
-    page.click("#queue li a")
+    page.wait_for_selector("#queue li[data-status=done] a.name", timeout=60000)
+    page.click("#queue li a.name")
     page.wait_for_selector("#model-name")
     shown = page.locator("#model").inner_text()
     assert "Source asked: Clean" in shown and "(clean; asked for clean)" in shown
@@ -163,12 +165,11 @@ def test_a_multi_file_upload_and_the_history_selection_download_all_as_one_zip(p
     page.set_input_files("input[type=file]", files)
     page.select_option("select[name=scale]", "2")
     page.click("#upload button[type=submit]")
-    page.wait_for_selector("#queue a.download-all")
     page.wait_for_function(
         "document.querySelectorAll('#queue li[data-status=done]').length === 2", timeout=60000
     )
     with page.expect_download() as download:
-        page.click("#queue a.download-all")
+        page.click("a.download-all")
     with zipfile.ZipFile(download.value.path()) as z:
         assert sorted(z.namelist()) == ["one-x2.png", "two-x2.png"]
 
@@ -186,8 +187,8 @@ def upscaled(page, tmp_path, name, width, height):
     page.set_input_files("input[type=file]", str(tmp_path / name))
     page.select_option("select[name=scale]", "2")
     page.click("#upload button[type=submit]")
-    page.wait_for_selector("#queue li[data-status=done] a", timeout=60000)
-    url = page.locator("#queue li a").get_attribute("href")
+    page.wait_for_selector("#queue li[data-status=done] a.name", timeout=60000)
+    url = page.locator("#queue li a.name").get_attribute("href")
     page.goto(url)
     page.wait_for_selector("#zoom[data-zoom]")
     return url
@@ -251,3 +252,57 @@ def test_it_shows_the_full_resolution_result_at_one_to_one_on_double_click(page,
     sign_up(page, "ivan")
     assert page.request.get(tile).status == 404
     assert page.request.get(url).status == 404
+
+
+def test_it_shows_each_result_on_the_upload_page_as_its_card_finishes(page, tmp_path):
+    sign_up(page, "jane")
+    polls = []
+    page.on("request", lambda r: polls.append(r.url) if "/status" in r.url else None)
+    (tmp_path / "first.png").write_bytes(image_bytes(40, 30))
+    page.set_input_files("input[type=file]", str(tmp_path / "first.png"))
+    page.select_option("select[name=scale]", "2")
+    page.click("#upload button[type=submit]")
+    (tmp_path / "second.png").write_bytes(image_bytes(30, 20))  # chosen while the first one runs
+    page.set_input_files("input[type=file]", str(tmp_path / "second.png"))
+    assert page.locator("#queue li.card").count() == 2  # the first card stays
+    page.click("#upload button[type=submit]")
+
+    page.wait_for_function(
+        "document.querySelectorAll('#queue li[data-status=done] .result img.after').length === 2",
+        timeout=60000,
+    )
+    assert page.url.endswith("/")  # never left the page
+    first = page.locator("#queue li.card", has_text="first.png")
+    assert "80×60" in first.locator(".state").inner_text()
+    page.wait_for_function(
+        "Array.from(document.querySelectorAll('.result img.after')).every(i => i.complete && i.naturalWidth > 0)"
+    )
+    with page.expect_download() as download:
+        first.locator("a.get").click()
+    with Image.open(download.value.path()) as im:
+        assert im.size == (80, 60)
+    assert all("/jobs/status?" in u for u in polls)  # one poll for all cards, never one per job
+    shot(page, "upload-cards")
+
+
+def test_a_picture_over_the_limits_is_not_uploaded_and_the_page_says_why(page, tmp_path):
+    sign_up(page, "kim")
+    uploads = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    Image.linear_gradient("L").resize((4000, 3000)).convert("RGB").save(tmp_path / "photo.jpg", quality=50)
+    # The tests install only the x2 model; a site with all three offers x3 and x4 as well.
+    page.evaluate("""() => { const s = document.querySelector('select[name=scale]');
+        for (const v of [3, 4]) s.add(new Option('x' + v, v)); }""")
+    page.set_input_files("input[type=file]", str(tmp_path / "photo.jpg"))
+    page.select_option("select[name=scale]", "4")
+    page.wait_for_selector("#queue li[data-status=refused]")
+    said = page.locator("#queue li .size").inner_text()
+    assert (
+        "192 megapixels" in said and "100 megapixel limit" in said and "largest scale that fits is x2" in said
+    )
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#upload-note")
+    assert uploads == []
+    page.select_option("select[name=scale]", "2")  # the card follows the scale: x2 fits
+    page.wait_for_selector("#queue li[data-status=ready]")
+    assert "8000×6000" in page.locator("#queue li .size").inner_text()

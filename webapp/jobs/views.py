@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from upscale_worker.engine import limits
 from webapp.jobs import tiles
 from webapp.jobs.models import FORMATS, Job, Source, Status
 from webapp.jobs.serializers import JobSerializer
@@ -51,6 +52,12 @@ def home(request):
         "max_mb": settings.MAX_UPLOAD_MB,
         "max_in_mp": settings.MAX_INPUT_MEGAPIXELS,
         "max_out_mp": settings.MAX_OUTPUT_MEGAPIXELS,
+        "limits": {
+            "inputMegapixels": settings.MAX_INPUT_MEGAPIXELS,
+            "outputMegapixels": settings.MAX_OUTPUT_MEGAPIXELS,
+            "maxSide": limits.MAX_SIDE,
+            "maxBytes": settings.MAX_UPLOAD_MB * 2**20,
+        },
     }
     return render(request, "jobs/upload.html", ctx)
 
@@ -140,6 +147,15 @@ def zoom_sources(job):
 def job_status(request, job_id):
     job = owned_job(request, job_id)
     return JsonResponse(JobSerializer(job, context={"request": request}).data)
+
+
+@login_required
+def jobs_status(request):
+    """The status JSON of several of the caller's jobs (``job=<id>`` repeated, at most 100), for the upload
+    page's one poll for all its cards: {"jobs": [...]}; others' and unknown ids are left out."""
+    ids = [i for i in request.GET.getlist("job")[:100] if _is_uuid(i)]
+    jobs = Job.objects.filter(owner=request.user, pk__in=ids)
+    return JsonResponse({"jobs": JobSerializer(jobs, many=True, context={"request": request}).data})
 
 
 FILES = {
