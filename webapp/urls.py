@@ -20,6 +20,7 @@ router.register("batches", integrations_api.BatchViewSet, basename="api-batch")
 api_urls = [
     re_path(r"^auth/register/?$", api.register, name="api-register"),
     re_path(r"^auth/token/?$", api.token, name="api-token-auth"),
+    re_path(r"^estimate/?$", api.estimate, name="api-estimate"),
     re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,

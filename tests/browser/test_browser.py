@@ -282,6 +282,9 @@ def test_it_shows_each_result_on_the_upload_page_as_its_card_finishes(page, tmp_
     with Image.open(download.value.path()) as im:
         assert im.size == (80, 60)
     assert all("/jobs/status?" in u for u in polls)  # one poll for all cards, never one per job
+    (tmp_path / "third.png").write_bytes(image_bytes(40, 30))  # now the speed is measured: a guess
+    page.set_input_files("input[type=file]", str(tmp_path / "third.png"))
+    page.wait_for_selector("#queue li.card:nth-child(3) .state:has-text('done in')")
     shot(page, "upload-cards")
 
 

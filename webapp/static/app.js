@@ -49,10 +49,22 @@ function setupUpload() {
     card.el.querySelector(".state").textContent = reason ? "not uploaded" : "ready to upload";
     if (!reason) {
       size.textContent = `${card.width}×${card.height} → ${card.width * scale}×${card.height * scale} px (x${scale})`;
+      estimateWait(card, scale, fmt);
       return;
     }
     const fits = Array.from(form.querySelector("[name=scale]").options).map(o => +o.value).filter(s => !tooBig(card, s, fmt));
     size.textContent = reason + (fits.length ? ` The largest scale that fits is x${Math.max(...fits)}.` : "");
+  }
+
+  async function estimateWait(card, scale, fmt) {  // the API's guess, from the speed of recent jobs
+    const query = new URLSearchParams({ width: card.width, height: card.height, scale, output_format: fmt });
+    try {
+      const r = await fetch(form.dataset.estimateUrl + "?" + query, { headers: { "Accept": "application/json" } });
+      const guess = r.ok ? await r.json() : null;
+      if (guess && guess.total_seconds !== null && !card.job && card.el.dataset.status === "ready") {
+        card.el.querySelector(".state").textContent = "ready to upload · done in " + formatEta(guess.total_seconds).replace(" left", "");
+      }
+    } catch (e) { /* no guess: the card says less */ }
   }
 
   function tooBig(card, scale, fmt) {
