@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -30,6 +32,7 @@ handler404 = "webapp.errors.not_found"
 
 urlpatterns = [
     path("", jobs.home, name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),  # browsers ask
     path("upload", jobs.upload, name="upload"),
     path("jobs/", jobs.history, name="history"),
     path("jobs/delete", jobs.bulk_delete, name="bulk-delete"),

@@ -148,6 +148,8 @@ def test_a_person_chooses_the_source_and_the_job_page_shows_the_model_that_ran(p
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#queue li[data-status=done] a.name", timeout=60000)
     page.click("#queue li a.name")
+    assert page.locator("#model summary").inner_text() == "Upscaled by a network for clean pictures"
+    page.click("#model summary")  # the details, for those who want them
     page.wait_for_selector("#model-name")
     shown = page.locator("#model").inner_text()
     assert "Source asked: Clean" in shown and "(clean; asked for clean)" in shown
@@ -306,6 +308,40 @@ def test_a_picture_over_the_limits_is_not_uploaded_and_the_page_says_why(page, t
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#upload-note")
     assert uploads == []
+    assert page.locator("label.quality").is_hidden()  # PNG: no quality to choose
+    page.select_option("select[name=format]", "jpeg")
+    assert page.locator("label.quality").is_visible()
     page.select_option("select[name=scale]", "2")  # the card follows the scale: x2 fits
     page.wait_for_selector("#queue li[data-status=ready]")
     assert "8000×6000" in page.locator("#queue li .size").inner_text()
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (vendor/VERSION)
+
+
+def test_axe_finds_no_critical_or_serious_violation_on_the_main_pages(browser, live_server, tmp_path):
+    # A context of its own: axe is injected as a script, which a Content-Security-Policy would refuse.
+    context = browser.new_context(base_url=live_server.url, bypass_csp=True)
+    page = context.new_page()
+    page.set_default_timeout(30000)
+    missing = []
+    page.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
+    sign_up(page, "lena")
+    job = upscaled(page, tmp_path, "axe.png", 48, 36)
+    found = {}
+    for width in (390, 1280):
+        page.set_viewport_size({"width": width, "height": 900})
+        for url in ("/", "/jobs/", job):
+            page.goto(url)
+            page.wait_for_load_state("load")
+            page.add_script_tag(content=AXE.read_text())
+            violations = page.evaluate(
+                """async () => (await axe.run(document, { resultTypes: ["violations"] })).violations
+                .filter(v => ["critical", "serious"].includes(v.impact))
+                .map(v => v.id + ": " + v.nodes.map(n => n.target.join(" ")).join(", "))"""
+            )
+            if violations:
+                found[f"{url} at {width}"] = violations
+    context.close()
+    assert found == {}
+    assert missing == []  # a site icon, and nothing else missing either

@@ -30,3 +30,31 @@ def test_the_page_hands_its_script_the_sites_limits(alice_web, settings):
     page = alice_web.get("/").content.decode()
     limits = json.loads(page.split('<script id="limits" type="application/json">')[1].split("</script>")[0])
     assert limits["outputMegapixels"] == 50 and limits["maxSide"]["webp"] == 16383
+
+
+def test_a_refused_webhook_url_stays_in_the_field_and_the_page_says_why(alice_web):
+    page = alice_web.post("/webhooks/", {"url": "http://10.1.2.3/hook", "events": ["job.succeeded"]})
+    text = page.content.decode()
+    assert 'value="http://10.1.2.3/hook"' in text
+    assert "not a public address" in text and "WEBHOOKS_ALLOWED_CIDRS" in text
+
+
+def test_sign_up_shows_the_new_api_token_with_a_link_to_the_docs(client, settings):
+    settings.SIGNUP_OPEN = True
+    r = client.post(
+        "/accounts/signup/",
+        {"username": "nora", "password1": "a-long-secret-7", "password2": "a-long-secret-7"},
+        follow=True,
+    )
+    from rest_framework.authtoken.models import Token
+
+    key = Token.objects.get(user__username="nora").key
+    text = r.content.decode()
+    assert f'<code id="new-token">{key}</code>' in text and 'href="/api/v1/docs' in text
+
+
+def test_every_page_names_the_site_and_its_icon_is_there(client, settings):
+    page = client.get("/accounts/login/").content.decode()
+    assert f'class="brand" href="/">{settings.SITE_NAME}</a>' in page and 'rel="icon"' in page
+    r = client.get("/favicon.ico")
+    assert r.status_code == 301 and r["Location"].endswith("favicon.svg")

@@ -5,6 +5,8 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
@@ -22,6 +24,18 @@ def signup(request):
         if form.is_valid():
             user = form.save()
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            token = Token.objects.create(user=user)
+            messages.success(
+                request,
+                format_html(
+                    'Welcome, {}. Your API token is <code id="new-token">{}</code> (also on the '
+                    '<a href="{}">API page</a>; <a href="{}">API docs</a>).',
+                    user.username,
+                    token.key,
+                    reverse("api-token"),
+                    reverse("api-docs"),
+                ),
+            )
             return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
 

@@ -19,7 +19,8 @@ from webapp.jobs.validation import available_scales
 
 
 def site_context(request):
-    return {"site_name": settings.SITE_NAME, "signup_open": settings.SIGNUP_OPEN}
+    # Not "site_name": Django's auth views put the request's host there, over a context processor's value.
+    return {"site_title": settings.SITE_NAME, "signup_open": settings.SIGNUP_OPEN}
 
 
 def owned_job(request, job_id):

@@ -19,7 +19,10 @@ function setupUpload() {
   drop.addEventListener("drop", ev => addFiles(ev.dataTransfer.files));
   input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
   form.querySelector("[name=scale]").addEventListener("change", () => cards.forEach(describe));
-  form.querySelector("[name=format]").addEventListener("change", () => cards.forEach(describe));
+  const format = form.querySelector("[name=format]"), quality = form.querySelector("label.quality");
+  const lossy = () => { quality.hidden = format.value === "png"; };  // PNG has no quality
+  format.addEventListener("change", () => { lossy(); cards.forEach(describe); });
+  lossy();
 
   function addFiles(files) {
     for (const file of Array.from(files)) {
