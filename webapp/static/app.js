@@ -277,15 +277,21 @@ function setupCompare() {
   // One result pixel per device pixel: the viewport zoom that makes the result data.width device pixels wide.
   const actual = () => data.width / (window.devicePixelRatio * viewer.viewport.getContainerSize().x);
   const atActual = () => Math.abs(viewer.viewport.getZoom() / actual() - 1) < 0.02;
+  // The split sits at the slider's share of the part of the picture on screen, so the slider's whole
+  // travel sweeps over the picture at any zoom.
   const clip = () => {
     const item = result();
     if (!item) return;
-    const x = slider.value / 100 * viewer.viewport.getContainerSize().x;
-    const left = item.viewportToImageCoordinates(viewer.viewport.pointFromPixel(new OpenSeadragon.Point(x, 0), true)).x;
-    const size = item.getContentSize(), from = Math.max(0, Math.min(size.x, left));
+    const width = viewer.viewport.getContainerSize().x, bounds = item.getBounds(true);
+    const left = viewer.viewport.pixelFromPoint(bounds.getTopLeft(), true).x;
+    const right = viewer.viewport.pixelFromPoint(bounds.getBottomRight(), true).x;
+    const a = Math.max(0, left), b = Math.min(width, right);
+    const x = a + (b - a) * slider.value / 100;
+    const size = item.getContentSize();
+    const from = Math.max(0, Math.min(size.x, item.viewportToImageCoordinates(viewer.viewport.pointFromPixel(new OpenSeadragon.Point(x, 0), true)).x));
     const now = item.getClip();  // set only on a change: a new clip redraws, and a redraw animates again
     if (!now || Math.abs(now.x - from) > 0.01) item.setClip(new OpenSeadragon.Rect(from, 0, size.x - from, size.y));
-    split.style.left = slider.value + "%";
+    split.style.left = (100 * x / width).toFixed(3) + "%";
   };
   const show = () => {  // the state a test or a screen reader can read
     el.dataset.zoom = atActual() ? "actual" : "other";
