@@ -253,6 +253,15 @@ def test_it_shows_the_full_resolution_result_at_one_to_one_on_double_click(page,
     page.mouse.dblclick(box["x"] + 10, box["y"] + 10)
     page.wait_for_function("document.getElementById('zoom').dataset.zoom === 'other'")
 
+    # The keyboard: + zooms in, 0 fits again.
+    ratio = "document.getElementById('zoom').dataset.pixelsPerScreenPixel"
+    fitted = page.evaluate(ratio)
+    page.focus("#zoom .openseadragon-canvas")
+    page.keyboard.press("Equal")
+    page.wait_for_function(f"{ratio} < {fitted}")
+    page.keyboard.press("Digit0")
+    page.wait_for_function(f"{ratio} === '{fitted}'")
+
     # The tiles are the owner's only.
     tile = next(u for u, _ in tiles if "/tiles/after/" in u)
     page.click("text=Log out")
