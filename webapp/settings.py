@@ -442,14 +442,15 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Content-Security-Policy (django-csp): scripts and styles only from our own files (no inline code: the pages
-# load app.js, the API docs drf-spectacular's split Swagger view); Swagger UI's stylesheet draws with data: images.
+# load app.js, the API docs drf-spectacular's split Swagger view); Swagger UI's stylesheet draws with data: images,
+# the upload cards show each chosen file from a blob: URL before it is sent.
 # A file download keeps its own stricter policy (webapp/jobs/views.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", "blob:"],
         "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],

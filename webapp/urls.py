@@ -1,6 +1,8 @@
 from csp.decorators import csp_update
 from django.contrib import admin
+from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
@@ -21,6 +23,7 @@ router.register("batches", integrations_api.BatchViewSet, basename="api-batch")
 api_urls = [
     re_path(r"^auth/register/?$", api.register, name="api-register"),
     re_path(r"^auth/token/?$", api.token, name="api-token-auth"),
+    re_path(r"^estimate/?$", api.estimate, name="api-estimate"),
     re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     # Swagger UI's script is a file (the split view), but it adds <style> elements as it draws: inline styles are
     # allowed on this one page, which shows no user content; scripts stay 'self' only.
@@ -41,10 +44,12 @@ handler500 = "webapp.errors.server_error"
 
 urlpatterns = [
     path("", jobs.home, name="home"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),  # browsers ask
     path("upload", jobs.upload, name="upload"),
     path("jobs/", jobs.history, name="history"),
     path("jobs/delete", jobs.bulk_delete, name="bulk-delete"),
     path("jobs/download", integrations.download_selected, name="download-selected"),
+    path("jobs/status", jobs.jobs_status, name="jobs-status"),
     path("webhooks/", integrations.webhooks_page, name="webhooks"),
     path("webhooks/<uuid:endpoint_id>/delete", integrations.webhook_delete, name="webhook-delete"),
     path("jobs/<uuid:job_id>", jobs.job_page, name="job"),
@@ -52,6 +57,7 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/cancel", jobs.job_cancel, name="job-cancel"),
     path("jobs/<uuid:job_id>/retry", jobs.job_retry, name="job-retry"),
     path("jobs/<uuid:job_id>/delete", jobs.job_delete, name="job-delete"),
+    path("jobs/<uuid:job_id>/tiles/<path:path>", jobs.job_tile, name="job-tile"),
     path("jobs/<uuid:job_id>/<slug:kind>", jobs.job_file, name="job-file"),
     path("accounts/signup/", accounts.signup, name="signup"),
     path("accounts/login/", accounts.login_view, name="login"),

@@ -9,6 +9,8 @@ from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
@@ -26,6 +28,18 @@ def signup(request):
         if form.is_valid():
             user = form.save()
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            token = Token.objects.create(user=user)
+            messages.success(
+                request,
+                format_html(
+                    'Welcome, {}. Your API token is <code id="new-token">{}</code> (also on the '
+                    '<a href="{}">API page</a>; <a href="{}">API docs</a>).',
+                    user.username,
+                    token.key,
+                    reverse("api-token"),
+                    reverse("api-docs"),
+                ),
+            )
             return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
 

@@ -15,7 +15,7 @@ from webapp.jobs.models import Job
 def webhooks_page(request):
     """GET: the caller's endpoints with their ten latest deliveries; POST: add one (its secret shown once)."""
     endpoints = WebhookEndpoint.objects.filter(owner=request.user)
-    secret = None
+    secret = typed = None
     if request.method == "POST":
         url = request.POST.get("url", "").strip()
         events = [e for e in request.POST.getlist("events") if e in EVENTS] or list(EVENTS)
@@ -28,9 +28,20 @@ def webhooks_page(request):
             secret = endpoint.secret
             messages.success(request, f"Added {endpoint.url}. Copy its secret now: it is not shown again.")
         except safe_http.Unsafe as e:
-            messages.error(request, str(e))
+            typed = url  # kept in the field, to correct rather than retype
+            messages.error(request, f"{e}{PRIVATE_HINT if 'not a public address' in str(e) else ''}")
     rows = [(e, e.deliveries.all()[:10]) for e in endpoints]
-    return render(request, "integrations/webhooks.html", {"rows": rows, "secret": secret, "events": EVENTS})
+    return render(
+        request,
+        "integrations/webhooks.html",
+        {"rows": rows, "secret": secret, "events": EVENTS, "typed": typed},
+    )
+
+
+PRIVATE_HINT = (
+    " Webhooks go only to public addresses, so that this server cannot be made to call into its own network;"
+    " an operator can allow private ranges with WEBHOOKS_ALLOWED_CIDRS."
+)
 
 
 @login_required

@@ -14,12 +14,22 @@ from rest_framework.exceptions import NotFound, Throttled
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
+from upscale_worker.engine import limits
 from webapp import downloads, ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, prefer_wait
+from webapp.jobs import waiting
 from webapp.jobs.models import Job, Status
-from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
+from webapp.jobs.serializers import (
+    CredentialsSerializer,
+    EstimateQuerySerializer,
+    EstimateSerializer,
+    JobCreateSerializer,
+    JobSerializer,
+    TokenSerializer,
+)
 from webapp.jobs.services import web
+from webapp.jobs.validation import available_scales, site_limits
 from webapp.jobs.views import file_response
 
 
@@ -31,6 +41,26 @@ def refused(e):
 
 
 RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+@extend_schema(
+    parameters=[EstimateQuerySerializer],
+    responses={200: EstimateSerializer, 400: FIELD_ERRORS},
+    description="How big the result of an image of this size would be and roughly how long it would take "
+    "(its run at the speed measured on recent jobs, plus the work already queued), before uploading it.",
+)
+@api_view(["GET"])
+def estimate(request):
+    query = EstimateQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    q = query.validated_data
+    width, height, scale = q["width"], q["height"], int(q["scale"])
+    try:
+        limits.check(width, height, scale, q["output_format"], site_limits(), available_scales())
+        too_large = None
+    except limits.TooLarge as e:
+        too_large = str(e)
+    return Response({**waiting.estimate(width, height, scale, q["network"]), "too_large": too_large})
 
 
 @extend_schema(

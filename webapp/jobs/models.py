@@ -75,6 +75,11 @@ class Job(models.Model):
     input_preview = models.FileField(max_length=255, blank=True)
     result_preview = models.FileField(max_length=255, blank=True)
     thumbnail = models.FileField(max_length=255, blank=True)
+    # The deep-zoom pyramids of input and result (webapp.jobs.tiles): their storage folder ("tiles/<token>/"),
+    # {"before"|"after": {"width", "height", "ext"}} and their bytes, counted in the storage quota.
+    tiles = models.CharField(max_length=255, blank=True)
+    tiles_info = models.JSONField(default=dict, blank=True)
+    tiles_bytes = models.BigIntegerField(default=0)
     # Storage names the running attempt has written, noted before each write: if its worker is killed
     # before the job is DONE, the next claim removes them, so a crash leaves no orphan files.
     attempt_files = models.JSONField(default=list, blank=True)

@@ -118,6 +118,40 @@ class JobCreateSerializer(serializers.Serializer):
     )
 
 
+class EstimateQuerySerializer(serializers.Serializer):
+    width = serializers.IntegerField(min_value=1, max_value=1_000_000, help_text="The input's width, pixels.")
+    height = serializers.IntegerField(
+        min_value=1, max_value=1_000_000, help_text="The input's height, pixels."
+    )
+    scale = serializers.ChoiceField(choices=[2, 3, 4])
+    output_format = serializers.ChoiceField(
+        choices=FORMATS, default="png", help_text="The result's format (its side limit); ?format= is DRF's."
+    )
+    network = serializers.CharField(
+        required=False, default="", max_length=64, help_text="Only jobs whose model's name starts with this."
+    )
+
+
+class EstimateSerializer(serializers.Serializer):
+    output_width = serializers.IntegerField()
+    output_height = serializers.IntegerField()
+    output_megapixels = serializers.FloatField()
+    megapixels_per_second = serializers.FloatField(
+        allow_null=True, help_text="Output megapixels a second, measured on recent jobs at this scale."
+    )
+    measured_jobs = serializers.IntegerField(help_text="How many recent jobs the speed was measured on.")
+    queued_jobs = serializers.IntegerField(help_text="Jobs queued or running now, ahead of a new one.")
+    run_seconds = serializers.FloatField(
+        allow_null=True, help_text="The job's own run; null before any job ran."
+    )
+    wait_seconds = serializers.FloatField(allow_null=True, help_text="The wait for the work ahead of it.")
+    total_seconds = serializers.FloatField(allow_null=True)
+    too_large = serializers.CharField(
+        allow_null=True,
+        help_text="Why the upload would be refused (and the largest scale that fits), or null.",
+    )
+
+
 class CredentialsSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, style={"input_type": "password"})

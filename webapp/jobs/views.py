@@ -3,12 +3,15 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from upscale_worker.engine import header
+from upscale_worker.engine import header, limits
+from webapp.jobs import tiles
 from webapp.jobs.models import FORMATS, Job, Source, Status
 from webapp.jobs.serializers import JobSerializer
 from webapp.jobs.services import web
@@ -16,7 +19,8 @@ from webapp.jobs.validation import available_scales
 
 
 def site_context(request):
-    return {"site_name": settings.SITE_NAME, "signup_open": settings.SIGNUP_OPEN}
+    # Not "site_name": Django's auth views put the request's host there, over a context processor's value.
+    return {"site_title": settings.SITE_NAME, "signup_open": settings.SIGNUP_OPEN}
 
 
 def owned_job(request, job_id):
@@ -24,14 +28,15 @@ def owned_job(request, job_id):
     return get_object_or_404(Job, pk=job_id, owner=request.user)
 
 
-def file_response(field, content_type, filename=None, attachment=False):
+def file_response(field, content_type, filename=None, attachment=False, max_age=3600):
+    """A user's stored file: ``field`` a FieldFile or a storage name."""
     try:
-        f = field.open("rb")
+        f = default_storage.open(field, "rb") if isinstance(field, str) else field.open("rb")
     except OSError:
         raise Http404("The file is gone.") from None
     response = FileResponse(f, content_type=content_type, as_attachment=attachment, filename=filename)
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = f"private, max-age={max_age}"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
 
@@ -50,6 +55,12 @@ def home(request):
         "accept": ",".join(header.MEDIA_TYPES.values()),
         "max_in_mp": settings.MAX_INPUT_MEGAPIXELS,
         "max_out_mp": settings.MAX_OUTPUT_MEGAPIXELS,
+        "limits": {
+            "inputMegapixels": settings.MAX_INPUT_MEGAPIXELS,
+            "outputMegapixels": settings.MAX_OUTPUT_MEGAPIXELS,
+            "maxSide": limits.MAX_SIDE,
+            "maxBytes": settings.MAX_UPLOAD_MB * 2**20,
+        },
     }
     return render(request, "jobs/upload.html", ctx)
 
@@ -100,13 +111,54 @@ def upload(request):
 @login_required
 def job_page(request, job_id):
     job = owned_job(request, job_id)
-    return render(request, "jobs/job.html", {"job": job, "Status": Status})
+    return render(request, "jobs/job.html", {"job": job, "Status": Status, "zoom": zoom_sources(job)})
+
+
+def zoom_sources(job):
+    """What the page's zoomable comparison (OpenSeadragon) opens: the two deep-zoom pyramids the worker
+    made, or, for a job made before them, the two previews; with the result's size for the 1:1 view."""
+    if job.status != Status.DONE or not job.result_preview:
+        return None
+    if not job.tiles:
+        sources = {
+            kind: {"type": "image", "url": reverse("job-file", args=[job.id, f"{kind}-preview"])}
+            for kind in ("input", "result")
+        }
+        return {
+            "before": sources["input"],
+            "after": sources["result"],
+            "width": job.output_width,
+            "full": False,
+        }
+    dzi = {
+        layer: {
+            "Image": {
+                "xmlns": "http://schemas.microsoft.com/deepzoom/2008",
+                "Url": f"{job.get_absolute_url()}/tiles/{layer}/",
+                "Format": info["ext"],
+                "Overlap": str(tiles.OVERLAP),
+                "TileSize": str(tiles.TILE_SIZE),
+                "Size": {"Width": str(info["width"]), "Height": str(info["height"])},
+            }
+        }
+        for layer, info in job.tiles_info.items()
+    }
+    return {**dzi, "width": job.output_width, "full": True}
 
 
 @login_required
 def job_status(request, job_id):
     job = owned_job(request, job_id)
     return JsonResponse(JobSerializer(job, context={"request": request}).data)
+
+
+@login_required
+def jobs_status(request):
+    """The status JSON of several of the caller's jobs (``job=<id>`` repeated, at most 100), for the upload
+    page's one poll for all its cards: {"jobs": [...]}; others' and unknown ids are left out."""
+    ids = [i for i in request.GET.getlist("job")[:100] if _is_uuid(i)]
+    jobs = Job.objects.filter(owner=request.user, pk__in=ids)
+    return JsonResponse({"jobs": JobSerializer(jobs, many=True, context={"request": request}).data})
 
 
 FILES = {
@@ -132,6 +184,17 @@ def job_file(request, job_id, kind):
     if kind == "result":
         return file_response(field, job.content_type, job.result_name, attachment=True)
     return file_response(field, PREVIEW_TYPES.get(field.name.rpartition(".")[2], "application/octet-stream"))
+
+
+@login_required
+def job_tile(request, job_id, path):
+    """One zoom tile ("after/12/3_4.jpg"), as stored by the worker: the web never decodes an image."""
+    job = owned_job(request, job_id)
+    name = tiles.stored_name(job.tiles, path) if job.tiles and job.status == Status.DONE else None
+    if name is None:
+        raise Http404("No such tile.")
+    # A job's tiles never change (new ones get a new folder), so the browser keeps them for a day.
+    return file_response(name, PREVIEW_TYPES[name.rpartition(".")[2]], max_age=86400)
 
 
 @login_required

@@ -57,3 +57,54 @@ def wait_eta_seconds(job, position):
 def expires_at(job):
     """When the sweeper deletes the job's files (RETENTION_DAYS after its creation)."""
     return job.created_at + timedelta(days=settings.RETENTION_DAYS)
+
+
+def speed(scale, network=""):
+    """Output megapixels per second of the workers on the last RECENT_JOBS done jobs at ``scale`` (and whose
+    model's name starts with ``network``, when given): (speed, jobs measured), or (None, 0) before any."""
+    done = (
+        Job.objects.filter(status=Status.DONE, scale=scale).exclude(started_at=None).exclude(finished_at=None)
+    )
+    if network:
+        done = done.filter(model__startswith=network)
+    rows = done.order_by("-finished_at").values_list(
+        "input_width", "input_height", "scale", "started_at", "finished_at"
+    )[:RECENT_JOBS]
+    mp = sum(w * h * s * s / 1e6 for w, h, s, *_ in rows)
+    seconds = sum((end - start).total_seconds() for *_, start, end in rows)
+    return (mp / seconds if seconds > 0 else None), len(rows)
+
+
+def estimate(width, height, scale, network=""):
+    """How long a new job of ``width`` x ``height`` at ``scale`` would take, before it is uploaded: its run
+    from the measured speed, and the wait for the work already queued or running (each job's output
+    megapixels at the speed of its scale) shared among the busy workers. Seconds, None where nothing was
+    measured yet. Returns a dict (the API's EstimateSerializer)."""
+    own_speed, measured = speed(scale, network)
+    output_mp = width * height * scale * scale / 1e6
+    run = round(output_mp / own_speed, 1) if own_speed else None
+    ahead = Job.objects.filter(status__in=(Status.QUEUED, Status.RUNNING)).values_list(
+        "input_width", "input_height", "scale", "progress"
+    )
+    speeds, wait = {}, 0.0
+    for w, h, s, progress in ahead:
+        if s not in speeds:
+            speeds[s] = speed(s)[0] or own_speed
+        if speeds[s] is None:
+            wait = None
+            break
+        wait += w * h * s * s / 1e6 * (1 - progress / 100) / speeds[s]
+    busy = throughput()
+    workers = busy[1] if busy else 1
+    wait = None if wait is None else round(wait / workers, 1)
+    return {
+        "output_width": width * scale,
+        "output_height": height * scale,
+        "output_megapixels": round(output_mp, 2),
+        "megapixels_per_second": round(own_speed, 3) if own_speed else None,
+        "measured_jobs": measured,
+        "queued_jobs": len(ahead),
+        "run_seconds": run,
+        "wait_seconds": wait,
+        "total_seconds": None if run is None or wait is None else round(run + wait, 1),
+    }

@@ -60,6 +60,11 @@ def storage_name(kind, ext):
     return f"{kind}/{secrets.token_urlsafe(18)}.{ext}"
 
 
+def storage_folder(kind):
+    """An unguessable folder under the storage root, named with a trailing "/" (how remove() knows it)."""
+    return f"{kind}/{secrets.token_urlsafe(18)}/"
+
+
 def claimable(job_id):
     """True while a worker could take the job: QUEUED, or RUNNING with its lease run out."""
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=timezone.now())
@@ -76,11 +81,28 @@ def publish(job_id):
 
 
 def remove(names):
+    """Delete files, and folders named with a trailing "/" (storage_folder) with the files in them."""
     for name in names:
         try:
-            default_storage.delete(name)
+            delete_folder(name) if name.endswith("/") else default_storage.delete(name)
         except OSError:
             pass
+
+
+def delete_folder(folder):
+    """Delete the files in ``folder`` ("kind/token/"), then the folder itself where the storage has folders
+    (a disk; S3 has only the files)."""
+    try:
+        names = default_storage.listdir(folder)[1]
+    except FileNotFoundError:
+        return
+    for name in names:
+        default_storage.delete(folder + name)
+    try:
+        default_storage.path(folder)
+    except NotImplementedError:
+        return  # S3: a prefix, gone with its last object
+    default_storage.delete(folder.rstrip("/"))  # a disk: the empty directory
 
 
 def delete_files(job):
@@ -89,3 +111,8 @@ def delete_files(job):
             f.storage.delete(f.name)
         except OSError:
             log.warning("could not delete %s", f.name, exc_info=True)
+    if job.tiles:
+        try:
+            delete_folder(job.tiles)
+        except OSError:
+            log.warning("could not delete the tiles in %s", job.tiles, exc_info=True)

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import claimable, delete_files, publish
+from webapp.jobs.services import claimable, delete_files, publish, remove
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,23 @@ def expire():
             input_preview="",
             result_preview="",
             thumbnail="",
+            tiles="",
+            tiles_info={},
             input_bytes=0,
             output_bytes=0,
+            tiles_bytes=0,
         )
         count += 1
     return count
 
 
 SWEPT_FOLDERS = ("inputs", "results", "previews")
+TILE_FOLDERS = "tiles"  # one folder of zoom tiles per job (storage_folder), written by the workers
 
 
 def sweep_storage():
-    """Remove input, result and preview objects that no job names and that are older than the lease.
+    """Remove input, result and preview objects, and tile folders, that no job names and that are older than
+    the lease (a tile folder's age: its first file's).
 
     Results and previews are the late writes of a worker that was cut off while storing: its clean-up could
     not reach the storage, and by the time its write landed another worker had claimed the job (a claim
@@ -93,6 +98,7 @@ def sweep_storage():
     """
     cutoff = timezone.now() - timedelta(seconds=settings.JOB_LEASE_SECONDS)
     stored = [name for folder in SWEPT_FOLDERS for name in _listed(folder)]  # before the names are read
+    stored += _tile_folders()
     named = _named_files()
     removed = 0
     for name in stored:
@@ -100,9 +106,16 @@ def sweep_storage():
             continue
         modified = _modified(name)  # asked only of unnamed objects: one HEAD each on S3
         if modified is not None and modified < cutoff:
-            default_storage.delete(name)
+            remove([name])
             removed += 1
     return removed
+
+
+def _tile_folders():
+    try:
+        return [f"{TILE_FOLDERS}/{name}/" for name in default_storage.listdir(TILE_FOLDERS)[0]]
+    except FileNotFoundError:
+        return []
 
 
 def _listed(folder):
@@ -115,7 +128,7 @@ def _listed(folder):
 def _named_files():
     names = set()
     rows = Job.objects.values_list(
-        "input_file", "result_file", "result_preview", "input_preview", "thumbnail", "attempt_files"
+        "input_file", "result_file", "result_preview", "input_preview", "thumbnail", "tiles", "attempt_files"
     )
     for *files, attempt_files in rows.iterator(chunk_size=2000):
         names.update(name for name in files if name)
@@ -124,7 +137,13 @@ def _named_files():
 
 
 def _modified(name):
-    """The object's modification time (aware), or None when it is gone meanwhile."""
+    """The object's modification time (aware), or None when it is gone meanwhile; a folder's is its first
+    file's (an empty folder counts as old)."""
+    if name.endswith("/"):
+        files = default_storage.listdir(name)[1]
+        if not files:
+            return timezone.now() - timedelta(days=3650)  # an empty folder left behind: sweep it
+        name += files[0]
     try:
         return default_storage.get_modified_time(name)
     except FileNotFoundError:

@@ -112,9 +112,9 @@ def delete(job):
 
 def storage_used(user):
     used = Job.objects.filter(owner=user, expired_at=None).aggregate(
-        i=Sum("input_bytes"), o=Sum("output_bytes")
+        i=Sum("input_bytes"), o=Sum("output_bytes"), t=Sum("tiles_bytes")
     )
-    return (used["i"] or 0) + (used["o"] or 0)
+    return (used["i"] or 0) + (used["o"] or 0) + (used["t"] or 0)
 
 
 def _jobs_today(user):

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import move, publish, remove, storage_name
+from webapp.jobs.services import move, publish, remove, storage_folder, storage_name
 
 log = logging.getLogger(__name__)
 
@@ -245,12 +245,14 @@ def upscale_and_store(job, saved):
     reporter = Reporter(job)
     pool, previews = ThreadPoolExecutor(max_workers=1), []
 
-    def start_previews(rgb, alpha):  # called by the engine just before it encodes
-        previews.append(pool.submit(make_previews, job, rgb, alpha))
-
     clean_tmp()
     with pool, tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
-        dst = Path(tmp) / f"result.{job.format}"
+        dst, tiles_dir = Path(tmp) / f"result.{job.format}", Path(tmp) / "tiles"
+
+        def start_previews(rgb, alpha):  # called by the engine just before it encodes
+            previews.append(pool.submit(make_previews, job, rgb, alpha))
+            previews.append(pool.submit(make_tiles, job, rgb, alpha, tiles_dir))
+
         with job.input_file.open("rb") as src:
             result = upscale_file(
                 src,
@@ -270,6 +272,7 @@ def upscale_and_store(job, saved):
         output_bytes = dst.stat().st_size
         try:
             store_result(job, dst, previews[0].result(), saved)
+            tiles = store_tiles(job, tiles_dir, previews[1].result(), saved)
         except OSError as e:
             log.exception("could not store the result of job %s", job.pk)
             raise StorageFailed(
@@ -284,6 +287,7 @@ def upscale_and_store(job, saved):
             "result_preview": saved[1],
             "input_preview": saved[2],
             "thumbnail": saved[3],
+            **tiles,
             "model": result.model,
             "variant": result.variant,
             "model_choice": result.choice[:255],
@@ -314,6 +318,40 @@ def input_previews(f, side, sizes):
 
     picture = pixels.load(f, draft=max(1, side // max(sizes)))
     return [pixels_preview(picture.rgb, picture.alpha, size) for size in sizes]
+
+
+def make_tiles(job, rgb, alpha, out_dir):
+    """The deep-zoom pyramids of the input ("before", at its own size) and the result ("after"), written as
+    files into ``out_dir``: {"before": info, "after": info} (webapp.jobs.tiles.write_pyramid)."""
+    from upscale_worker.engine import pixels
+    from webapp.jobs.tiles import write_pyramid
+
+    out_dir.mkdir()
+
+    def write(name, data):
+        (out_dir / name).write_bytes(data)
+
+    with default_storage.open(job.input_file.name, "rb") as f:
+        before = pixels.load(f)  # as the engine reads it: 16-bit, CMYK, orientation, grey keys
+    info = {"before": write_pyramid(before.rgb, before.alpha, "before", write)}
+    del before
+    info["after"] = write_pyramid(rgb, alpha, "after", write)
+    return info
+
+
+def store_tiles(job, tiles_dir, info, saved):
+    """Store the tiles made by make_tiles in a new folder, noted first as store_result notes its files.
+    Returns the job's tile fields."""
+    folder = storage_folder("tiles")
+    saved.append(folder)
+    Job.objects.filter(pk=job.pk, attempts=job.attempts).update(attempt_files=saved)
+    size = 0
+    for path in tiles_dir.iterdir():
+        with open(path, "rb") as f:
+            if default_storage.save(folder + path.name, File(f)) != folder + path.name:
+                raise OSError(f"storage renamed {folder + path.name}")
+        size += path.stat().st_size
+    return {"tiles": folder, "tiles_info": info, "tiles_bytes": size}
 
 
 def clean_tmp():
