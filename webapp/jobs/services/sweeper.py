@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import ACTIVE, Job, Status
+from webapp.jobs.models import ACTIVE, Job, Part, Status
 from webapp.jobs.services import claimable, delete_files, publish
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,11 @@ def expire():
     return count
 
 
-SWEPT_FOLDERS = ("results", "previews")  # what workers write; inputs are the web's, named as the row is made
+SWEPT_FOLDERS = (
+    "results",
+    "previews",
+    "parts",
+)  # what workers write; inputs are the web's, named with the row
 
 
 def sweep_storage():
@@ -119,6 +123,8 @@ def _named_files():
     for *files, attempt_files in rows.iterator(chunk_size=2000):
         names.update(name for name in files if name)
         names.update(attempt_files or [])
+    parts = Part.objects.filter(job__status__in=ACTIVE).exclude(output="")  # a finished job's are orphans
+    names.update(parts.values_list("output", flat=True).iterator(chunk_size=2000))
     return names
 
 
