@@ -280,7 +280,7 @@ PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
 # One job, many workers (webapp/jobs/services/fanout.py, docs/fanout.md): a job computing at least this many
 # input megapixels (its windows, overlaps included) is split into at most FANOUT_MAX_PARTS parts that idle
 # workers help with; FANOUT_HELPERS messages wake them (extra ones are skipped at once).
-FANOUT_MIN_MEGAPIXELS = env_float("FANOUT_MIN_MEGAPIXELS", 0.6)
+FANOUT_MIN_MEGAPIXELS = env_float("FANOUT_MIN_MEGAPIXELS", 0.4)
 FANOUT_MAX_PARTS = env_int("FANOUT_MAX_PARTS", 64)
 FANOUT_HELPERS = env_int("FANOUT_HELPERS", 8)
 FANOUT_POLL = env_float("FANOUT_POLL", 0.1)  # seconds between the coordinator's looks at its parts

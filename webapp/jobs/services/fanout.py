@@ -56,7 +56,7 @@ def shares(total, count):
 
 def coordinate(job, prepared, reporter):
     """Split the claimed ``job`` (an engine Prepared), compute parts until all are done, and return the
-    assembled RGB (the picture's dtype). Raises Cancelled when the job is no longer ours (cancelled, handed
+    assembled RGB (the picture's dtype) and the helper workers' ids; the parts are gone by then. Raises Cancelled when the job is no longer ours (cancelled, handed
     back, taken over) and PartsLost when a part exhausted its attempts."""
     from upscale_worker.engine import Cancelled
     from upscale_worker.engine.api import assemble
@@ -83,7 +83,10 @@ def coordinate(job, prepared, reporter):
         if exhausted(run):
             raise PartsLost(f"A part of the job stopped its worker {settings.JOB_MAX_ATTEMPTS} times.")
         time.sleep(settings.FANOUT_POLL)
-    return assemble(prepared, gathered(run, mine))
+    rgb = assemble(prepared, gathered(run, mine))
+    others = helpers(job.pk, run, job.worker)
+    discard(job.pk)  # before the job is done: a finished job has no parts
+    return rgb, others
 
 
 def split(job, prepared):
@@ -109,8 +112,8 @@ def split(job, prepared):
 
 def claim_part(job_id, run, worker):
     """Take one part of the job's ``run``: QUEUED, or RUNNING with its lease run out, below the attempt cap.
-    The job must be RUNNING with that run. Returns the Part or None."""
-    if not Job.objects.filter(pk=job_id, status=Status.RUNNING, fanout=run).exists():
+    The job must be RUNNING with that run and a live coordinator. Returns the Part or None."""
+    if not coordinated(job_id, run):
         return None
     now = timezone.now()
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
@@ -129,6 +132,18 @@ def claim_part(job_id, run, worker):
     return None
 
 
+def coordinated(job_id, run):
+    """True while the job runs split ``run`` under a live coordinator (its lease runs; on this host, its pid
+    lives): helping a dead one's job would only delay the claim that restarts it."""
+    from webapp.jobs.services.worker import _pid_is_dead
+
+    live = Job.objects.filter(
+        pk=job_id, status=Status.RUNNING, fanout=run, lease_expires_at__gt=timezone.now()
+    )
+    coordinator = live.values_list("worker", flat=True).first()
+    return coordinator is not None and not _pid_is_dead(coordinator)
+
+
 def _lease():
     from webapp.jobs.services.worker import lease
 
@@ -139,7 +154,7 @@ def _held(part):
     """The part's row while ``part`` still holds it and its job still runs that split."""
     return Part.objects.filter(
         pk=part.pk, status=Status.RUNNING, worker=part.worker, attempts=part.attempts, run=part.run
-    ).filter(job__status=Status.RUNNING, job__fanout=part.run)
+    ).filter(job__status=Status.RUNNING, job__fanout=part.run, job__lease_expires_at__gt=timezone.now())
 
 
 def compute(part, prepared, cancelled=lambda: False, progress=lambda done: None):
@@ -226,10 +241,9 @@ def gathered(run, mine):
             yield from ((int(index), saved[index]) for index in saved.files)
 
 
-def helpers(job):
-    """The workers other than the job's own that computed parts of its current run, sorted."""
-    run = Job.objects.filter(pk=job.pk).values_list("fanout", flat=True).first()
-    done = Part.objects.filter(job_id=job.pk, run=run or "-", status=Status.DONE).exclude(worker=job.worker)
+def helpers(job_id, run, coordinator):
+    """The workers other than the coordinator that computed parts of ``run``, sorted."""
+    done = Part.objects.filter(job_id=job_id, run=run, status=Status.DONE).exclude(worker=coordinator)
     return sorted(set(done.values_list("worker", flat=True)))
 
 
@@ -254,8 +268,8 @@ def help_with(job_id, run):
     did, for the log; a message for a finished or re-split job, or with nothing left to take, is skipped."""
     from webapp.jobs.services.worker import worker_id
 
-    job = Job.objects.filter(pk=job_id, status=Status.RUNNING, fanout=run).first()
-    if job is None:
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None or not coordinated(job_id, run):
         return "skipped"
     me, prepared, done = worker_id(), None, 0
     while (part := claim_part(job_id, run, me)) is not None:

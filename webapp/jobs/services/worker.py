@@ -249,8 +249,9 @@ def upscale_and_store(job, saved):
         dst = Path(tmp) / f"result.{job.format}"
         with job.input_file.open("rb") as src:
             prepared = prepare_file(src.read(), job.scale, job.format, Options(source=job.source))
+        helpers = []
         if fanout.wanted(prepared):  # a large job: shared out in parts, assembled here
-            rgb = fanout.coordinate(job, prepared, reporter)
+            rgb, helpers = fanout.coordinate(job, prepared, reporter)
         else:
             rgb = upscale_prepared(prepared, reporter.progress, reporter.cancelled)
         result = finish_file(prepared, rgb, dst, job.format, job.quality, job.keep_metadata, start_previews)
@@ -277,7 +278,7 @@ def upscale_and_store(job, saved):
             "model": result.model,
             "variant": result.variant,
             "model_choice": result.choice[:255],
-            "helpers": fanout.helpers(job),
+            "helpers": helpers,
         }
 
 
