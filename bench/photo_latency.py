@@ -81,7 +81,6 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--pairs", type=int, default=3, help="interleaved rounds (median of them)")
     p.add_argument("--peak-gmacs", type=float, help="the CPU's measured int8 peak, for the floor column")
     args = p.parse_args(argv)
-    prepare.prepare()
     sizes = parse(QUICK if args.quick else args.sizes)
     images = {(w, h): photo(w, h) for w, h, _ in sizes}
     stacks = []

@@ -165,3 +165,38 @@ def test_delete_stops_every_part_and_leaves_nothing(alice_api, start_worker):
     time.sleep(1)
     assert media_files("parts") == [] and media_files("inputs") == []
     assert wait_for(submit(alice_api, 48)).status == "done"  # the workers go on serving
+
+
+def live_split(alice):
+    """A running job split into run "r1": a queued, a running and a done part, beside a stale run's part."""
+    job = services.claim(make_job(alice).id)
+    Job.objects.filter(pk=job.pk).update(fanout="r1")
+    for index, status in enumerate(["queued", "queued", "running", "done"]):
+        Part.objects.create(job=job, run="r1", index=index, first=index, stop=index + 1, status=status)
+    Part.objects.create(job=job, run="r0", index=0, first=0, stop=1, status="queued")  # an earlier claim's
+    return job
+
+
+def test_metrics_count_the_live_parts(alice, settings):
+    from tests.platform.test_metrics import TOKEN, scrape, value
+
+    settings.METRICS_TOKEN = TOKEN
+    live_split(alice)
+    samples = scrape()
+    assert value(samples, "upscale_parts", status="queued") == 2
+    assert value(samples, "upscale_parts", status="running") == 1
+
+
+def test_the_autoscaling_query_counts_queued_parts_as_work(alice):
+    import yaml
+    from django.db import connection
+
+    from tests.conftest import ROOT
+
+    scaled = next(yaml.safe_load_all((ROOT / "docker/kubernetes/autoscaling.yaml").read_text()))
+    query = scaled["spec"]["triggers"][0]["metadata"]["query"]
+    make_job(alice)  # a queued job
+    live_split(alice)  # a running job with two parts waiting for a helper
+    with connection.cursor() as cursor:
+        cursor.execute(query)
+        assert cursor.fetchone()[0] == 1 + 1 + 2
