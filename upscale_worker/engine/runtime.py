@@ -107,6 +107,7 @@ def compiled_model(
 ) -> ov.CompiledModel:
     """The model compiled for one fixed input shape. Each compiled shape holds its own activations (about
     300 MB for a 280 tile at x4), so only the configured tile sides stay for the life of the process."""
+    inference = inference_type(precision, inference).get_type_name()  # one cache key per float type
     if height == width and height in tile_sizes():
         return compiled_tile(folder, scale, variant, precision, height, threads, inference)
     return compiled_window(folder, scale, variant, precision, height, width, threads, inference)
