@@ -106,7 +106,8 @@ def split(job, prepared):
         discard(job.pk)
         raise Cancelled()
     helpers = queue.publish_parts(job.pk, run, min(len(spans) - 1, settings.FANOUT_HELPERS))
-    log.info("job %s split into %s parts of %s windows, %s helpers asked", job.pk, len(spans), spans, helpers)
+    windows = prepared.cut.total
+    log.info("job %s split: %s windows in %s parts, %s helpers asked", job.pk, windows, len(spans), helpers)
     return run
 
 
