@@ -200,3 +200,19 @@ def test_the_autoscaling_query_counts_queued_parts_as_work(alice):
     with connection.cursor() as cursor:
         cursor.execute(query)
         assert cursor.fetchone()[0] == 1 + 1 + 2
+
+
+def test_the_storage_sweep_removes_part_outputs_no_live_part_names(alice, settings):
+    from tests.platform.factories import stored
+    from tests.platform.test_storage_sweep import age
+    from webapp.jobs.services import sweeper
+
+    settings.JOB_LEASE_SECONDS = 60
+    job = live_split(alice)
+    live, finished, lost = (stored("parts", b"npz", "npz") for _ in range(3))
+    Part.objects.filter(job=job, run="r1", index=3).update(output=live)  # a helper's, for the running job
+    done = make_job(alice, "done")
+    Part.objects.create(job=done, run="r9", index=0, first=0, stop=1, status="done", output=finished)
+    age([live, finished, lost], 61)
+    assert sweeper.sweep_storage() == 2  # a finished job's part and one nobody names
+    assert [p.name for p in media_files("parts")] == [live.rpartition("/")[2]]
