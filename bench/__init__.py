@@ -15,6 +15,7 @@ BENCHMARKS = [
     "memory",
     "end_to_end",
     "scale_out",
+    "photo_latency",
     "web",
     "lossy_links",
 ]

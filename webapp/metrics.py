@@ -17,7 +17,7 @@ from collections import Counter
 
 import redis
 from django.conf import settings
-from django.db.models import Count, Min, Q
+from django.db.models import Count, F, Min, Q
 from django.http import Http404, HttpResponse, HttpResponseForbidden
 from django.utils import timezone
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -37,6 +37,7 @@ COUNTERS = {
     "upscale_job_failures": ("Failed jobs by reason.", ("reason",)),
     "upscale_job_handbacks": ("Jobs handed back to the queue by a worker shutting down.", ()),
     "upscale_output_megapixels": ("Output megapixels of finished jobs.", ("scale",)),
+    "upscale_parts_done": ("Parts of shared-out jobs computed, by the job's own worker or a helper.", ()),
 }
 HISTOGRAMS = {
     "upscale_job_wait_seconds": (
@@ -105,6 +106,10 @@ def job_handed_back():
     add({_field("upscale_job_handbacks", {}): 1})
 
 
+def part_done():
+    add({_field("upscale_parts_done", {}): 1})
+
+
 def worker_alive(name, ttl):
     """Called by each worker every few seconds: its key lives ``ttl`` seconds."""
     queue.broker().set(WORKER_KEY + name, timezone.now().isoformat(), ex=ttl)
@@ -151,6 +156,7 @@ class JobsCollector:
         for labels, n in counts.items():
             jobs.add_metric(list(labels), n)
         yield jobs
+        yield self.parts()
         oldest = Job.objects.filter(status=Status.QUEUED).aggregate(at=Min("created_at"))["at"]
         age = (timezone.now() - oldest).total_seconds() if oldest else 0
         yield GaugeMetricFamily(
@@ -175,6 +181,18 @@ class JobsCollector:
         yield GaugeMetricFamily(
             "upscale_workers_live", "Workers whose heartbeat key is alive.", value=workers
         )
+
+    def parts(self):
+        from webapp.jobs.models import Part, Status
+
+        parts = GaugeMetricFamily(
+            "upscale_parts", "Parts of running shared-out jobs, queued or running.", labels=["status"]
+        )
+        live = Part.objects.filter(job__status=Status.RUNNING, run=F("job__fanout"))
+        counts = dict(live.values_list("status").annotate(n=Count("id")).order_by())
+        for status in (Status.QUEUED, Status.RUNNING):
+            parts.add_metric([status], counts.get(status, 0))
+        return parts
 
 
 def _parse(field):

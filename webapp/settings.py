@@ -322,6 +322,13 @@ WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 10)  # seconds between a worker
 STORAGE_SWEEP_INTERVAL = env_float("STORAGE_SWEEP_INTERVAL", 900)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
+# One job, many workers (webapp/jobs/services/fanout.py, docs/fanout.md): a job computing at least this many
+# input megapixels (its windows, overlaps included) is split into at most FANOUT_MAX_PARTS parts that idle
+# workers help with; FANOUT_HELPERS messages wake them (extra ones are skipped at once).
+FANOUT_MIN_MEGAPIXELS = env_float("FANOUT_MIN_MEGAPIXELS", 0.4)
+FANOUT_MAX_PARTS = env_int("FANOUT_MAX_PARTS", 64)
+FANOUT_HELPERS = env_int("FANOUT_HELPERS", 8)
+FANOUT_POLL = env_float("FANOUT_POLL", 0.1)  # seconds between the coordinator's looks at its parts
 # Test-only: seconds a worker sleeps after each tile, so a job lasts long enough to be cut mid-way on any CPU.
 TEST_TILE_DELAY = env_float("TEST_TILE_DELAY", 0)
 THUMBNAIL_SIZE = 256

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -12,8 +12,8 @@ import numpy as np
 
 from upscale_worker.engine import compression, limits, pixels
 from upscale_worker.engine.compression import Compression
-from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.tiling import BORDERS, Progress, best_tile, upscale_tiled
+from upscale_worker.engine.errors import Cancelled, EngineError
+from upscale_worker.engine.tiling import BORDERS, Grid, Progress, best_tile, grid, padded, run_window
 
 # Tile overlap in input pixels, measured: the tests' random-weights EDSR needs 8 for tiled == whole image
 # within 1 grey level (tests/engine/test_tiling.py); the shipped models need 4 (the 11 held-out training
@@ -111,34 +111,6 @@ def rounds(variant: str, quality: int | None) -> int:
     return JPEG_BACK_PROJECTION if quality is not None and quality >= JPEG_BACK_PROJECTION_QUALITY else 0
 
 
-def _tiled(
-    rgb: np.ndarray,
-    scale: int,
-    plan: Plan,
-    options: Options,
-    progress: Progress,
-    cancelled: Callable[[], bool],
-) -> np.ndarray:
-    """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
-    from upscale_worker.engine import runtime
-
-    w, h = computed_size(rgb.shape[1], rgb.shape[0], options.border)
-    tile = best_tile(w, h, plan.tiles, OVERLAP)
-    infer = runtime.infer_function(scale, plan.variant, plan.precision, min(h, tile), min(w, tile))
-    return upscale_tiled(
-        rgb,
-        scale,
-        infer,
-        tile,
-        OVERLAP,
-        progress,
-        cancelled,
-        padding(options.border),
-        options.border,
-        plan.rounds,
-    )
-
-
 def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
     """The (width, height) the tiling cuts into windows for a width x height image: padded for ``border``."""
     pad = padding(border)
@@ -161,7 +133,8 @@ def upscale_array(
 ) -> np.ndarray:
     """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger (the variant: options.source,
     where auto means clean; back-projection: rounds() for options.input_quality unless options says)."""
-    return _tiled(rgb, scale, _checked(scale, options), options, progress, cancelled)
+    prepared = _prepared(rgb, _pinned(rgb.shape[1], rgb.shape[0], scale, _checked(scale, options), options))
+    return upscale_prepared(prepared, progress, cancelled)
 
 
 def upscale_file(
@@ -182,19 +155,162 @@ def upscale_file(
     e.g. to make previews without decoding ``dst`` again; it must not change them. The model variant is
     chosen from the file's header by ``options.source`` (see compression.py); the Result says which ran.
     """
+    data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
+    prepared = prepare_file(data, scale, fmt, options, cancelled=cancelled)
+    rgb = upscale_prepared(prepared, progress, cancelled)
+    return finish_file(prepared, rgb, dst, fmt, quality, keep_metadata, on_result)
+
+
+# --- One job in parts: plan once, run any subset of windows anywhere, assemble -----------------------------
+# upscale_file() is prepare_file() + upscale_prepared() + finish_file(). A job shared among processes runs
+# prepare_file() on each (the coordinator without a Pinned, the helpers with the coordinator's), then
+# run_windows() on its share; the coordinator assembles the interiors and finishes. Each window is computed
+# by the same code with the same compiled shape, precision and float type, so the result equals a whole run.
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """What every window of one job runs, chosen once: plain values (``dataclasses.asdict`` and
+    ``Pinned(**d)`` carry it through JSON), so that helpers on other hosts run the coordinator's plan."""
+
+    scale: int
+    variant: str
+    precision: str  # f32, bf16 or int8
+    inference: str  # the float type the precision's float layers run in: f32 or bf16 (runtime.py)
+    tile: int  # the window side chosen for this image
+    border: str
+    rounds: int  # of back-projection
+    model: str
+    choice: str
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decoded picture and its pinned plan: ``source`` is the bled RGB padded for the border, ``cut`` its
+    windows (tiling.Grid; ``cut.total`` of them)."""
+
+    picture: pixels.Picture
+    source: np.ndarray
+    cut: Grid
+    pinned: Pinned
+
+
+def prepare_file(
+    data: bytes,
+    scale: int,
+    fmt: str = "png",
+    options: Options = Options(),
+    pinned: Pinned | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Prepared:
+    """Check the request, decode ``data`` (any readable format) and plan its windows, or take ``pinned``
+    (another process's plan for the same file, whose scale it must match). Nothing is compiled yet.
+    Raises EngineError for a bad request, a missing model or an unreadable or too large picture, Cancelled
+    when ``cancelled()`` turns True while the file is decoded."""
     if fmt not in pixels.OUTPUT_FORMATS:
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
-    data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
-    plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
+    if pinned is not None and pinned.scale != scale:
+        raise EngineError(f"The pinned plan is for x{pinned.scale}, not x{scale}.")
+    plan = None if pinned else _checked(scale, options, _compression(data))  # a missing model fails at once
     picture = pixels.load(io.BytesIO(data), cancelled=cancelled)
-    limits.check_output(
-        *picture.size, scale, fmt, limits.NO_LIMITS
-    )  # the format's side limit, before the work
-    rgb = _tiled(pixels.bleed(picture.rgb, picture.alpha), scale, plan, options, progress, cancelled)
-    result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
+    limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before work
+    if pinned is None:
+        assert plan is not None
+        pinned = _pinned(*picture.size, scale, plan, options)
+    return _prepared(pixels.bleed(picture.rgb, picture.alpha), pinned, picture)
+
+
+def run_windows(
+    prepared: Prepared,
+    indices: Iterable[int],
+    progress: Progress = lambda done, total: None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(index, interior) for each window in ``indices``: the upscaled kept pixels (sH' x sW' x 3 of the
+    picture's dtype) that go to ``prepared.cut.kept(index)``. ``cancelled()`` is asked before each window
+    (raises Cancelled); ``progress(done, total)`` counts within ``indices``."""
+    from upscale_worker.engine import runtime
+
+    indices, pin, cut = list(indices), prepared.pinned, prepared.cut
+    infer = runtime.infer_function(pin.scale, pin.variant, pin.precision, cut.win_h, cut.win_w, pin.inference)
+    progress(0, len(indices))
+    for done, index in enumerate(indices, start=1):
+        if cancelled():
+            raise Cancelled()
+        yield index, run_window(prepared.source, cut, index, infer, pin.rounds, prepared.source.dtype)
+        progress(done, len(indices))
+
+
+def upscale_prepared(
+    prepared: Prepared,
+    progress: Progress = lambda done, total: None,
+    cancelled: Callable[[], bool] = lambda: False,
+) -> np.ndarray:
+    """Every window of ``prepared``, assembled: the upscaled RGB (H*s x W*s x 3, the picture's dtype)."""
+    return assemble(prepared, run_windows(prepared, range(prepared.cut.total), progress, cancelled))
+
+
+def assemble(prepared: Prepared, interiors: Iterable[tuple[int, np.ndarray]] | Mapping[int, np.ndarray]):
+    """The upscaled RGB from (index, interior) pairs (or a mapping) covering every window exactly once.
+    Raises EngineError when a window is missing or an interior has the wrong shape."""
+    cut, s = prepared.cut, prepared.pinned.scale
+    out = np.empty((cut.height * s, cut.width * s, 3), prepared.source.dtype)
+    pairs = interiors.items() if isinstance(interiors, Mapping) else interiors
+    placed = set()
+    for index, interior in pairs:
+        target = out[cut.kept(index)]
+        if interior.shape != target.shape:
+            raise EngineError(f"Window {index} has shape {interior.shape}, expected {target.shape}.")
+        target[...] = interior
+        placed.add(index)
+    if len(placed) != cut.total:
+        raise EngineError(f"{cut.total - len(placed)} of {cut.total} windows are missing.")
+    return out
+
+
+def finish_file(
+    prepared: Prepared,
+    rgb: np.ndarray,
+    dst: str | Path,
+    fmt: str = "png",
+    quality: int = 95,
+    keep_metadata: bool = False,
+    on_result: OnResult = lambda rgb, alpha: None,
+) -> Result:
+    """Upscale the alpha (if any), call ``on_result`` and write ``dst`` with the picture's metadata."""
+    picture = prepared.picture
+    result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, prepared.pinned.scale))
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)
-    return Result(picture.size, result.size, plan.model, plan.variant, plan.choice)
+    pin = prepared.pinned
+    return Result(picture.size, result.size, pin.model, pin.variant, pin.choice)
+
+
+def _pinned(width: int, height: int, scale: int, plan: Plan, options: Options) -> Pinned:
+    """The plan for one width x height picture: the tile computing the fewest pixels, this CPU's float type."""
+    from upscale_worker.engine import runtime
+
+    w, h = computed_size(width, height, options.border)
+    tile = best_tile(w, h, plan.tiles, OVERLAP)
+    inference = runtime.inference_type(plan.precision).get_type_name()
+    return Pinned(
+        scale,
+        plan.variant,
+        plan.precision,
+        inference,
+        tile,
+        options.border,
+        plan.rounds,
+        plan.model,
+        plan.choice,
+    )
+
+
+def _prepared(rgb: np.ndarray, pinned: Pinned, picture: pixels.Picture | None = None) -> Prepared:
+    pad = padding(pinned.border)
+    cut = grid(rgb.shape[0], rgb.shape[1], pinned.scale, pinned.tile, OVERLAP, pad)
+    picture = picture or pixels.Picture(rgb, None, False)
+    return Prepared(picture, padded(rgb, pad, pinned.border), cut, pinned)
 
 
 def _compression(data: bytes) -> Compression | None:

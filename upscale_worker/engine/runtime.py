@@ -67,10 +67,13 @@ def cpu_has_bf16() -> bool:
     return "BF16" in core().get_property("CPU", props.device.capabilities)
 
 
-def inference_type(precision: str) -> ov.Type:
-    """Always explicit: on a CPU with bf16, OpenVINO would otherwise run an "f32" model in bf16."""
+def inference_type(precision: str, pinned: str | None = None) -> ov.Type:
+    """Always explicit: on a CPU with bf16, OpenVINO would otherwise run an "f32" model in bf16. ``pinned``
+    ("f32" or "bf16"): the float type another process chose for the int8 model's float layers (a job shared
+    out keeps one), honoured where this CPU has it."""
     if precision == "int8":  # the int8 IR's float convs: bf16 makes it 2x faster for 0.003 dB (Set5 x2)
-        return ov.Type.bf16 if cpu_has_bf16() else ov.Type.f32
+        bf16 = cpu_has_bf16() if pinned is None else pinned == "bf16" and cpu_has_bf16()
+        return ov.Type.bf16 if bf16 else ov.Type.f32
     return {"f32": ov.Type.f32, "bf16": ov.Type.bf16}[precision]
 
 
@@ -93,31 +96,52 @@ def read_model(folder: Path, scale: int, variant: str, precision: str) -> ov.Mod
 
 
 def compiled_model(
-    folder: Path, scale: int, variant: str, precision: str, height: int, width: int, threads: int
+    folder: Path,
+    scale: int,
+    variant: str,
+    precision: str,
+    height: int,
+    width: int,
+    threads: int,
+    inference: str | None = None,
 ) -> ov.CompiledModel:
     """The model compiled for one fixed input shape. Each compiled shape holds its own activations (about
     300 MB for a 280 tile at x4), so only the configured tile sides stay for the life of the process."""
+    inference = inference_type(precision, inference).get_type_name()  # one cache key per float type
     if height == width and height in tile_sizes():
-        return compiled_tile(folder, scale, variant, precision, height, threads)
-    return compiled_window(folder, scale, variant, precision, height, width, threads)
+        return compiled_tile(folder, scale, variant, precision, height, threads, inference)
+    return compiled_window(folder, scale, variant, precision, height, width, threads, inference)
 
 
 @cache
 def compiled_tile(
-    folder: Path, scale: int, variant: str, precision: str, side: int, threads: int
+    folder: Path,
+    scale: int,
+    variant: str,
+    precision: str,
+    side: int,
+    threads: int,
+    inference: str | None = None,
 ) -> ov.CompiledModel:
     """A configured tile side: compiled once per process, loaded from the disk cache after the first time."""
-    return _compile(folder, scale, variant, precision, side, side, threads, cache_dir())
+    return _compile(folder, scale, variant, precision, side, side, threads, cache_dir(), inference)
 
 
 @lru_cache(maxsize=2)
 def compiled_window(
-    folder: Path, scale: int, variant: str, precision: str, height: int, width: int, threads: int
+    folder: Path,
+    scale: int,
+    variant: str,
+    precision: str,
+    height: int,
+    width: int,
+    threads: int,
+    inference: str | None = None,
 ) -> ov.CompiledModel:
     """Any other shape (an image smaller than the tile on a side): compiled in about 0.15 s and kept only
     while it is one of the last two used, so that many image sizes cannot pile up gigabytes; the disk cache
     would grow with every size seen, so they stay out of it."""
-    return _compile(folder, scale, variant, precision, height, width, threads, "")
+    return _compile(folder, scale, variant, precision, height, width, threads, "", inference)
 
 
 def _compile(
@@ -129,11 +153,12 @@ def _compile(
     width: int,
     threads: int,
     disk_cache: Path | str,
+    inference: str | None = None,
 ) -> ov.CompiledModel:
     model = read_model(folder, scale, variant, precision).clone()
     model.reshape([1, 3, height, width])
     config = {
-        hints.inference_precision: inference_type(precision),
+        hints.inference_precision: inference_type(precision, inference),
         hints.performance_mode: hints.PerformanceMode.LATENCY,
         props.inference_num_threads: threads,
         hints.enable_cpu_pinning: False,  # several worker processes share the host's cores
@@ -142,9 +167,12 @@ def _compile(
     return core().compile_model(model, "CPU", config)
 
 
-def infer_function(scale: int, variant: str, precision: str, height: int, width: int) -> Infer:
-    """A callable running one height x width window; each call of this function gets its own infer request."""
+def infer_function(
+    scale: int, variant: str, precision: str, height: int, width: int, inference: str | None = None
+) -> Infer:
+    """A callable running one height x width window (``inference``: see inference_type); each call of this
+    function gets its own infer request."""
     request = compiled_model(
-        models_dir(), scale, variant, precision, height, width, threads()
+        models_dir(), scale, variant, precision, height, width, threads(), inference
     ).create_infer_request()
     return lambda batch: request.infer([np.ascontiguousarray(batch)])[0]

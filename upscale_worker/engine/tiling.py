@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from itertools import pairwise, product
+from dataclasses import dataclass
+from itertools import pairwise
 
 import cv2
 import numpy as np
@@ -66,6 +67,59 @@ def padded(rgb: np.ndarray, pad: int, border: str) -> np.ndarray:
     return cv2.copyMakeBorder(rgb, pad, pad, pad, pad, mode)
 
 
+@dataclass(frozen=True)
+class Grid:
+    """The windows of one image: ``rows`` x ``cols`` spans (window start in the padded image, kept from, kept
+    to in the picture) from windows() and _cropped(); window ``i`` is row ``i // len(cols)``, column
+    ``i % len(cols)``. Every window is win_h x win_w input pixels and keeps a disjoint interior, so any subset
+    of windows can be computed anywhere and placed into the output afterwards (a job shared out in parts)."""
+
+    height: int  # the picture's, before padding
+    width: int
+    scale: int
+    pad: int
+    win_h: int
+    win_w: int
+    rows: tuple[tuple[int, int, int], ...]
+    cols: tuple[tuple[int, int, int], ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    def kept(self, index: int) -> tuple[slice, slice]:
+        """Window ``index``'s interior in the output: (rows, columns) slices of the upscaled picture."""
+        (_, y0, y1), (_, x0, x1) = self.rows[index // len(self.cols)], self.cols[index % len(self.cols)]
+        s = self.scale
+        return slice(y0 * s, y1 * s), slice(x0 * s, x1 * s)
+
+
+def grid(height: int, width: int, scale: int, tile: int, overlap: int, pad: int = 0) -> Grid:
+    """The windows upscale_tiled() runs for a height x width picture padded by ``pad`` on each side.
+    Raises ValueError when ``tile`` leaves no interior."""
+    if tile - 2 * overlap < 1:
+        raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
+    rows = _cropped(windows(height + 2 * pad, tile, overlap), pad, height)
+    cols = _cropped(windows(width + 2 * pad, tile, overlap), pad, width)
+    win_h, win_w = min(height + 2 * pad, tile), min(width + 2 * pad, tile)
+    return Grid(height, width, scale, pad, win_h, win_w, tuple(rows), tuple(cols))
+
+
+def run_window(
+    source: np.ndarray, cut: Grid, index: int, infer: Infer, rounds: int = 0, dtype=np.uint8
+) -> np.ndarray:
+    """Window ``index`` of ``cut`` from the padded ``source`` (H + 2 pad x W + 2 pad x 3): its kept interior,
+    upscaled (``rounds`` of back-projection onto the window first), as ``dtype`` (uint8 or uint16)."""
+    (y, y0, y1), (x, x0, x1) = cut.rows[index // len(cut.cols)], cut.cols[index % len(cut.cols)]
+    s, pad = cut.scale, cut.pad
+    window = to_model(source[y : y + cut.win_h, x : x + cut.win_w])
+    sr = infer(window)
+    if rounds:
+        sr = back_project(window[0], sr[0], s, rounds)[None]
+    interior = sr[:, :, (y0 + pad - y) * s : (y1 + pad - y) * s, (x0 + pad - x) * s : (x1 + pad - x) * s]
+    return from_model(interior, dtype)  # converted alone: less work
+
+
 def upscale_tiled(
     rgb: np.ndarray,
     scale: int,
@@ -82,29 +136,16 @@ def upscale_tiled(
     of ``border`` (see padded(); none for "zero"); ``infer`` takes min(H + 2 pad, tile) x min(W + 2 pad, tile)
     windows, and each window's output gets ``rounds`` of back-projection onto its input (backprojection.py).
     Returns the same dtype, H x W scale times larger: the padding's output is never stored."""
-    if tile - 2 * overlap < 1:
-        raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
     pad = pad if BORDERS[border] is not None else 0
+    cut = grid(rgb.shape[0], rgb.shape[1], scale, tile, overlap, pad)
     source = padded(rgb, pad, border)
-    h, w = rgb.shape[:2]
-    win_h, win_w = min(h + 2 * pad, tile), min(w + 2 * pad, tile)
-    rows, cols = (
-        _cropped(windows(h + 2 * pad, tile, overlap), pad, h),
-        _cropped(windows(w + 2 * pad, tile, overlap), pad, w),
-    )
-    out = np.empty((h * scale, w * scale, 3), rgb.dtype)
-    total, s = len(rows) * len(cols), scale
-    progress(0, total)
-    for done, ((y, y0, y1), (x, x0, x1)) in enumerate(product(rows, cols), start=1):
+    out = np.empty((cut.height * scale, cut.width * scale, 3), rgb.dtype)
+    progress(0, cut.total)
+    for index in range(cut.total):
         if cancelled():
             raise Cancelled()
-        window = to_model(source[y : y + win_h, x : x + win_w])
-        sr = infer(window)
-        if rounds:
-            sr = back_project(window[0], sr[0], scale, rounds)[None]
-        interior = sr[:, :, (y0 + pad - y) * s : (y1 + pad - y) * s, (x0 + pad - x) * s : (x1 + pad - x) * s]
-        out[y0 * s : y1 * s, x0 * s : x1 * s] = from_model(interior, rgb.dtype)  # converted alone: less work
-        progress(done, total)
+        out[cut.kept(index)] = run_window(source, cut, index, infer, rounds, rgb.dtype)
+        progress(index + 1, cut.total)
     return out
 
 

@@ -83,6 +83,12 @@ class Job(models.Model):
     # Storage names the running attempt has written, noted before each write: if its worker is killed
     # before the job is DONE, the next claim removes them, so a crash leaves no orphan files.
     attempt_files = models.JSONField(default=list, blank=True)
+    # A job shared out in parts (services/fanout.py): ``fanout`` names the current split (a token the parts
+    # carry; empty when the job runs whole), ``plan`` is the engine's pinned plan every part runs, and
+    # ``helpers`` lists the workers other than ``worker`` that computed parts of the finished run.
+    fanout = models.CharField(max_length=32, blank=True)
+    plan = models.JSONField(default=dict, blank=True)
+    helpers = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -148,3 +154,32 @@ class Job(models.Model):
             )
             if f
         ]
+
+
+class Part(models.Model):
+    """One share of a job split among workers: windows ``first``..``stop - 1`` of the engine's grid, claimed
+    by one conditional UPDATE (QUEUED, or RUNNING with its lease run out), valid while the job is RUNNING
+    with ``fanout == run``. ``output`` is the storage name of a helper's result, noted before it is written."""
+
+    job = models.ForeignKey(Job, models.CASCADE, related_name="parts")
+    run = models.CharField(max_length=32)
+    index = models.PositiveIntegerField()
+    first = models.PositiveIntegerField()
+    stop = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    worker = models.CharField(max_length=255, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)  # claims, hand-backs included
+    handbacks = models.PositiveSmallIntegerField(default=0)
+    output = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["job", "run", "index"], name="part_once_per_run")]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
+
+    @property
+    def __str__(self):
+        return f"part {self.index} of job {self.job_id}"
+
+    def windows(self):
+        return range(self.first, self.stop)

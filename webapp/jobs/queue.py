@@ -23,6 +23,7 @@ from webapp import logs
 
 log = logging.getLogger(__name__)
 TASK = "webapp.jobs.tasks.upscale"
+PART_TASK = "webapp.jobs.tasks.upscale_part"
 QUEUE = "upscale"
 MARKER = "upscale:published:"
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's defaults (transport options unacked_key, ...)
@@ -62,6 +63,20 @@ def publish(job_id, still_wanted=None, **options):
         _forget(key)
         return False
     return True
+
+
+def publish_parts(job_id, run, count):
+    """Wake up to ``count`` idle workers to help with the parts of the job's split ``run``. These messages carry
+    no marker: a lost one costs nothing (the coordinator computes every part nobody took) and a surplus one is
+    skipped at once. Returns how many were sent; never raises."""
+    sent = 0
+    try:
+        for _ in range(count):
+            current_app.send_task(PART_TASK, args=[str(job_id), run], queue=QUEUE, retry=False)
+            sent += 1
+    except Exception as e:  # the broker is down: the coordinator does the work alone
+        log.warning("could not publish parts of job %s: %s", job_id, e, extra={"job_id": str(job_id)})
+    return sent
 
 
 def _forget(key):

@@ -11,6 +11,13 @@ def upscale(job_id):
     return run_job(job_id)
 
 
+@shared_task(name="webapp.jobs.tasks.upscale_part")
+def upscale_part(job_id, run):
+    from webapp.jobs.services.fanout import help_with
+
+    return help_with(job_id, run)
+
+
 @shared_task(name="webapp.jobs.tasks.sweep")
 def sweep():
     from webapp.jobs.services.sweeper import sweep

@@ -106,6 +106,9 @@ def delete_folder(folder):
 
 
 def delete_files(job):
+    from webapp.jobs.services.fanout import discard
+
+    discard(job.pk)  # a running job's parts: its coordinator may be gone
     for f in job.files():
         try:
             f.storage.delete(f.name)

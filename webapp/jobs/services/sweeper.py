@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import ACTIVE, Job, Status
+from webapp.jobs.models import ACTIVE, Job, Part, Status
 from webapp.jobs.services import claimable, delete_files, publish, remove
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def expire():
     return count
 
 
-SWEPT_FOLDERS = ("inputs", "results", "previews")
+SWEPT_FOLDERS = ("inputs", "results", "previews", "parts")  # parts: the outputs of a fanned-out job's parts
 TILE_FOLDERS = "tiles"  # one folder of zoom tiles per job (storage_folder), written by the workers
 
 
@@ -133,6 +133,8 @@ def _named_files():
     for *files, attempt_files in rows.iterator(chunk_size=2000):
         names.update(name for name in files if name)
         names.update(attempt_files or [])
+    parts = Part.objects.filter(job__status__in=ACTIVE).exclude(output="")  # a finished job's are orphans
+    names.update(parts.values_list("output", flat=True).iterator(chunk_size=2000))
     return names
 
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import move, publish, remove, storage_folder, storage_name
+from webapp.jobs.services import fanout, move, publish, remove, storage_folder, storage_name
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def claim(job_id):
         eta_at=None,
         attempt_files=[],
         hand_back=False,
+        fanout="",  # an earlier claim's parts are no longer valid; its helpers stop within a window
     )
     if not claimed:
         log.info(
@@ -107,6 +108,10 @@ class Reporter:
     def progress(self, done, total):
         if settings.TEST_TILE_DELAY and done:
             time.sleep(settings.TEST_TILE_DELAY)  # test-only: a job long enough to cut mid-way on any CPU
+        self.write(done, total)
+
+    def write(self, done, total):
+        """Progress and ETA from ``done`` of ``total`` windows (across workers for a job in parts)."""
         now = time.monotonic()
         # The first finished window is written at once: it gives the page an ETA to poll, even in a short job.
         if now - self.last_write < settings.JOB_PROGRESS_INTERVAL and done not in (1, total):
@@ -160,6 +165,8 @@ def run_job(job_id):
     finally:
         if not Job.objects.filter(pk=job.pk, status=Status.DONE, attempts=job.attempts).exists():
             remove(saved)
+        if Job.objects.filter(pk=job.pk, attempts=job.attempts).exclude(fanout="").exists():
+            fanout.discard(job.pk)  # this claim's parts (a later claim discards them itself)
     if error is None:
         return "handed back" if hand_back(job) else "cancelled"
     finish(job, Status.FAILED, error=error, reason=reason)
@@ -168,10 +175,12 @@ def run_job(job_id):
 
 def mark_for_hand_back(workers):
     """Mark the RUNNING jobs of ``workers`` (worker ids "host:pid") for hand-back, except those handed back
-    JOB_MAX_HANDBACKS times already (they run on until the worker is stopped). Returns how many."""
-    return Job.objects.filter(
+    JOB_MAX_HANDBACKS times already (they run on until the worker is stopped), and put the parts of other jobs
+    they help with back to the queue. Returns how many jobs and parts."""
+    jobs = Job.objects.filter(
         status=Status.RUNNING, worker__in=workers, handbacks__lt=settings.JOB_MAX_HANDBACKS
     ).update(hand_back=True)
+    return jobs + fanout.hand_back_parts(workers)
 
 
 def hand_back(job):
@@ -216,6 +225,8 @@ def failure(job, e):
         return "The job timed out: it ran longer than the time limit.", "timeout"
     if isinstance(e, StorageFailed):
         return str(e), "storage"
+    if isinstance(e, fanout.PartsLost):
+        return str(e), "worker_lost"
     log.exception("job %s failed", job.pk)
     return "The image could not be processed.", "internal"
 
@@ -238,7 +249,8 @@ def upscale_and_store(job, saved):
     are made in a thread while the engine encodes the result, which keeps only one core busy."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from upscale_worker.engine import Cancelled, Options, upscale_file  # only workers import the engine
+    from upscale_worker.engine import Cancelled, Options  # only workers import the engine
+    from upscale_worker.engine.api import finish_file, prepare_file, upscale_prepared
     from upscale_worker.engine.config import configure
 
     configure(engine_config())
@@ -254,18 +266,15 @@ def upscale_and_store(job, saved):
             previews.append(pool.submit(make_tiles, job, rgb, alpha, tiles_dir))
 
         with job.input_file.open("rb") as src:
-            result = upscale_file(
-                src,
-                dst,
-                scale=job.scale,
-                fmt=job.format,
-                quality=job.quality,
-                keep_metadata=job.keep_metadata,
-                progress=reporter.progress,
-                cancelled=reporter.cancelled,
-                on_result=start_previews,
-                options=Options(source=job.source),
+            prepared = prepare_file(
+                src.read(), job.scale, job.format, Options(source=job.source), cancelled=reporter.cancelled
             )
+        helpers = []
+        if fanout.wanted(prepared):  # a large job: shared out in parts, assembled here
+            rgb, helpers = fanout.coordinate(job, prepared, reporter)
+        else:
+            rgb = upscale_prepared(prepared, reporter.progress, reporter.cancelled)
+        result = finish_file(prepared, rgb, dst, job.format, job.quality, job.keep_metadata, start_previews)
         reporter.renew()
         if reporter.lost:
             raise Cancelled()
@@ -291,6 +300,7 @@ def upscale_and_store(job, saved):
             "model": result.model,
             "variant": result.variant,
             "model_choice": result.choice[:255],
+            "helpers": helpers,
         }
 
 

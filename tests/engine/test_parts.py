@@ -1,0 +1,70 @@
+"""One job in parts: plan once, run any subset of windows in any process, assemble: the same bytes as whole."""
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+
+from upscale_worker.engine import EngineError
+from upscale_worker.engine.api import (
+    OVERLAP,
+    assemble,
+    finish_file,
+    prepare_file,
+    run_windows,
+    upscale_file,
+)
+from upscale_worker.engine.tiling import grid, padded, run_window, upscale_tiled
+
+
+def nearest(batch: np.ndarray) -> np.ndarray:
+    return batch.repeat(2, axis=2).repeat(2, axis=3)
+
+
+def rgba16(width: int, height: int) -> bytes:
+    """A 16-bit RGBA PNG with texture everywhere and a transparent corner (alpha and 16-bit both travel)."""
+    px = np.random.default_rng(1).integers(0, 65536, (height, width, 4), dtype=np.uint16)
+    px[: height // 3, : width // 3, 3] = 0
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(px, cv2.COLOR_RGBA2BGRA))
+    assert ok
+    return encoded.tobytes()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (65, 104), (333, 517)])
+def test_it_places_windows_computed_in_any_order_where_the_whole_run_puts_them(size):
+    img = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
+    cut = grid(*size, 2, 64, OVERLAP, 8)
+    source = padded(img, 8, "replicate")
+    out = np.zeros((size[0] * 2, size[1] * 2, 3), np.uint8)
+    for index in reversed(range(cut.total)):
+        out[cut.kept(index)] = run_window(source, cut, index, nearest)
+    assert np.array_equal(out, upscale_tiled(img, 2, nearest, 64, OVERLAP, pad=8, border="replicate"))
+
+
+def test_a_file_run_in_two_processes_parts_equals_the_file_run_whole(tmp_path):
+    """16-bit RGBA: the coordinator pins the plan, a 'helper' runs every other window with it, and the
+    assembled, encoded result has the same bytes as upscale_file's."""
+    data = rgba16(150, 110)
+    upscale_file(io.BytesIO(data), tmp_path / "whole.png", scale=2)
+    coordinator = prepare_file(data, 2)
+    helper = prepare_file(data, 2, pinned=coordinator.pinned)
+    assert coordinator.cut.total >= 2
+    every = range(coordinator.cut.total)
+    interiors = dict(run_windows(helper, every[1::2])) | dict(run_windows(coordinator, every[::2]))
+    finish_file(coordinator, assemble(coordinator, interiors), tmp_path / "parts.png")
+    assert (tmp_path / "parts.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+
+
+def test_it_refuses_to_assemble_with_a_window_missing():
+    data = rgba16(150, 110)
+    prepared = prepare_file(data, 2)
+    interiors = dict(run_windows(prepared, range(1, prepared.cut.total)))
+    with pytest.raises(EngineError, match="1 of"):
+        assemble(prepared, interiors)
+
+
+def test_a_pinned_plan_for_another_scale_is_refused():
+    prepared = prepare_file(rgba16(20, 20), 2)
+    with pytest.raises(EngineError, match="x2"):
+        prepare_file(rgba16(20, 20), 3, pinned=prepared.pinned)
