@@ -177,9 +177,9 @@ class Part(models.Model):
         constraints = [models.UniqueConstraint(fields=["job", "run", "index"], name="part_once_per_run")]
         indexes = [models.Index(fields=["status", "lease_expires_at"])]
 
-    @property
     def __str__(self):
         return f"part {self.index} of job {self.job_id}"
 
+    @property
     def windows(self):
         return range(self.first, self.stop)
