@@ -175,14 +175,14 @@ def upscale_file(
     options: Options = Options(),
     on_result: OnResult = lambda rgb, alpha: None,
 ) -> Result:
-    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg or webp).
+    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg, webp or avif).
 
     ``on_result(rgb, alpha)`` sees the upscaled pixels before they are encoded (alpha None when opaque),
     e.g. to make previews without decoding ``dst`` again; it must not change them. The model variant is
     chosen from the file's header by ``options.source`` (see compression.py); the Result says which ran.
     """
     if fmt not in pixels.OUTPUT_FORMATS:
-        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
+        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG, WebP or AVIF.")
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
     plan = _checked(scale, options, _compression(data))  # before decoding: a missing model fails at once
     picture = pixels.load(io.BytesIO(data), cancelled=cancelled)

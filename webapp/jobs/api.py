@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from webapp import ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, prefer_wait
-from webapp.jobs.models import Job, Status
+from webapp.jobs.models import CONTENT_TYPES, Job, Status
 from webapp.jobs.serializers import CredentialsSerializer, JobCreateSerializer, JobSerializer, TokenSerializer
 from webapp.jobs.services import web
 from webapp.jobs.views import file_response
@@ -29,7 +29,7 @@ def refused(e):
     return response
 
 
-RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
+RESULT_TYPES = tuple(CONTENT_TYPES.values())
 
 
 @extend_schema(
