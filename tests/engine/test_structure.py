@@ -47,6 +47,14 @@ def test_it_accepts_every_jpeg_of_the_corpus():
         structure.check(path.read_bytes(), "jpeg")
 
 
+def test_it_skips_extraneous_bytes_between_segments_as_libjpeg_does():
+    data = encode(Image.new("RGB", (300, 200), (90, 100, 110)), "JPEG")
+    at = data.index(b"\xff\xdb")  # before the quantisation tables
+    padded = data[:at] + b"\0\0junk" + data[at:]
+    assert Image.open(io.BytesIO(padded)).load() is not None  # a warning only
+    structure.check(padded, "jpeg")
+
+
 def cut(data: bytes, keep: int) -> bytes:
     return data[:keep] + b"\xff\xd9"
 

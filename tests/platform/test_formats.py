@@ -131,3 +131,39 @@ def test_it_refuses_an_animated_gif_or_a_multi_page_tiff_saying_so(alice_api):
 def test_it_refuses_jpeg_xl_by_name(alice_api, head):
     detail = post_refused(alice_api, "a.jxl", head + bytes(64))
     assert detail.startswith("JPEG XL is not supported yet; save it as PNG, JPEG, WebP")
+
+
+def test_it_writes_an_avif_result(alice_api):
+    rgb = picture()
+    data = {
+        "image": upload_file("a.png", with_pillow("PNG")(rgb)),
+        "scale": 2,
+        "format": "avif",
+        "quality": 95,
+    }
+    r = alice_api.post("/api/v1/jobs", data, format="multipart")
+    assert r.status_code == 201, r.content
+    job = wait_for(r.json()["id"])
+    assert job.status == "done", job.error
+    result = alice_api.get(f"/api/v1/jobs/{job.id}/result")
+    assert result["Content-Type"] == "image/avif"
+    with Image.open(io.BytesIO(b"".join(result.streaming_content))) as im:
+        assert im.format == "AVIF" and im.size == (80, 48)
+        back = cv2.resize(np.asarray(im.convert("RGB")), (40, 24), interpolation=cv2.INTER_AREA)
+    assert np.abs(back[2:10, 2:18].astype(int) - rgb[2:10, 2:18]).mean() < 8
+
+
+def test_avif_results_have_a_megapixel_cap_of_their_own(alice_api, settings):
+    from tests.platform.hostile import png_bomb
+
+    settings.MAX_INPUT_MEGAPIXELS = settings.MAX_OUTPUT_MEGAPIXELS = 1000
+    r = alice_api.post(
+        "/api/v1/jobs",
+        {"image": upload_file("a.png", png_bomb(3000, 3000)), "scale": 2, "format": "avif"},
+        format="multipart",
+    )
+    assert r.status_code == 400 and r.json()["code"] == "too_large"
+    assert "the limit for AVIF is 25 megapixels" in r.json()["detail"]
+    from upscale_worker.engine import limits
+
+    limits.check(3000, 3000, 2, "png", limits.Limits(1000, 1000))  # the same result as PNG fits

@@ -52,7 +52,6 @@ SITE_FORMATS = ("png", "jpeg", "webp", "heic", "avif", "tiff", "bmp", "gif")
 FORMAT_NAMES = {
     **limits.FORMAT_NAMES,
     "heic": "HEIC",
-    "avif": "AVIF",
     "tiff": "TIFF",
     "gif": "GIF",
     "bmp": "BMP",

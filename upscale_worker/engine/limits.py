@@ -3,7 +3,8 @@
 Input and output megapixels are the caller's (the site's settings and the CLI read MAX_INPUT_MEGAPIXELS and
 MAX_OUTPUT_MEGAPIXELS); each output format also has a side limit of its own that no setting lifts:
 libjpeg writes at most 65,500 pixels a side (JPEG_MAX_DIMENSION), WebP 16,383 (its 14-bit size fields),
-PNG 2^31 - 1 (its 4-byte fields).
+PNG 2^31 - 1 (its 4-byte fields), AVIF 32,768 (what libavif decodes by default). AVIF results also have a
+megapixel cap of their own (FORMAT_MEGAPIXELS), its encoder being slow.
 """
 
 from __future__ import annotations
@@ -14,8 +15,11 @@ from upscale_worker.engine.errors import EngineError
 
 DEFAULT_INPUT_MEGAPIXELS = 16.0
 DEFAULT_OUTPUT_MEGAPIXELS = 100.0
-MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_500, "webp": 16_383}
-FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP"}
+MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_500, "webp": 16_383, "avif": 32_768}  # AVIF: libavif's decoders
+FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
+# AVIF encoding (libaom through Pillow) is slow: 3 MP took 5.4 s on the 2-core AMD EPYC under load, so its
+# results are capped below the general output limit (25 MP: about 45 s there).
+FORMAT_MEGAPIXELS = {"avif": 25.0}
 
 
 class TooLarge(EngineError):
@@ -41,10 +45,16 @@ def megapixels(width: int, height: int) -> float:
 
 def output_fits(width: int, height: int, scale: int, fmt: str, limits: Limits) -> bool:
     """Whether ``width`` x ``height`` upscaled ``scale`` times fits the output limits and ``fmt``'s side limit."""
-    cap = limits.output_megapixels
+    cap = output_cap(fmt, limits)
     return (cap is None or megapixels(width, height) * scale * scale <= cap) and max(
         width, height
     ) * scale <= MAX_SIDE[fmt]
+
+
+def output_cap(fmt: str, limits: Limits) -> float | None:
+    """The output megapixels allowed in ``fmt``: the limit, or the format's own cap where lower (None: none)."""
+    caps = [c for c in (limits.output_megapixels, FORMAT_MEGAPIXELS.get(fmt)) if c is not None]
+    return min(caps, default=None)
 
 
 def largest_scale(
@@ -85,9 +95,10 @@ def check_output(
             f"{FORMAT_NAMES[fmt]} output cannot exceed {MAX_SIDE[fmt]} pixels a side "
             f"({width}x{height} at x{scale} would be {out_w}x{out_h}).{hint}"
         )
+    own = f" for {FORMAT_NAMES[fmt]}" if output_cap(fmt, limits) != limits.output_megapixels else ""
     raise TooLarge(
         f"At x{scale} the result would be {out_w}x{out_h} ({megapixels(out_w, out_h):.1f} megapixels); "
-        f"the limit is {limits.output_megapixels:g} megapixels.{hint}"
+        f"the limit{own} is {output_cap(fmt, limits):g} megapixels.{hint}"
     )
 
 

@@ -30,7 +30,7 @@ from upscale_worker.engine.errors import Cancelled, EngineError
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
 READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF"}
-OUTPUT_FORMATS = ("png", "jpeg", "webp")
+OUTPUT_FORMATS = ("png", "jpeg", "webp", "avif")
 READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
@@ -367,7 +367,7 @@ def _channels(picture: Picture) -> np.ndarray:
 
 def save(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadata: bool) -> None:
     if fmt not in OUTPUT_FORMATS:
-        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG or WebP.")
+        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG, WebP or AVIF.")
     if fmt == "png":
         _write_png(picture, Path(dst), keep_metadata)
     else:
@@ -471,7 +471,7 @@ def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int,
         alpha = None if picture.alpha is None else np.rint(picture.alpha / 257.0).astype(np.uint8)
         picture = picture.with_pixels(np.rint(picture.rgb / 257.0).astype(np.uint8), alpha)
     picture = to_srgb(picture)
-    if fmt == "webp":
+    if fmt in ("webp", "avif"):
         picture = rgb_profile(picture)
     if fmt == "jpeg":
         picture = replace(picture, opaque_alpha=False)
@@ -484,6 +484,8 @@ def _save_with_pillow(picture: Picture, dst: str | Path, fmt: str, quality: int,
         options["dpi"] = tuple(round(v) for v in picture.dpi)
     if fmt == "jpeg":
         options["subsampling"] = 0  # 4:4:4: chroma subsampling would blur the detail just created
+    if fmt == "avif":
+        options["subsampling"] = "4:4:4"
     if keep_metadata:
         options.update(exif=picture.exif, xmp=picture.xmp)
     if fmt == "jpeg":  # one APP1 segment each: what does not fit is dropped, never a failed job

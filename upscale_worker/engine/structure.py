@@ -44,6 +44,7 @@ MIN_BITS_DC = 1
 PROGRESSIVE = {0xC2, 0xCA}
 FRAMES = {0xC0, 0xC1, 0xC2, 0xC9, 0xCA}
 JPEG_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")  # ends entropy-coded data (RSTn and stuffing don't)
+FF = re.compile(rb"\xff")
 TRUNCATED = "The file is truncated."
 
 
@@ -93,8 +94,11 @@ def check_jpeg(data: memoryview) -> None:
     second picture after the first one's EOI), its scans counted and measured. See the module's doc."""
     frame, scans, coded, blocks, at = None, 0, set(), 0, 2
     while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            raise damaged("jpeg")
+        if data[at] != 0xFF:  # extraneous bytes: libjpeg warns and skips to the next marker, and so do we
+            at = _next_ff(data, at)
+            if at < 0:
+                break
+            continue
         kind = data[at + 1]
         if kind == 0xFF:  # fill byte
             at += 1
@@ -144,6 +148,11 @@ def _frame(kind: int, segment: memoryview) -> Frame:
     if not components:
         raise damaged("jpeg")
     return Frame(kind, width, height, components)
+
+
+def _next_ff(data: memoryview, at: int) -> int:
+    found = FF.search(data, at)
+    return found.start() if found else -1
 
 
 def _entropy_end(data: memoryview, at: int) -> int:

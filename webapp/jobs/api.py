@@ -19,7 +19,7 @@ from webapp import downloads, ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, prefer_wait
 from webapp.jobs import waiting
-from webapp.jobs.models import Job, Status
+from webapp.jobs.models import CONTENT_TYPES, Job, Status
 from webapp.jobs.serializers import (
     CredentialsSerializer,
     EstimateQuerySerializer,
@@ -40,7 +40,7 @@ def refused(e):
     return response
 
 
-RESULT_TYPES = ("image/png", "image/jpeg", "image/webp")
+RESULT_TYPES = tuple(CONTENT_TYPES.values())
 
 
 @extend_schema(

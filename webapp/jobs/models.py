@@ -16,8 +16,8 @@ class Status(models.TextChoices):
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
-FORMATS = ("png", "jpeg", "webp")
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
+FORMATS = ("png", "jpeg", "webp", "avif")
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
 
 
 class Source(models.TextChoices):
