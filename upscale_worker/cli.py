@@ -21,7 +21,7 @@ from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.config import EngineConfig, configure, current
-from upscale_worker.engine.pixels import OUTPUT_FORMATS
+from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
 from upscale_worker.evaluate import SUFFIXES
 
 CLI_FORMATS = ("png", "jpeg", "webp", "gif", "bmp")
@@ -238,7 +238,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(run=run_evaluate)
     for sub in (up, ev):
-        sub.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
+        sub.add_argument("--scale", type=int, choices=SCALES, default=4)
         sub.add_argument(
             "--precision",
             choices=("f32", "bf16", "int8"),

@@ -19,6 +19,7 @@ from PIL import Image
 from upscale_worker.engine import limits
 from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.limits import Limits, TooLarge
+from upscale_worker.engine.vocabulary import UPLOAD_FORMATS
 
 MAGIC = {
     "png": (b"\x89PNG\r\n\x1a\n",),
@@ -28,7 +29,7 @@ MAGIC = {
     "bmp": (b"BM",),
 }
 PILLOW_FORMATS = {"png": ["PNG"], "jpeg": ["JPEG", "MPO"], "webp": ["WEBP"], "gif": ["GIF"], "bmp": ["BMP"]}
-SITE_FORMATS = ("png", "jpeg", "webp")
+SITE_FORMATS = UPLOAD_FORMATS
 FORMAT_NAMES = {**limits.FORMAT_NAMES, "gif": "GIF", "bmp": "BMP"}
 EXIF_ORIENTATION = 0x0112
 XMP_ORIENTATION = re.compile(rb'(tiff:Orientation(?:="|>))([0-9])')  # attribute or element

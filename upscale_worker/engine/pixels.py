@@ -25,10 +25,10 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 
 from upscale_worker.engine import header
 from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.vocabulary import OUTPUT_FORMATS
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
 READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "BMP", "GIF"}
-OUTPUT_FORMATS = ("png", "jpeg", "webp")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
 EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability

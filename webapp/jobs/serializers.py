@@ -2,6 +2,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Source, Status
 
@@ -98,7 +99,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 class JobCreateSerializer(serializers.Serializer):
     image = serializers.FileField()
-    scale = serializers.ChoiceField(choices=[2, 3, 4])
+    scale = serializers.ChoiceField(choices=list(SCALES))
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
