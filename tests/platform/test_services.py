@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from tests.conftest import image_bytes, media_files, upload_file
 from tests.platform.factories import make_job, stored
+from upscale_worker.engine import previews
 from webapp.jobs import services
 from webapp.jobs.models import Job
 from webapp.jobs.services import sweeper, worker
@@ -206,21 +207,23 @@ def test_the_result_preview_from_the_engines_pixels_matches_one_from_the_decoded
     png = io.BytesIO()
     Image.fromarray(img).save(png, "PNG")
     with Image.open(png) as im:
-        decoded_ext, decoded = worker.preview(im, 128)
-    made_ext, made = worker.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
+        decoded_ext, decoded = previews.preview(im, 128)
+    made_ext, made = previews.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
     assert made_ext == decoded_ext == ext
-    with Image.open(made) as a, Image.open(decoded) as b:
+    with Image.open(io.BytesIO(made)) as a, Image.open(io.BytesIO(decoded)) as b:
         assert a.size == b.size == (128, 77) and a.mode == b.mode
         assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean() < 3
 
 
 def test_a_16_bit_result_gets_an_8_bit_preview():
+    import io
+
     import numpy as np
     from PIL import Image
 
     rgb = np.full((40, 60, 3), 257 * 200, np.uint16)
-    ext, content = worker.pixels_preview(rgb, None, 30)
-    with Image.open(content) as im:
+    ext, content = previews.pixels_preview(rgb, None, 30)
+    with Image.open(io.BytesIO(content)) as im:
         assert ext == "jpg" and im.size == (30, 20) and abs(int(np.asarray(im).mean()) - 200) <= 1
 
 
@@ -270,6 +273,6 @@ def test_the_input_preview_of_a_cmyk_photo_goes_through_its_profile():
         ImageCms.createProfile("sRGB"),
         outputMode="RGB",
     ).getpixel((5, 5))
-    ext, content = worker.preview(Image.open(buf), 16)
-    shown = Image.open(io.BytesIO(content.read())).getpixel((3, 3))
+    ext, content = previews.preview(Image.open(buf), 16)
+    shown = Image.open(io.BytesIO(content)).getpixel((3, 3))
     assert ext == "jpg" and np.abs(np.subtract(shown, managed)).max() <= 3

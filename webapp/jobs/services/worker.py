@@ -290,13 +290,16 @@ def upscale_and_store(job, saved):
 
 
 def make_previews(job, rgb, alpha):
-    """The result preview from the engine's pixels (decoding the written result again costs far more), the
-    input preview and the thumbnail: [(extension, content)] x 3."""
+    """The result preview from the engine's pixels, the input preview and the thumbnail, made by the engine
+    (upscale_worker/engine/previews.py): [(extension, content)] x 3."""
     from PIL import Image
 
-    result_preview = pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)
+    from upscale_worker.engine.previews import pixels_preview, preview
+
+    made = [pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)]
     with default_storage.open(job.input_file.name, "rb") as f, Image.open(f) as im:  # not the engine's handle
-        return [result_preview, preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
+        made += [preview(im, settings.PREVIEW_SIZE), preview(im, settings.THUMBNAIL_SIZE)]
+    return [(ext, ContentFile(data)) for ext, data in made]
 
 
 def clean_tmp():
@@ -330,45 +333,3 @@ def store_result(job, dst, previews, saved):
         for name, (_, _, content) in zip(names, outputs):
             if default_storage.save(name, content) != name:
                 raise OSError(f"storage renamed {name}")
-
-
-def preview(im, size):
-    """A downscaled copy for the comparison slider and the history: (extension, content).
-    JPEG when opaque (fast to encode), WebP when there is transparency."""
-    import io
-
-    from PIL import ImageOps
-
-    from upscale_worker.engine.pixels import cmyk_to_srgb
-
-    im.draft("RGB", (size, size))  # JPEG: decode at a fraction of the size
-    if im.mode == "CMYK":
-        im = cmyk_to_srgb(im)  # through its profile, as the engine reads it
-    im = ImageOps.exif_transpose(im)
-    alpha = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
-    im = im.convert("RGBA" if alpha else "RGB")
-    im.thumbnail((size, size))
-    buf = io.BytesIO()
-    if alpha:
-        im.save(buf, "WEBP", quality=85, method=0)
-    else:
-        im.save(buf, "JPEG", quality=85)
-    return ("webp" if alpha else "jpg"), ContentFile(buf.getvalue())
-
-
-def pixels_preview(rgb, alpha, size):
-    """preview() of an upscaled H x W x 3 array (and H x W alpha or None) still in memory: OpenCV shrinks it
-    straight to the preview's size (no full-size copy, faster than Pillow's thumbnail), Pillow encodes it."""
-    import cv2
-    import numpy as np
-    from PIL import Image
-
-    h, w = rgb.shape[:2]
-    shrink = min(1.0, size / max(w, h))
-    fitted = (max(1, round(w * shrink)), max(1, round(h * shrink)))
-    small = np.dstack(
-        [cv2.resize(x, fitted, interpolation=cv2.INTER_AREA) for x in (rgb, alpha) if x is not None]
-    )
-    if small.dtype == np.uint16:
-        small = np.rint(small / 257.0).astype(np.uint8)
-    return preview(Image.fromarray(small), size)
