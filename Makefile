@@ -4,26 +4,38 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/datasets/train
 
-.PHONY: run test system-deps train export bench clean
+.PHONY: run test system-deps train export bench clean lock
 
-# One stamp per requirements file: `make run` installs the runtime only (no torch, NNCF or Playwright);
-# test, train and bench add theirs on top of it.
+# One stamp per lock: `make run` installs the runtime only (no torch, NNCF or Playwright); test, train and
+# bench install their lock, which holds the one below it with the same pins. Every lock is compiled from its
+# requirements*.in by `make lock` (pip-tools): every package pinned, each with its hashes.
+PIP_INSTALL := $(PY) -m pip install --quiet --require-hashes
+LOCKS := requirements requirements-train requirements-dev requirements-bench
+
 $(VENV)/.installed-run: requirements.txt
 	test -x $(PY) || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet --upgrade pip; }
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
 $(VENV)/.installed-train: $(VENV)/.installed-run requirements-train.txt
-	$(PY) -m pip install --quiet -r requirements-train.txt
+	$(PIP_INSTALL) -r requirements-train.txt
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed-train requirements-dev.txt
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
 	touch $@
 
 $(VENV)/.installed-bench: $(VENV)/.installed-dev requirements-bench.txt
-	$(PY) -m pip install --quiet -r requirements-bench.txt
+	$(PIP_INSTALL) -r requirements-bench.txt
 	touch $@
+
+## Recompile the locks after editing a requirements*.in, in order (each is constrained by the one below it).
+## Pins already in a lock stay unless the .in asks otherwise; `make lock UPGRADE=--upgrade` moves them all.
+lock: $(VENV)/.installed-dev
+	for f in $(LOCKS); do \
+		$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url \
+			--no-emit-find-links $(UPGRADE) -o $$f.txt $$f.in || exit 1; \
+	done
 
 ## The whole platform: web on http://127.0.0.1:8000, one worker, the beat (Redis found or started).
 run: $(VENV)/.installed-run

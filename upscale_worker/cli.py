@@ -20,8 +20,8 @@ from tqdm import tqdm
 from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
-from upscale_worker.engine.config import EngineConfig, configure
-from upscale_worker.engine.pixels import OUTPUT_FORMATS
+from upscale_worker.engine.config import EngineConfig, configure, current
+from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
 from upscale_worker.evaluate import SUFFIXES
 
 # A folder's files that are upscaled: the evaluation's suffixes and the other formats the site accepts.
@@ -69,19 +69,24 @@ def limits_from(environ: Mapping[str, str]) -> limits.Limits:
 
 
 def config_from_env(
-    environ: Mapping[str, str], models_dir: Path | None = None, threads: int | None = None
+    environ: Mapping[str, str],
+    models_dir: Path | None = None,
+    threads: int | None = None,
+    base: EngineConfig | None = None,
 ) -> EngineConfig:
     """The engine's configuration for a process outside the site (the CLI, benchmarks, tools): the arguments
     given, then UPSCALE_MODELS_DIR, UPSCALE_CACHE_DIR, UPSCALE_PRECISION, UPSCALE_THREADS (0 or empty: every
-    core) and UPSCALE_TILE (comma-separated sides), then the engine's defaults. Raises EngineError on a value
-    it cannot read."""
-    default = EngineConfig()
+    core) and UPSCALE_TILE (comma-separated sides), then ``base`` (default: the engine's defaults). Raises
+    EngineError on a value it cannot read."""
+    default = base or EngineConfig()
     sides = [t for t in environ.get("UPSCALE_TILE", "").split(",") if t.strip()]
     return EngineConfig(
         models_dir=Path(models_dir or environ.get("UPSCALE_MODELS_DIR") or default.models_dir),
         cache_dir=Path(environ.get("UPSCALE_CACHE_DIR") or default.cache_dir),
-        precision=environ.get("UPSCALE_PRECISION") or None,
-        threads=threads if threads is not None else _env_number(environ, "UPSCALE_THREADS", int) or None,
+        precision=environ.get("UPSCALE_PRECISION") or default.precision,
+        threads=threads
+        if threads is not None
+        else _env_number(environ, "UPSCALE_THREADS", int) or default.threads,
         tiles=tuple(_env_number({"UPSCALE_TILE": t}, "UPSCALE_TILE", int) for t in sides) or default.tiles,
     )
 
@@ -234,7 +239,7 @@ def parser() -> argparse.ArgumentParser:
     )
     ev.set_defaults(run=run_evaluate)
     for sub in (up, ev):
-        sub.add_argument("--scale", type=int, choices=(2, 3, 4), default=4)
+        sub.add_argument("--scale", type=int, choices=SCALES, default=4)
         sub.add_argument(
             "--precision",
             choices=("f32", "bf16", "int8"),
@@ -253,7 +258,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        configure(config_from_env(os.environ, args.models_dir, args.threads))
+        # On top of the process' configuration: the defaults when run as a command.
+        configure(config_from_env(os.environ, args.models_dir, args.threads, current()))
         return args.run(args)
     except (EngineError, OSError) as e:  # one line, never a traceback
         print(f"error: {e}", file=sys.stderr)

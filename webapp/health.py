@@ -6,12 +6,13 @@ broker is reported but never fails it, since uploads are accepted and stored whi
 
 import secrets
 
-import redis
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.http import JsonResponse
+
+from webapp import redis_clients
 
 
 def check_database():
@@ -24,7 +25,7 @@ def check_database():
 
 
 def check_broker():
-    redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=1, socket_timeout=1).ping()
+    redis_clients.connect(settings.CELERY_BROKER_URL, timeout=1, connect_timeout=1).ping()
 
 
 def check_storage():

@@ -4,25 +4,20 @@ A window starts at its first hit and lasts ``period`` seconds (windows on the cl
 straddling two of them pass twice); a refused caller is told the window's remaining seconds (Retry-After).
 """
 
-import functools
 import logging
 
 import redis
 from django.conf import settings
 
+from webapp import redis_clients
 from webapp.proxy import client_ip  # noqa: F401  (the callers' one import for limits by address)
 
 log = logging.getLogger(__name__)
 PREFIX = "upscale:rl:"
 
 
-@functools.lru_cache(maxsize=4)
-def _connect(url):
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-
-
 def connection():
-    return _connect(settings.CACHES["default"]["LOCATION"])
+    return redis_clients.cache()
 
 
 def hit(key, limit, period=60):

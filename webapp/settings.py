@@ -192,8 +192,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         }
     )
 
-# Redis: the Celery broker and the cache (rate limits shared by every web process).
+# Redis: the Celery broker and the cache (rate limits shared by every web process). Every client has the
+# socket options (the site's own clients come from webapp/redis_clients.py).
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SOCKET_OPTIONS = {"socket_keepalive": True, "socket_keepalive_options": tcp_keepalive_options()}
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -202,8 +204,7 @@ CACHES = {
         "OPTIONS": {
             "socket_connect_timeout": 0.5,
             "socket_timeout": 0.5,
-            "socket_keepalive": True,
-            "socket_keepalive_options": tcp_keepalive_options(),
+            **REDIS_SOCKET_OPTIONS,
         },
     }
 }
@@ -367,8 +368,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", JOB_TIME_LIMIT + 300),
     "socket_connect_timeout": 1,
     "socket_timeout": 10,
-    "socket_keepalive": True,
-    "socket_keepalive_options": tcp_keepalive_options(),
+    **REDIS_SOCKET_OPTIONS,
     # kombu drops a BRPOP connection whose reply is this overdue (a half-open link) and reconnects.
     "health_check_interval": 10,
     # A publish fails fast when Redis is down (the sweeper publishes again later).

@@ -43,6 +43,9 @@ def test_the_cli_builds_it_from_the_environment_and_its_flags_come_first(tmp_pat
     flagged = cli.config_from_env(environ, models_dir=Path("/flag"), threads=1)
     assert (flagged.models_dir, flagged.threads) == (Path("/flag"), 1)
     assert cli.config_from_env({}) == EngineConfig() and EngineConfig().tiles == DEFAULT_TILES
+    base = EngineConfig(models_dir=tmp_path, precision="f32", threads=2, tiles=(64,))
+    assert cli.config_from_env({}, base=base) == base  # the CLI's main builds on the process' configuration
+    assert cli.config_from_env({"UPSCALE_THREADS": "5"}, base=base).threads == 5
 
 
 @pytest.mark.parametrize(

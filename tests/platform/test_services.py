@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from tests.conftest import image_bytes, media_files, upload_file
 from tests.platform.factories import make_job, stored
+from upscale_worker.engine import previews
 from webapp.jobs import services
 from webapp.jobs.models import Job
 from webapp.jobs.services import sweeper, worker
@@ -206,21 +207,23 @@ def test_the_result_preview_from_the_engines_pixels_matches_one_from_the_decoded
     png = io.BytesIO()
     Image.fromarray(img).save(png, "PNG")
     png.seek(0)
-    [(decoded_ext, decoded)] = worker.input_previews(png, 500, [128])
-    made_ext, made = worker.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
+    [(decoded_ext, decoded)] = previews.input_previews(png, 500, [128])
+    made_ext, made = previews.pixels_preview(img[..., :3], img[..., 3] if channels == 4 else None, 128)
     assert made_ext == decoded_ext == ext
-    with Image.open(made) as a, Image.open(decoded) as b:
+    with Image.open(io.BytesIO(made)) as a, Image.open(io.BytesIO(decoded)) as b:
         assert a.size == b.size == (128, 77) and a.mode == b.mode
         assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).mean() < 3
 
 
 def test_a_16_bit_result_gets_an_8_bit_preview():
+    import io
+
     import numpy as np
     from PIL import Image
 
     rgb = np.full((40, 60, 3), 257 * 200, np.uint16)
-    ext, content = worker.pixels_preview(rgb, None, 30)
-    with Image.open(content) as im:
+    ext, content = previews.pixels_preview(rgb, None, 30)
+    with Image.open(io.BytesIO(content)) as im:
         assert ext == "jpg" and im.size == (30, 20) and abs(int(np.asarray(im).mean()) - 200) <= 1
 
 
@@ -234,8 +237,8 @@ def test_the_previews_of_a_16_bit_grey_png_are_grey_not_white(alpha):
 
     grey = np.full((30, 40), 30000, np.uint16)  # 117 in 8 bits
     data = cv2.imencode(".png", np.dstack([grey, grey, grey, grey]) if alpha else grey)[1].tobytes()
-    for ext, content in worker.input_previews(io.BytesIO(data), 40, [32, 16]):
-        with Image.open(content) as im:
+    for ext, content in previews.input_previews(io.BytesIO(data), 40, [32, 16]):
+        with Image.open(io.BytesIO(content)) as im:
             assert abs(np.asarray(im.convert("RGB")).mean() - 117) <= 1, ext
 
 
@@ -286,6 +289,6 @@ def test_the_input_preview_of_a_cmyk_photo_goes_through_its_profile():
         outputMode="RGB",
     ).getpixel((5, 5))
     buf.seek(0)
-    [(ext, content)] = worker.input_previews(buf, 40, [16])
-    shown = Image.open(io.BytesIO(content.read())).getpixel((3, 3))
+    [(ext, content)] = previews.input_previews(buf, 40, [16])
+    shown = Image.open(io.BytesIO(content)).getpixel((3, 3))
     assert ext == "jpg" and np.abs(np.subtract(shown, managed)).max() <= 3

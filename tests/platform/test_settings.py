@@ -72,3 +72,18 @@ def test_an_unknown_precision_stops_the_site_at_start():
         timeout=60,
     )
     assert out.returncode != 0 and "UPSCALE_PRECISION='fp16' is not one of f32, bf16, int8" in out.stderr
+
+
+def test_the_site_opens_redis_clients_in_one_module_each_with_the_network_options():
+    openers = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "webapp").rglob("*.py")
+        if "Redis.from_url" in p.read_text() or "redis.Redis(" in p.read_text()
+    ]
+    assert openers == ["webapp/redis_clients.py"]
+    from webapp import ratelimit, redis_clients
+    from webapp.jobs import queue
+
+    for client in (queue.broker(), ratelimit.connection(), redis_clients.connect(project.REDIS_URL, 1, 1)):
+        options = client.connection_pool.connection_kwargs
+        assert options["socket_keepalive"] is True and options["socket_keepalive_options"]

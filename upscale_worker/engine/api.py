@@ -13,7 +13,16 @@ import numpy as np
 from upscale_worker.engine import compression, limits, pixels
 from upscale_worker.engine.compression import Compression
 from upscale_worker.engine.errors import Cancelled, EngineError
-from upscale_worker.engine.tiling import BORDERS, Grid, Progress, best_tile, grid, padded, run_window
+from upscale_worker.engine.tiling import (
+    BORDERS,
+    Grid,
+    Progress,
+    best_tile,
+    grid,
+    padded,
+    run_window,
+)
+from upscale_worker.engine.vocabulary import SCALES
 
 # Tile overlap in input pixels, measured: the tests' random-weights EDSR needs 8 for tiled == whole image
 # within 1 grey level (tests/engine/test_tiling.py); the shipped models need 4 (the 11 held-out training
@@ -31,7 +40,6 @@ PAD = OVERLAP
 BACK_PROJECTION = 2
 JPEG_BACK_PROJECTION = 1
 JPEG_BACK_PROJECTION_QUALITY = 90
-SCALES = (2, 3, 4)
 OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
 

@@ -22,6 +22,7 @@ from PIL import Image
 from upscale_worker.engine import limits, structure
 from upscale_worker.engine.errors import Unreadable
 from upscale_worker.engine.limits import Limits, TooLarge
+from upscale_worker.engine.vocabulary import UPLOAD_FORMATS
 
 MAGIC = {
     "png": (b"\x89PNG\r\n\x1a\n",),
@@ -48,7 +49,7 @@ PILLOW_FORMATS = {
     "gif": ["GIF"],
     "bmp": ["BMP"],
 }
-SITE_FORMATS = ("png", "jpeg", "webp", "heic", "avif", "tiff", "bmp", "gif")
+SITE_FORMATS = UPLOAD_FORMATS
 FORMAT_NAMES = {
     **limits.FORMAT_NAMES,
     "heic": "HEIC",

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.vocabulary import SCALES
 
 DEFAULT_INPUT_MEGAPIXELS = 16.0
 DEFAULT_OUTPUT_MEGAPIXELS = 100.0
@@ -79,7 +80,7 @@ def check_output(
     scale: int,
     fmt: str,
     limits: Limits,
-    scales: list[int] | tuple[int, ...] = (2, 3, 4),
+    scales: list[int] | tuple[int, ...] = SCALES,
 ) -> None:
     """Raise TooLarge, naming the limit and the largest of ``scales`` below ``scale`` that fits, when the
     output of ``width`` x ``height`` at ``scale`` in ``fmt`` does not fit."""
@@ -108,7 +109,7 @@ def check(
     scale: int,
     fmt: str,
     limits: Limits,
-    scales: list[int] | tuple[int, ...] = (2, 3, 4),
+    scales: list[int] | tuple[int, ...] = SCALES,
 ) -> None:
     """check_input then check_output: every size limit of one request, from the (displayed) size alone."""
     check_input(width, height, limits)

@@ -27,10 +27,10 @@ from PIL import Image, ImageCms, TiffImagePlugin, UnidentifiedImageError
 
 from upscale_worker.engine import header, structure
 from upscale_worker.engine.errors import Cancelled, EngineError
+from upscale_worker.engine.vocabulary import OUTPUT_FORMATS
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
 READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF"}
-OUTPUT_FORMATS = ("png", "jpeg", "webp", "avif")
 READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112

@@ -1,8 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
 from webapp.integrations.models import EVENTS, Batch, Delivery, WebhookEndpoint
-from webapp.jobs.models import FORMATS
 from webapp.jobs.serializers import INPUT_HELP, JobSerializer
 
 
@@ -61,8 +61,8 @@ class BatchCreateSerializer(serializers.Serializer):
     image = serializers.ListField(
         child=serializers.FileField(), allow_empty=False, help_text=f"One or more images. {INPUT_HELP}"
     )
-    scale = serializers.ChoiceField(choices=[2, 3, 4])
-    format = serializers.ChoiceField(choices=FORMATS, default="png")
+    scale = serializers.ChoiceField(choices=list(SCALES))
+    format = serializers.ChoiceField(choices=list(OUTPUT_FORMATS), default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
 

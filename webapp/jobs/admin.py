@@ -8,11 +8,10 @@ from webapp.jobs.models import Job, Status
 
 def queue_length():
     """Messages waiting in Redis on the ``upscale`` queue, or None when the broker is down."""
-    import redis
-    from django.conf import settings
+    from webapp import redis_clients
 
     try:
-        return redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_connect_timeout=0.5).llen("upscale")
+        return redis_clients.broker(connect_timeout=0.5).llen("upscale")
     except Exception:
         return None
 

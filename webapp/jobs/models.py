@@ -5,6 +5,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from upscale_worker.engine.vocabulary import CONTENT_TYPES, OUTPUT_FORMATS
+
 
 class Status(models.TextChoices):
     QUEUED = "queued"
@@ -16,8 +18,7 @@ class Status(models.TextChoices):
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
-FORMATS = ("png", "jpeg", "webp", "avif")
-CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "avif": "image/avif"}
+FORMATS = OUTPUT_FORMATS
 
 
 class Source(models.TextChoices):

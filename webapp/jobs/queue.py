@@ -11,7 +11,6 @@ on the left, taken from the right), and a message taken but not yet acknowledged
 """
 
 import base64
-import functools
 import json
 import logging
 
@@ -19,7 +18,7 @@ import redis
 from celery import current_app
 from django.conf import settings
 
-from webapp import logs
+from webapp import logs, redis_clients
 
 log = logging.getLogger(__name__)
 TASK = "webapp.jobs.tasks.upscale"
@@ -30,14 +29,9 @@ UNACKED, UNACKED_INDEX = "unacked", "unacked_index"  # kombu's defaults (transpo
 CHUNK = 1000
 
 
-@functools.lru_cache(maxsize=4)
-def _connect(url):
-    return redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=5)
-
-
 def broker():
     """A client of the broker's Redis (the same database as Celery's messages)."""
-    return _connect(settings.CELERY_BROKER_URL)
+    return redis_clients.broker()
 
 
 def marker(job_id):

@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from upscale_worker.engine import header
+from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Source, Status
 
@@ -104,7 +105,7 @@ INPUT_HELP = (
 
 class JobCreateSerializer(serializers.Serializer):
     image = serializers.FileField(help_text=INPUT_HELP)
-    scale = serializers.ChoiceField(choices=[2, 3, 4])
+    scale = serializers.ChoiceField(choices=list(SCALES))
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)

@@ -7,6 +7,7 @@ from django.conf import settings
 
 from upscale_worker.engine import header, limits
 from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.vocabulary import SCALES
 
 
 class Invalid(Exception):
@@ -25,7 +26,7 @@ def installed_models():
         return {
             int(e["scale"]): e.get("name", f"x{e['scale']}")
             for e in reversed(entries)
-            if int(e["scale"]) in (2, 3, 4)
+            if int(e["scale"]) in SCALES
         }
     except (OSError, ValueError, KeyError, TypeError):
         return {}
@@ -33,7 +34,7 @@ def installed_models():
 
 def available_scales():
     """Scales with an installed model (all three when the manifest cannot be read: the worker will say)."""
-    return sorted(installed_models()) or [2, 3, 4]
+    return sorted(installed_models()) or list(SCALES)
 
 
 def site_limits():

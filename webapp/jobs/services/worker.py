@@ -305,29 +305,18 @@ def upscale_and_store(job, saved):
 
 
 def make_previews(job, rgb, alpha):
-    """The result preview from the engine's pixels (decoding the written result again costs far more), the
-    input preview and the thumbnail: [(extension, content)] x 3."""
-    result_preview = pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)
+    """The result preview from the engine's pixels, the input preview and the thumbnail, made by the engine
+    (upscale_worker/engine/previews.py): [(extension, content)] x 3."""
+    from upscale_worker.engine.previews import input_previews, pixels_preview
+
+    made = [pixels_preview(rgb, alpha, settings.PREVIEW_SIZE)]
     side = max(job.input_width or 0, job.input_height or 0)
     with default_storage.open(job.input_file.name, "rb") as f:  # not the engine's handle
         raw = (
             f.read()
         )  # a storage fault raises here (OSError: "storage"); a damaged image below (EngineError)
-    return [
-        result_preview,
-        *input_previews(io.BytesIO(raw), side, (settings.PREVIEW_SIZE, settings.THUMBNAIL_SIZE)),
-    ]
-
-
-def input_previews(f, side, sizes):
-    """Previews of an input file (its longer ``side`` in pixels, 0 if unknown) fitted in each of ``sizes``:
-    [(extension, content)]. Read as the engine reads it (16-bit, grey keys, CMYK through its profile,
-    orientation): Pillow alone clipped 16-bit grey to white. A JPEG decodes at a fraction of its size (DCT
-    scaling) where the largest preview allows. Raises EngineError for a damaged image."""
-    from upscale_worker.engine import pixels
-
-    picture = pixels.load(f, draft=max(1, side // max(sizes)))
-    return [pixels_preview(picture.rgb, picture.alpha, size) for size in sizes]
+    made += input_previews(io.BytesIO(raw), side, (settings.PREVIEW_SIZE, settings.THUMBNAIL_SIZE))
+    return [(ext, ContentFile(data)) for ext, data in made]
 
 
 def make_tiles(job, rgb, alpha, out_dir):
@@ -395,35 +384,3 @@ def store_result(job, dst, previews, saved):
         for name, (_, _, content) in zip(names, outputs):
             if default_storage.save(name, content) != name:
                 raise OSError(f"storage renamed {name}")
-
-
-def encoded_preview(im):
-    """A shrunk RGB or RGBA image as (extension, content): JPEG when opaque (fast to encode), WebP when there
-    is transparency."""
-    import io
-
-    buf = io.BytesIO()
-    if im.mode == "RGBA":
-        im.save(buf, "WEBP", quality=85, method=0)
-        return "webp", ContentFile(buf.getvalue())
-    im.save(buf, "JPEG", quality=85)
-    return "jpg", ContentFile(buf.getvalue())
-
-
-def pixels_preview(rgb, alpha, size):
-    """A preview of an H x W x 3 uint8/uint16 array (and H x W alpha or None) still in memory, fitted in
-    ``size`` a side: OpenCV shrinks it straight to the preview's size (no full-size copy, faster than Pillow's
-    thumbnail), Pillow encodes it."""
-    import cv2
-    import numpy as np
-    from PIL import Image
-
-    h, w = rgb.shape[:2]
-    shrink = min(1.0, size / max(w, h))
-    fitted = (max(1, round(w * shrink)), max(1, round(h * shrink)))
-    small = np.dstack(
-        [cv2.resize(x, fitted, interpolation=cv2.INTER_AREA) for x in (rgb, alpha) if x is not None]
-    )
-    if small.dtype == np.uint16:
-        small = np.rint(small / 257.0).astype(np.uint8)
-    return encoded_preview(Image.fromarray(small))
