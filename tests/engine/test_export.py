@@ -52,8 +52,33 @@ def test_the_manifest_describes_both_irs(models_dir, checkpoint):
     assert (models_dir / "edsr_baseline_x2.bin").stat().st_size < 2.1 * fp16["parameters"]
 
 
-def test_openvino_f32_matches_pytorch_of_the_same_checkpoint(checkpoint):
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_it_folds_the_linear_tail_into_one_conv_exact_away_from_the_edges(scale):
+    torch.manual_seed(scale)
+    model = EDSR.baseline(scale).eval()  # PyTorch's random init: every bias non-zero, as trained ones are
+    features = torch.randn(2, 64, 23, 18) * 10
+    with torch.no_grad():
+        unfolded = export.unfolded_tail(model, features)
+        folded = torch.nn.functional.pixel_shuffle(export.fold_tail(model)(features), scale)
+    assert export.fold_tail(model).weight.shape == (3 * scale * scale, 64, 5, 5)
+    reach = export.FOLD_REACH * scale  # the tail's own zero padding reaches this far into the output
+    inner = (..., slice(reach, -reach), slice(reach, -reach))
+    assert (unfolded - folded)[inner].abs().max() < 1e-5 * unfolded.abs().max()
+    assert (unfolded - folded).abs().max() > 1e-2  # the edges do differ: the comparison sees the padding
+
+
+def test_it_exports_the_folded_network(checkpoint):
     model = from_state_dict(torch.load(checkpoint, weights_only=True))
+    ov_model = export.to_openvino(export.FoldedEDSR(model))
+    convs = [op for op in ov_model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    assert len(convs) == 1 + 1 + 33 + 1  # mean shift, head, body, the folded tail: no upsampler conv
+    assert list(convs[-1].input(1).get_partial_shape().to_shape()) == [12, 64, 5, 5]
+
+
+def test_openvino_f32_matches_pytorch_of_the_same_checkpoint(checkpoint):
+    # The exported graph, folded; the fold itself is checked against the trained tail above and in the
+    # tiling tests (tests/engine/test_tiling.py).
+    model = export.FoldedEDSR(from_state_dict(torch.load(checkpoint, weights_only=True)))
     img = gradient(60, 44)
     with torch.no_grad():  # the whole image at once, zero-padded at its border as in training
         out = model(torch.from_numpy(img.transpose(2, 0, 1)[None].astype(np.float32)))[0].numpy()
