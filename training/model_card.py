@@ -167,7 +167,10 @@ def main(argv: list[str] | None = None) -> None:
         "EDSR-baseline (Lim et al., 2017: 16 residual blocks, 64 features, res_scale 1, DIV2K mean shift inside "
         "the network, pixels 0..255), trained by `training/train.py` in this repository and exported to OpenVINO "
         "IR by `training/export.py`: FP16-compressed weights (`edsr_baseline_xN`) and an NNCF int8 twin "
-        "(`edsr_baseline_xN_int8`). `manifest.json` lists every file with its sha256.",
+        "(`edsr_baseline_xN_int8`), the tail folded at export (the upsampler, the last convolution and the mean "
+        "shift are linear: one 5x5 convolution and one pixel shuffle, exact beyond 2 pixels of a window's edge, "
+        "which the tiling's overlap discards; see docs/engine.md). `manifest.json` lists every file with its "
+        "sha256.",
         "",
         "## Training",
         "",
@@ -196,8 +199,9 @@ def main(argv: list[str] | None = None) -> None:
         "by `training.export --evaluate`. The engine runs int8 where it stays within 0.05 dB of f32 on both (issue "
         "6's bar for a default, on Set5, and content Set5 lacks), else bf16 where the "
         "CPU has it. int8 is NNCF post-training quantisation of the convolutions in the residual body, calibrated "
-        "on 64 training crops; the RGB-facing convolutions, the upsampler and every skip-connection add stay in "
-        "float (chosen on training images, see `training/export.py`).",
+        "on 64 training crops; the RGB-facing convolutions, the folded tail and every skip-connection add stay "
+        "in float (chosen on training images, see `training/export.py`). bf16 is measured only where the "
+        "exporting CPU has it.",
         "",
         precision_table(),
         "",
