@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> str:
     ]
     notes = [
         f"int8 peak measured in this run on {n} threads: {', '.join(f'{k} {v:.1f}' for k, v in peaks.items())}"
-        + f" GMAC/s ({path}; {peak_after:.1f} again after the timings). Goal: >= {GOALS['share']:.0%} of it.",
+         f" GMAC/s ({path}; {peak_after:.1f} again after the timings). Goal: >= {GOALS['share']:.0%} of it.",
         *ratios,
         f"Goal: x4 at most {GOALS['x4_over_x2']}x the time of x2.",
         (
