@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from training import rlfn, train  # noqa: E402
+from training import rlfn, train
 
 
 def published(scale: int) -> dict:
