@@ -28,7 +28,8 @@ from torch import nn
 from upscale_worker.engine.models import REPO_ROOT
 
 # The authors' files (see ../shared/weights/SOURCES.md); UPSCALE_SHARED_DIR where ../shared lies elsewhere.
-PUBLISHED = Path(os.environ.get("UPSCALE_SHARED_DIR") or REPO_ROOT.parent / "shared") / "weights" / "rlfn"
+SHARED = Path(os.environ.get("UPSCALE_SHARED_DIR") or REPO_ROOT.parent / "shared")
+PUBLISHED = SHARED / "weights" / "rlfn"
 FEATURES, BLOCKS, ESA_CHANNELS = 52, 6, 16
 NEGATIVE_SLOPE = 0.05
 # ESA's grid: a stride-2 conv then a stride-3 pool, so one coarse cell per 6 input pixels.

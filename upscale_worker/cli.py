@@ -2,6 +2,7 @@
 
 python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4
 python -m upscale_worker upscale photos/ upscaled/ --scale 2 --format webp
+python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4 --network rlfn
 python -m upscale_worker evaluate --scale 4 ../shared/datasets/benchmark/Set5
 python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/benchmark/Set5
 """
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
+from upscale_worker.engine.models import NETWORKS
 from upscale_worker.engine.pixels import OUTPUT_FORMATS
 from upscale_worker.evaluate import SUFFIXES
 
@@ -98,7 +100,9 @@ def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
 
 
 def options(args: argparse.Namespace) -> Options:
-    return Options(precision=args.precision, tile=args.tile, source=getattr(args, "source", "auto"))
+    return Options(
+        precision=args.precision, tile=args.tile, source=getattr(args, "source", "auto"), network=args.network
+    )
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -113,13 +117,14 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from upscale_worker.engine import runtime  # the CLI runs the model anyway
+    from upscale_worker.engine import models, runtime  # the CLI runs the model anyway
 
     if args.jpeg:
         return run_evaluate_jpeg(args)
     try:
         rows = evaluation.evaluate(args.dataset, args.scale, options(args))
-        label = f"EDSR {args.precision or runtime.precision(args.scale)}"
+        network = args.network or models.default_network()
+        label = f"{models.NETWORK_NAMES[network]} {args.precision or runtime.precision(args.scale, 'clean', network)}"
     except EngineError as e:  # no model for this scale yet: the bicubic column still checks the protocol
         print(f"note: {e} Only bicubic is scored.", file=sys.stderr)
         rows, label = evaluation.evaluate(args.dataset, args.scale, None), "(no model)"
@@ -130,9 +135,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_evaluate_jpeg(args: argparse.Namespace) -> int:
     from upscale_worker.engine import models, runtime
 
+    network = args.network or models.default_network()
     sources = []
     for source, variant in (("clean", "clean"), ("compressed", "jpeg")):
-        if models.has_variant(args.scale, variant, runtime.models_dir()):
+        if models.has_variant(args.scale, variant, runtime.models_dir(), network):
             sources.append(source)
         else:
             print(
@@ -140,10 +146,13 @@ def run_evaluate_jpeg(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     by_quality = {
-        q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources))
+        q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources), network)
         for q in args.jpeg
     }
-    label = args.precision or ", ".join(f"{v} {runtime.precision(args.scale, v)}" for v in ("clean", "jpeg"))
+    label = f"{models.NETWORK_NAMES[network]} " + (
+        args.precision
+        or ", ".join(f"{v} {runtime.precision(args.scale, v, network)}" for v in ("clean", "jpeg"))
+    )
     print(evaluation.jpeg_table(by_quality, args.scale, label))
     return 0
 
@@ -202,6 +211,12 @@ def parser() -> argparse.ArgumentParser:
             help="default: UPSCALE_PRECISION, else int8 where the model card finds it faithful, else bf16 where the CPU has it, else f32",
         )
         sub.add_argument("--tile", type=int, help="tile side in input pixels (default: UPSCALE_TILE or 128)")
+        sub.add_argument(
+            "--network",
+            choices=NETWORKS,
+            help="edsr (the product's model) or rlfn (faster, sharper; x2 and x4 only); "
+            "default: UPSCALE_DEFAULT_NETWORK, else edsr",
+        )
     return p
 
 

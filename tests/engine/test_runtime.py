@@ -60,7 +60,7 @@ def test_each_image_gets_the_compiled_tile_that_computes_fewest_pixels(monkeypat
     used = []
     infer_function = runtime.infer_function
     monkeypatch.setattr(
-        runtime, "infer_function", lambda *args: used.append(args[3:]) or infer_function(*args)
+        runtime, "infer_function", lambda *args: used.append(args[3:5]) or infer_function(*args)
     )
     upscale_array(np.zeros((10, 12, 3), np.uint8), 2)  # padded by 8 a side, smaller than any tile: one window
     upscale_array(

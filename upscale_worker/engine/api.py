@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -12,7 +12,7 @@ import numpy as np
 from upscale_worker.engine import compression, limits, pixels
 from upscale_worker.engine.compression import Compression
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.tiling import BORDERS, Progress, best_tile, upscale_tiled
+from upscale_worker.engine.tiling import BORDERS, Progress, best_tile, on_grid, upscale_tiled
 
 # Tile overlap in input pixels, measured: the tests' random-weights EDSR needs 8 for tiled == whole image
 # within 1 grey level (tests/engine/test_tiling.py); the shipped models need 4 (the 11 held-out training
@@ -31,6 +31,44 @@ BACK_PROJECTION = 2
 JPEG_BACK_PROJECTION = 1
 JPEG_BACK_PROJECTION_QUALITY = 90
 SCALES = (2, 3, 4)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a network needs of the windows it runs on, from its manifest entry's ``tiling`` (border mode and
+    width, overlap, window grid, smallest window side it runs on, smallest tile that keeps tiled == one
+    window); what an entry leaves out is EDSR's (above)."""
+
+    border: str = BORDER
+    pad: int = PAD
+    overlap: int = OVERLAP
+    grid: int = 1
+    min_window: int = 1
+    min_tile: int = 1
+
+    @classmethod
+    def of(cls, entry: dict, border: str | None = None) -> "Geometry":
+        """The entry's needs; ``border`` (a user's choice, see Options) overrides its border mode."""
+        t = entry.get("tiling", {})
+        geometry = cls(
+            t.get("border", BORDER),
+            t.get("border_width", PAD),
+            t.get("overlap", OVERLAP),
+            t.get("window_grid", 1),
+            t.get("min_window", 1),
+            t.get("min_tile", 1),
+        )
+        geometry = replace(geometry, border=border or geometry.border)
+        if geometry.border not in BORDERS:
+            raise EngineError(f"Unknown border {geometry.border!r}; choose one of {', '.join(BORDERS)}.")
+        return replace(geometry, pad=0) if BORDERS[geometry.border] is None else geometry
+
+    def tile(self, side: int) -> int:
+        """A configured tile side raised to ``min_tile`` and cut down to the window grid."""
+        side = max(side, self.min_tile)
+        return side - side % self.grid
+
+
 OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
 
@@ -41,6 +79,7 @@ class Result:
     model: str = ""  # the manifest name of the IR that ran
     variant: str = "clean"  # "clean" or "jpeg"
     choice: str = ""  # why that variant ran, a sentence for the job record
+    network: str = "edsr"  # "edsr" or "rlfn"
 
 
 @dataclass(frozen=True)
@@ -54,11 +93,13 @@ class Options:
     # "auto": the JPEG-aware model for a lossy file below compression.JPEG_QUALITY_THRESHOLD, else the clean
     # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
     source: str = "auto"
-    border: str = BORDER  # "replicate", "reflect" or "zero" (the network's own padding): see tiling.BORDERS
+    # "replicate", "reflect" or "zero" (the network's own padding), see tiling.BORDERS; None: the network's.
+    border: str | None = None
     back_projection: int | None = None  # rounds; None: by the variant and the input's quality (rounds())
     input_quality: int | None = (
         None  # an array's JPEG quality when the caller knows it (a file's header says)
     )
+    network: str | None = None  # "edsr" or "rlfn"; None: models.default_network()
 
 
 @dataclass(frozen=True)
@@ -71,6 +112,8 @@ class Plan:
     model: str
     choice: str
     rounds: int  # of back-projection
+    network: str = "edsr"
+    geometry: Geometry = Geometry()
 
 
 def _checked(scale: int, options: Options, found: Compression | None = None) -> Plan:
@@ -80,17 +123,23 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
     # Imported here so that processes which only validate requests (the web app) never load OpenVINO.
     from upscale_worker.engine import models, runtime
 
-    tiles = (options.tile,) if options.tile else runtime.tile_sizes()
-    if min(tiles) <= 2 * OVERLAP:
-        raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
+    network = options.network or models.default_network()
+    models.check_network(network, scale, runtime.models_dir())
     try:
         choice = compression.choose(
-            options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir())
+            options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir(), network)
         )
     except ValueError as e:
         raise EngineError(str(e)) from None
-    precision = options.precision or runtime.precision(scale, choice.variant)
-    model = runtime.checked_model(runtime.models_dir(), scale, choice.variant, precision)
+    precision = options.precision or runtime.precision(scale, choice.variant, network)
+    model = runtime.checked_model(runtime.models_dir(), scale, choice.variant, precision, network)
+    geometry = Geometry.of(model.entry, options.border)
+    tiles = tuple(geometry.tile(t) for t in ((options.tile,) if options.tile else runtime.tile_sizes()))
+    if min(tiles) - 2 * geometry.overlap < geometry.grid:
+        raise EngineError(
+            f"The tile must be larger than {2 * geometry.overlap + geometry.grid - 1} pixels "
+            "(its overlap on both sides)."
+        )
     quality = found.quality if found is not None and found.lossy else options.input_quality
     return Plan(
         choice.variant,
@@ -99,6 +148,8 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
         model.entry["name"],
         choice.reason,
         rounds(choice.variant, quality) if options.back_projection is None else options.back_projection,
+        network,
+        geometry,
     )
 
 
@@ -121,34 +172,33 @@ def _tiled(
     """Upscale with the tile shape that computes the fewest pixels for this image (compiled on first use)."""
     from upscale_worker.engine import runtime
 
-    w, h = computed_size(rgb.shape[1], rgb.shape[0], options.border)
-    tile = best_tile(w, h, plan.tiles, OVERLAP)
-    infer = runtime.infer_function(scale, plan.variant, plan.precision, min(h, tile), min(w, tile))
+    g = plan.geometry
+    w, h = computed_size(rgb.shape[1], rgb.shape[0], g)
+    tile = best_tile(w, h, plan.tiles, g.overlap, g.grid)
+    infer = runtime.infer_function(
+        scale, plan.variant, plan.precision, min(h, tile), min(w, tile), plan.network
+    )
     return upscale_tiled(
         rgb,
         scale,
         infer,
         tile,
-        OVERLAP,
+        g.overlap,
         progress,
         cancelled,
-        padding(options.border),
-        options.border,
+        g.pad,
+        g.border,
         plan.rounds,
+        g.grid,
+        g.min_window,
     )
 
 
-def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
-    """The (width, height) the tiling cuts into windows for a width x height image: padded for ``border``."""
-    pad = padding(border)
-    return width + 2 * pad, height + 2 * pad
-
-
-def padding(border: str) -> int:
-    """Pixels added on each side of the image before inference for ``border``; raises EngineError if unknown."""
-    if border not in BORDERS:
-        raise EngineError(f"Unknown border {border!r}; choose one of {', '.join(BORDERS)}.")
-    return 0 if BORDERS[border] is None else PAD
+def computed_size(width: int, height: int, geometry: Geometry = Geometry()) -> tuple[int, int]:
+    """The (width, height) the tiling cuts into windows for a width x height image: padded and put on the
+    window grid as ``geometry`` says (tiling.on_grid)."""
+    g = geometry
+    return tuple(on_grid(n + 2 * g.pad, g.grid, g.min_window) for n in (width, height))  # type: ignore[return-value]
 
 
 def upscale_array(
@@ -193,7 +243,7 @@ def upscale_file(
     result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, scale))
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)
-    return Result(picture.size, result.size, plan.model, plan.variant, plan.choice)
+    return Result(picture.size, result.size, plan.model, plan.variant, plan.choice, plan.network)
 
 
 def _compression(data: bytes) -> Compression | None:
