@@ -25,7 +25,7 @@ def installed_models():
         return {
             int(e["scale"]): e.get("name", f"x{e['scale']}")
             for e in reversed(entries)
-            if int(e["scale"]) in (2, 3, 4)
+            if int(e["scale"]) in (2, 3, 4) and e.get("network", "edsr") == "edsr"  # the default network's
         }
     except (OSError, ValueError, KeyError, TypeError):
         return {}
