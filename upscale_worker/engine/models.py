@@ -143,6 +143,8 @@ def check_network(network: str, scale: int | None = None, folder: Path | None = 
     if network not in enabled_networks():
         raise EngineError(f"The {NETWORK_NAMES[network]} network is not offered on this server.")
     scales = available_scales(folder, network)
+    if not scales and read_manifest(folder)["models"]:
+        raise EngineError(f"The {NETWORK_NAMES[network]} network is not installed on this server.")
     if scale is not None and scales and scale not in scales:
         others = [n for n in enabled_networks() if n != network and scale in available_scales(folder, n)]
         also = f", or the {NETWORK_NAMES[others[0]]} network" if others else ""

@@ -246,7 +246,7 @@ def upscale_and_store(job, saved):
                 progress=reporter.progress,
                 cancelled=reporter.cancelled,
                 on_result=start_previews,
-                options=Options(source=job.source),
+                options=Options(source=job.source, network=job.network),
             )
         reporter.renew()
         if reporter.lost:
