@@ -38,9 +38,13 @@ def test_the_operator_can_leave_rlfn_out(with_rlfn, monkeypatch):
         _checked(2, Options(network="rlfn"))
 
 
-def test_a_scale_the_network_lacks_is_refused_never_switched(with_rlfn):
-    with pytest.raises(EngineError, match="RLFN has no x4 model; choose x2"):
-        _checked(4, Options(network="rlfn"))
+def test_a_scale_the_network_lacks_is_refused_never_switched(with_rlfn, monkeypatch):
+    from upscale_worker.engine import models
+
+    scales = {None: [2, 3], "edsr": [2, 3], "rlfn": [2]}  # as if EDSR x3 were installed
+    monkeypatch.setattr(models, "available_scales", lambda folder=None, network=None: scales[network])
+    with pytest.raises(EngineError, match=r"^RLFN has no x3 model; choose x2, or the EDSR network\.$"):
+        _checked(3, Options(network="rlfn"))
 
 
 def test_an_unknown_network_is_a_clear_error(with_rlfn):
@@ -62,3 +66,13 @@ def _png(tmp_path):
     path = tmp_path / "in.png"
     path.write_bytes(encode(gradient(20, 16)))
     return path
+
+
+def test_the_cli_takes_the_network_and_refuses_a_scale_it_lacks_in_one_line(with_rlfn, tmp_path, capsys):
+    from upscale_worker.cli import main
+
+    src = _png(tmp_path)
+    assert main(["upscale", str(src), str(tmp_path / "a.png"), "--scale", "2", "--network", "rlfn"]) == 0
+    assert "rlfn_x2" in capsys.readouterr().out
+    assert main(["upscale", str(src), str(tmp_path / "b.png"), "--scale", "4", "--network", "rlfn"]) == 1
+    assert capsys.readouterr().err.endswith("error: Upscaling x4 is not available yet (available: x2).\n")

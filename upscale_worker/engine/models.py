@@ -137,7 +137,8 @@ def int8_is_faithful(
 
 def check_network(network: str, scale: int | None = None, folder: Path | None = None) -> None:
     """Raises EngineError, in words a user can act on, for a network that is unknown, left out by the
-    operator, or has no model for ``scale`` (RLFN has no x3): never silently another network."""
+    operator, or has no model for ``scale`` where another network has one (RLFN has no x3): never silently
+    another network. A scale no network has is left to find_model, which names the scales there are."""
     if network not in NETWORKS:
         raise EngineError(f"Unknown network {network!r}; choose one of {', '.join(enabled_networks())}.")
     if network not in enabled_networks():
@@ -145,7 +146,7 @@ def check_network(network: str, scale: int | None = None, folder: Path | None = 
     scales = available_scales(folder, network)
     if not scales and read_manifest(folder)["models"]:
         raise EngineError(f"The {NETWORK_NAMES[network]} network is not installed on this server.")
-    if scale is not None and scales and scale not in scales:
+    if scale is not None and scales and scale not in scales and scale in available_scales(folder):
         others = [n for n in enabled_networks() if n != network and scale in available_scales(folder, n)]
         also = f", or the {NETWORK_NAMES[others[0]]} network" if others else ""
         raise EngineError(
