@@ -74,9 +74,10 @@ def window_runner(folder: Path, scale: int, side: int):
 
 def photo_runner(folder: Path, scale: int, rgb: np.ndarray):
     from upscale_worker.engine import Options, upscale_array
+    from upscale_worker.engine import config as engine_config
 
     def run():
-        os.environ["UPSCALE_MODELS_DIR"] = str(folder)
+        engine_config.update(models_dir=folder)
         upscale_array(rgb, scale, Options())
 
     return run
@@ -98,6 +99,7 @@ def best_times(runners: dict, rounds: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> str:
+    from upscale_worker.engine import config as engine_config
     from upscale_worker.engine import runtime
     from upscale_worker.engine.models import find_model, models_dir
 
@@ -107,7 +109,7 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--side", type=int, default=280, help="window side for the per-window rows")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
-    os.environ.setdefault("UPSCALE_PRECISION", "int8")
+    engine_config.update(precision=engine_config.current().precision or "int8")
     scales = [int(s) for s in args.scales.split(",")]
     folders = {"shipped": models_dir()} | ({"before": args.before.resolve()} if args.before else {})
     n = runtime.threads()
@@ -153,7 +155,7 @@ def main(argv: list[str] | None = None) -> str:
     ]
     notes = [
         f"int8 peak measured in this run on {n} threads: {', '.join(f'{k} {v:.1f}' for k, v in peaks.items())}"
-         f" GMAC/s ({path}; {peak_after:.1f} again after the timings). Goal: >= {GOALS['share']:.0%} of it.",
+        f" GMAC/s ({path}; {peak_after:.1f} again after the timings). Goal: >= {GOALS['share']:.0%} of it.",
         *ratios,
         f"Goal: x4 at most {GOALS['x4_over_x2']}x the time of x2.",
         (

@@ -1,8 +1,9 @@
-"""Export an EDSR checkpoint to the OpenVINO IR the workers load, with its manifest entry.
+"""Export an EDSR or RLFN checkpoint to the OpenVINO IR the workers load, with its manifest entry.
 
     python -m training.export --weights training/runs/x2/best.pt --scale 2 --evaluate ../shared/datasets/benchmark/Set5
     python -m training.export --official edsr_baseline_x4-6b446fab.pt      # a local file, or downloaded by name
     python -m training.export --weights training/runs/x2-jpeg/best.pt --variant jpeg --evaluate ../shared/datasets/benchmark/Set5
+    python -m training.export --weights ../shared/weights/rlfn/rlfn_x4.pth --evaluate ../shared/datasets/benchmark/Set5
 
 Writes ``models/<name>.xml/.bin`` (weights compressed to FP16) and, unless ``--no-int8``, the NNCF int8
 twin ``<name>_int8`` calibrated on LR crops of training images (never benchmark images). Each gets an
@@ -31,6 +32,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from training import rlfn
 from training.data import JpegDegradation, list_images, split_validation
 from training.edsr import EDSR, VARIANTS, from_state_dict
 from upscale_worker.engine import config as engine_config
@@ -49,9 +51,12 @@ OFFICIAL_DATA = "DIV2K train (800 images), official EDSR-PyTorch release"
 # --- checkpoints -----------------------------------------------------------------------------------------
 
 
-def load_checkpoint(path: Path) -> EDSR:
+def load_checkpoint(path: Path) -> EDSR | rlfn.RLFN:
+    """EDSR, or RLFN (its keys start with conv_1) in the engine's grid variant, whatever it was trained as."""
     state = torch.load(path, map_location="cpu", weights_only=True)
     state = state.get("model", state)  # a resumable last.pt wraps the weights
+    if "conv_1.weight" in state:
+        return rlfn.from_state_dict(state, grid=True).eval()
     return from_state_dict(state).eval()
 
 
@@ -135,10 +140,56 @@ def fold_tail(model: EDSR) -> nn.Conv2d:
     return folded
 
 
+# RLFN's needs, for the engine (api.Geometry), measured in docs/rlfn.md: ESA's 6-pixel window grid (windows
+# off it differ from one window by up to 26 levels, on it by 1 at an overlap of 8 with tiles of 120 or more;
+# 60-pixel tiles differ by up to 9 even at 12, 96 by 2 at 12), the smallest window its stride-2 conv and
+# 7x7 pool run on, and the border: the network's own zeros at the image's edge, only the
+# grid's extension (bottom and right) reflected. Set5 x4: that 32.212 dB, 8 px reflected 32.065, 8 px
+# replicated 31.907 (the paper's protocol, zeros and no extension: 32.229).
+RLFN_TILING = {
+    "border": "reflect",
+    "border_width": 0,
+    "overlap": 8,
+    "window_grid": rlfn.GRID,
+    "min_window": rlfn.MIN_WINDOW,
+    "min_tile": 120,
+}
+RLFN_SOURCE = {
+    "source": "RLFN by Kong et al. (arXiv 2205.07514); weights bytedance/RLFN model_zoo/rlfn_x{scale}.pth at "
+    "commit bccfde91bf8b2de80789ec033a029e6f2a932330",
+    "licence": "Apache-2.0 (models/LICENSE-RLFN; converted to OpenVINO IR, FP16 weights, int8 by NNCF: "
+    "models/NOTICE-RLFN)",
+}
+RLFN_DATA = (
+    "DIV2K + Flickr2K with bicubic LR, trained by the authors (research datasets with their own terms)"
+)
+
+
+def describe(model: EDSR | rlfn.RLFN, jpeg: bool) -> tuple[str, dict]:
+    """The IR's file name stem and the manifest fields saying what network it is and what it needs."""
+    suffix = f"_x{model.scale}{'_jpeg' if jpeg else ''}"
+    if isinstance(model, rlfn.RLFN):
+        architecture = (
+            f"RLFN ({model.blocks} residual local feature blocks, {rlfn.FEATURES} features, ESA "
+            f"{rlfn.ESA_CHANNELS} channels; attention map resized by a fixed x{rlfn.GRID})"
+        )
+        source = {k: v.format(scale=model.scale) for k, v in RLFN_SOURCE.items()}
+        return "rlfn" + suffix, {
+            "network": "rlfn",
+            "architecture": architecture,
+            **source,
+            "tiling": RLFN_TILING,
+        }
+    name = variant_name(model)
+    blocks, feats, res_scale = VARIANTS[name]
+    architecture = f"EDSR {name} ({blocks} residual blocks, {feats} features, res_scale {res_scale})"
+    return f"{'edsr_baseline' if name == 'baseline' else 'edsr'}{suffix}", {"architecture": architecture}
+
+
 # --- conversion ------------------------------------------------------------------------------------------
 
 
-def to_openvino(model: EDSR | FoldedEDSR) -> ov.Model:
+def to_openvino(model: EDSR | FoldedEDSR | rlfn.RLFN) -> ov.Model:
     example = torch.rand(1, 3, 32, 32) * 255
     ov_model = ov.convert_model(model, example_input=example, input=[ov.PartialShape([1, 3, -1, -1])])
     ov_model.input(0).set_names({"lr"})
@@ -167,9 +218,9 @@ def calibration_crops(
     return crops
 
 
-def quantize_int8(ov_model: ov.Model, crops: list[np.ndarray]) -> ov.Model:
+def quantize_int8(ov_model: ov.Model, crops: list[np.ndarray], network: str = "edsr") -> ov.Model:
     """Post-training int8 of the residual body's convs; the mean shift, the first conv, the (folded) tail and
-    the skip-connection adds stay in float.
+    the skip-connection adds stay in float (for RLFN: the first conv, every ESA branch and the upsampler).
 
     Judged on held-out training images (x2, iteration 1000): f32 32.864 dB, all int8 32.625 dB, with the
     RGB-facing convs (mean shifts, head, final conv) kept in float 32.801 dB, at a small cost in speed.
@@ -182,8 +233,14 @@ def quantize_int8(ov_model: ov.Model, crops: list[np.ndarray]) -> ov.Model:
     # 0.87 / 0.28 / 0.19 dB against f32 (float: 0.06 / 0.04 / 0.03), for 12% / 3% / 25% more time at 256².
     # The folded tail (FoldedEDSR) stays float too: 6% of an x4 window's MACs once folded.
     float_ops = [r".*_mean/.*", r".*head\.0/.*", r".*aten::add/Add", r".*tail\..*"]
+    if network == "rlfn":
+        float_ops = RLFN_FLOAT_OPS
     keep_float = nncf.IgnoredScope(patterns=float_ops)
     return nncf.quantize(ov_model, nncf.Dataset(crops), subset_size=len(crops), ignored_scope=keep_float)
+
+
+# RLFN's sensitive layers (issue 23): the first conv, the attention branches and the upsampler.
+RLFN_FLOAT_OPS = [r".*conv_1/.*", r".*\.esa\..*", r".*upsampler.*", r".*aten::add/Add"]
 
 
 # --- the manifest ----------------------------------------------------------------------------------------
@@ -210,6 +267,7 @@ def measure(
     datasets: list[Path],
     variant: str = "clean",
     jpeg_quality: int | None = None,
+    network: str = "edsr",
 ) -> dict:
     """Mean Y-PSNR/SSIM per dataset and precision, measured through the engine on the files just written
     (LR saved as a JPEG at ``jpeg_quality`` when given)."""
@@ -221,7 +279,9 @@ def measure(
     scores = {}
     for folder in datasets:
         for precision in precisions:
-            rows = evaluate.evaluate(folder, scale, Options(precision=precision, source=source), jpeg_quality)
+            rows = evaluate.evaluate(
+                folder, scale, Options(precision=precision, source=source, network=network), jpeg_quality
+            )
             mean = evaluate.mean_row(rows)
             scores.setdefault(folder.name, {})[precision] = {
                 "psnr": round(mean.psnr, 3),
@@ -234,18 +294,22 @@ def measure(
     return scores
 
 
-def measure_by_quality(out: Path, scale: int, qualities: list[int], datasets: list[Path]) -> dict:
+def measure_by_quality(
+    out: Path, scale: int, qualities: list[int], datasets: list[Path], network: str = "edsr"
+) -> dict:
     """Per dataset and JPEG quality, mean Y-PSNR of bicubic, the clean model (when ``out`` has one) and the
     JPEG-aware one, each at the engine's default precision, all on the same decoded JPEG LR."""
     from upscale_worker import evaluate
     from upscale_worker.engine.models import has_variant
 
     engine_config.update(models_dir=out)
-    sources = ("clean", "compressed") if has_variant(scale, "clean", out) else ("compressed",)
+    sources = ("clean", "compressed") if has_variant(scale, "clean", out, network) else ("compressed",)
     table = {}
     for folder in datasets:
         for quality in qualities:
-            mean = evaluate.mean_jpeg_row(evaluate.evaluate_jpeg(folder, scale, quality, None, sources))
+            mean = evaluate.mean_jpeg_row(
+                evaluate.evaluate_jpeg(folder, scale, quality, None, sources, network)
+            )
             cells = {"bicubic": mean.bicubic, "clean": mean.clean, "jpeg": mean.jpeg}
             table.setdefault(folder.name, {})[str(quality)] = {
                 k: round(v, 3) for k, v in cells.items() if v == v
@@ -272,24 +336,25 @@ def checkpoint_facts(path: Path) -> dict:
     return facts
 
 
-def export(model: EDSR, out: Path, source: dict, training_data: str, args: argparse.Namespace) -> list[dict]:
-    architecture = variant_name(model)
+def export(
+    model: EDSR | rlfn.RLFN, out: Path, source: dict, training_data: str, args: argparse.Namespace
+) -> list[dict]:
     jpeg = args.variant == "jpeg"
-    name = (
-        f"{'edsr_baseline' if architecture == 'baseline' else 'edsr'}_x{model.scale}{'_jpeg' if jpeg else ''}"
-    )
-    blocks, feats, res_scale = VARIANTS[architecture]
+    name, network = describe(model, jpeg)
     common = {
-        "architecture": f"EDSR {architecture} ({blocks} residual blocks, {feats} features, res_scale {res_scale})",
+        **network,
         "variant": args.variant,
         "scale": model.scale,
         "parameters": sum(p.numel() for p in model.parameters()),  # as trained, before the fold
-        "tail": f"folded at export: one {FOLD_KERNEL}x{FOLD_KERNEL} conv ({feats} -> {3 * model.scale**2}) and one "
-        "pixel shuffle (training/export.py, fold_tail)",
         "training_data": training_data,
         **source,
     }
-    ov_model = to_openvino(FoldedEDSR(model))
+    if isinstance(model, EDSR):  # RLFN's upsampler is one conv and a shuffle already: nothing to fold
+        common["tail"] = (
+            f"folded at export: one {FOLD_KERNEL}x{FOLD_KERNEL} conv ({model.feats} -> {3 * model.scale**2}) "
+            "and one pixel shuffle (training/export.py, fold_tail)"
+        )
+    ov_model = to_openvino(FoldedEDSR(model) if isinstance(model, EDSR) else model)
     entries = [{"name": name, "weights": "fp16", **common, **save_ir(ov_model, out, name)}]
     if args.int8:
         degradation = JpegDegradation() if jpeg else None
@@ -304,7 +369,7 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
                 f", JPEG-compressed at qualities {degradation.low}-{degradation.high} (4:2:0), "
                 f"{degradation.clean:.0%} left clean"
             )
-        int8 = quantize_int8(ov_model, crops)
+        int8 = quantize_int8(ov_model, crops, network.get("network", "edsr"))
         entries.append(
             {
                 "name": f"{name}_int8",
@@ -320,7 +385,7 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
         with held_out_images(args.held_out) as held_out:
             datasets = [*args.evaluate, *held_out]
             for entry in entries:
-                precisions = fp16_precisions() if entry["weights"] == "fp16" else ["int8"]
+                precisions = float_precisions() if entry["weights"] == "fp16" else ["int8"]
                 entry["psnr"] = measure(
                     out,
                     model.scale,
@@ -328,6 +393,7 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
                     datasets,
                     args.variant,
                     args.reference_quality if jpeg else None,
+                    entry.get("network", "edsr"),
                 )
                 if jpeg:
                     entry["psnr_input"] = (
@@ -335,15 +401,17 @@ def export(model: EDSR, out: Path, source: dict, training_data: str, args: argpa
                     )
                 add_entry(out, entry)
             if jpeg:  # at the engine's default precisions, which the entries just measured decide
-                by_quality = measure_by_quality(out, model.scale, args.jpeg_qualities, datasets)
+                by_quality = measure_by_quality(
+                    out, model.scale, args.jpeg_qualities, datasets, network.get("network", "edsr")
+                )
                 for entry in entries:
                     entry["psnr_by_quality"] = by_quality
                     add_entry(out, entry)
     return entries
 
 
-def fp16_precisions() -> list[str]:
-    """What the FP16 IR is measured at: f32, and bf16 where this CPU has it (the engine refuses it elsewhere)."""
+def float_precisions() -> list[str]:
+    """f32, and bf16 where the CPU runs it natively (elsewhere the engine refuses it)."""
     from upscale_worker.engine import runtime
 
     return ["f32", "bf16"] if runtime.cpu_has_bf16() else ["f32"]
@@ -420,6 +488,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.scale and args.scale != model.scale:
         raise SystemExit(f"the checkpoint is x{model.scale}, not x{args.scale}")
     data = args.training_data or (OFFICIAL_DATA if args.official else describe_training_data(TRAIN_DIR))
+    if isinstance(model, rlfn.RLFN) and not args.training_data:
+        data = RLFN_DATA + ("" if path.parent.resolve() == rlfn.PUBLISHED.resolve() else "; then " + data)
     entries = export(model, args.out, checkpoint_facts(path), data, args)
     for entry in entries:
         print(f"wrote {args.out / entry['files']['xml']} ({entry['weights']})")

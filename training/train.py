@@ -13,6 +13,9 @@ few qualities:
     python -m training.train --data ../shared/datasets/train --scale 2 --run training/runs/x2-jpeg \
         --init-weights training/runs/x2/best.pt --jpeg 30-95 --iterations 6000 --decay 4000
 
+RLFN (training/rlfn.py; ``--arch rlfn``, its seam-free ``--grid`` variant by default) fine-tunes the
+authors' weights the same way (``--init-weights ../shared/weights/rlfn/rlfn_x4.pth``).
+
 A run folder holds ``last.pt`` (model, optimizer, step) for resuming, ``best.pt`` (weights with the best
 validation PSNR) and ``log.csv``. Validation uses images held out of the training folder; benchmark sets are
 never seen here.
@@ -40,6 +43,7 @@ from training.data import (
     split_validation,
 )
 from training.edsr import EDSR
+from training.rlfn import RLFN
 from upscale_worker.engine.imresize import imresize
 from upscale_worker.engine.metrics import psnr_y
 
@@ -51,7 +55,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--scale", type=int, choices=(2, 3, 4), required=True)
     p.add_argument("--run", type=Path, required=True, help="run folder: checkpoints and log")
-    p.add_argument("--variant", choices=("baseline", "full"), default="baseline")
+    p.add_argument("--arch", choices=("edsr", "rlfn"), default="edsr", help="the network (training/*.py)")
+    p.add_argument("--variant", choices=("baseline", "full"), default="baseline", help="EDSR's size")
+    p.add_argument(
+        "--grid",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="rlfn: ESA's map resized by a fixed x6 (the engine's seam-free variant, see training/rlfn.py)",
+    )
     p.add_argument("--init-from", type=Path, help="weights whose body starts this model (x2 -> x3/x4)")
     p.add_argument("--init-weights", type=Path, help="whole weights of the same scale to fine-tune from")
     p.add_argument("--jpeg", help="JPEG-compress LR patches at a quality drawn from this range, e.g. 30-95")
@@ -210,14 +221,20 @@ class Run:
             f.write(",".join(str(v) for v in row.values()) + "\n")
 
 
+def network(args: argparse.Namespace) -> nn.Module:
+    if args.arch == "rlfn":
+        return RLFN(args.scale, grid=args.grid)
+    return EDSR.variant(args.variant, args.scale)
+
+
 def build(args: argparse.Namespace, run: Run) -> tuple[nn.Module, torch.optim.Optimizer, dict]:
-    model = EDSR.variant(args.variant, args.scale)
+    model = network(args)
     opt = torch.optim.Adam(
         (p for p in model.parameters() if p.requires_grad), lr=args.lr, betas=(0.9, 0.999), eps=1e-8
     )
     meta = {
         "scale": args.scale,
-        "variant": args.variant,
+        "variant": args.variant if args.arch == "edsr" else f"rlfn{'-grid' if args.grid else ''}",
         "iteration": 0,
         "train_seconds": 0.0,
         "best_val_psnr": 0.0,

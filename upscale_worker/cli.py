@@ -2,6 +2,7 @@
 
 python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4
 python -m upscale_worker upscale photos/ upscaled/ --scale 2 --format webp
+python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4 --network rlfn
 python -m upscale_worker evaluate --scale 4 ../shared/datasets/benchmark/Set5
 python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/benchmark/Set5
 """
@@ -21,6 +22,7 @@ from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.config import EngineConfig, configure, current
+from upscale_worker.engine.models import NETWORKS
 from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
 from upscale_worker.evaluate import SUFFIXES
 
@@ -76,7 +78,7 @@ def config_from_env(
 ) -> EngineConfig:
     """The engine's configuration for a process outside the site (the CLI, benchmarks, tools): the arguments
     given, then UPSCALE_MODELS_DIR, UPSCALE_CACHE_DIR, UPSCALE_PRECISION, UPSCALE_THREADS (0 or empty: every
-    core) and UPSCALE_TILE (comma-separated sides), then ``base`` (default: the engine's defaults). Raises
+    core), UPSCALE_TILE (comma-separated sides), UPSCALE_MODELS (networks offered) and UPSCALE_DEFAULT_NETWORK, then ``base`` (default: the engine's defaults). Raises
     EngineError on a value it cannot read."""
     default = base or EngineConfig()
     sides = [t for t in environ.get("UPSCALE_TILE", "").split(",") if t.strip()]
@@ -88,6 +90,9 @@ def config_from_env(
         if threads is not None
         else _env_number(environ, "UPSCALE_THREADS", int) or default.threads,
         tiles=tuple(_env_number({"UPSCALE_TILE": t}, "UPSCALE_TILE", int) for t in sides) or default.tiles,
+        networks=tuple(n.strip() for n in environ.get("UPSCALE_MODELS", "").split(",") if n.strip())
+        or default.networks,
+        default_network=environ.get("UPSCALE_DEFAULT_NETWORK") or default.default_network,
     )
 
 
@@ -142,7 +147,9 @@ def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
 
 
 def options(args: argparse.Namespace) -> Options:
-    return Options(precision=args.precision, tile=args.tile, source=getattr(args, "source", "auto"))
+    return Options(
+        precision=args.precision, tile=args.tile, source=getattr(args, "source", "auto"), network=args.network
+    )
 
 
 def run_upscale(args: argparse.Namespace) -> int:
@@ -157,13 +164,14 @@ def run_upscale(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from upscale_worker.engine import runtime  # the CLI runs the model anyway
+    from upscale_worker.engine import models, runtime  # the CLI runs the model anyway
 
     if args.jpeg:
         return run_evaluate_jpeg(args)
     try:
         rows = evaluation.evaluate(args.dataset, args.scale, options(args))
-        label = f"EDSR {args.precision or runtime.precision(args.scale)}"
+        network = args.network or models.default_network()
+        label = f"{models.NETWORK_NAMES[network]} {args.precision or runtime.precision(args.scale, 'clean', network)}"
     except EngineError as e:  # no model for this scale yet: the bicubic column still checks the protocol
         print(f"note: {e} Only bicubic is scored.", file=sys.stderr)
         rows, label = evaluation.evaluate(args.dataset, args.scale, None), "(no model)"
@@ -174,9 +182,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_evaluate_jpeg(args: argparse.Namespace) -> int:
     from upscale_worker.engine import models, runtime
 
+    network = args.network or models.default_network()
     sources = []
     for source, variant in (("clean", "clean"), ("compressed", "jpeg")):
-        if models.has_variant(args.scale, variant, runtime.models_dir()):
+        if models.has_variant(args.scale, variant, runtime.models_dir(), network):
             sources.append(source)
         else:
             print(
@@ -184,10 +193,13 @@ def run_evaluate_jpeg(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
     by_quality = {
-        q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources))
+        q: evaluation.evaluate_jpeg(args.dataset, args.scale, q, args.precision, tuple(sources), network)
         for q in args.jpeg
     }
-    label = args.precision or ", ".join(f"{v} {runtime.precision(args.scale, v)}" for v in ("clean", "jpeg"))
+    label = f"{models.NETWORK_NAMES[network]} " + (
+        args.precision
+        or ", ".join(f"{v} {runtime.precision(args.scale, v, network)}" for v in ("clean", "jpeg"))
+    )
     print(evaluation.jpeg_table(by_quality, args.scale, label))
     return 0
 
@@ -252,6 +264,12 @@ def parser() -> argparse.ArgumentParser:
             "--threads", type=int, help="inference threads (default: UPSCALE_THREADS or every core)"
         )
         sub.add_argument("--models-dir", type=Path, help="default: UPSCALE_MODELS_DIR or models/")
+        sub.add_argument(
+            "--network",
+            choices=NETWORKS,
+            help="edsr (the product's model) or rlfn (faster, sharper; x2 and x4 only); "
+            "default: UPSCALE_DEFAULT_NETWORK, else edsr",
+        )
     return p
 
 

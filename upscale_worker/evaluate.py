@@ -96,13 +96,17 @@ def evaluate_jpeg(
     quality: int,
     precision: str | None = None,
     variants: tuple[str, ...] = ("clean", "compressed"),
+    network: str | None = None,
 ) -> list[JpegRow]:
     """One row per image, every column computed from the same decoded JPEG LR at ``quality``; ``variants``
     are the sources to score (drop "compressed" when the scale has no JPEG-aware model). Raises EngineError."""
     rows = []
     for name, hr in hr_arrays(folder, scale):
         lr = low_resolution(hr, scale, quality)
-        options = {v: Options(precision=precision, source=v, input_quality=quality) for v in variants}
+        options = {
+            v: Options(precision=precision, source=v, input_quality=quality, network=network)
+            for v in variants
+        }
         psnr = {v: psnr_y(upscale_array(lr, scale, options[v]), hr, scale) for v in variants}
         rows.append(
             JpegRow(
@@ -119,7 +123,7 @@ def mean_jpeg_row(rows: list[JpegRow]) -> JpegRow:
     return JpegRow("mean", *(float(np.mean(c)) for c in zip(*[(r.bicubic, r.clean, r.jpeg) for r in rows])))
 
 
-def jpeg_table(by_quality: dict[int, list[JpegRow]], scale: int, precision_label: str) -> str:
+def jpeg_table(by_quality: dict[int, list[JpegRow]], scale: int, model_label: str) -> str:
     """Per quality, the images and their mean; then the means and each model's gain over bicubic."""
     number = lambda v: f"{v:10.3f}" if v == v else f"{'-':>10}"  # noqa: E731
     head = f"{'image':<16} {'bicubic':>10} {'clean':>10} {'JPEG-aware':>10}"
@@ -139,7 +143,7 @@ def jpeg_table(by_quality: dict[int, list[JpegRow]], scale: int, precision_label
         jpeg = f"{m.jpeg:10.2f} {m.jpeg - m.bicubic:+6.2f}" if m.jpeg == m.jpeg else f"{'-':>10} {'-':>6}"
         lines.append(f"{quality:<8} {m.bicubic:8.2f} {m.clean:8.2f} {m.clean - m.bicubic:+6.2f} {jpeg}")
     return "\n".join(lines) + (
-        f"\n(x{scale}, EDSR {precision_label}; PSNR in dB on Y, BT.601, {scale}-pixel border "
+        f"\n(x{scale}, {model_label}; PSNR in dB on Y, BT.601, {scale}-pixel border "
         "shaved; LR: MATLAB bicubic, then Pillow JPEG at the quality, 4:2:0, decoded)"
     )
 

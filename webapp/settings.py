@@ -308,6 +308,8 @@ UPSCALE_THREADS = env_int(
     "UPSCALE_THREADS", 0
 )  # 0: the worker process' share of the cores (webapp/celery.py)
 UPSCALE_TILE = env_int_list("UPSCALE_TILE", DEFAULT_TILES)
+UPSCALE_MODELS = tuple(env_list("UPSCALE_MODELS"))  # the networks offered (edsr, rlfn); empty: every one
+UPSCALE_DEFAULT_NETWORK = env("UPSCALE_DEFAULT_NETWORK") or "edsr"  # what a request without a choice gets
 
 # Jobs and workers.
 JOB_MAX_ATTEMPTS = env_int("JOB_MAX_ATTEMPTS", 3)

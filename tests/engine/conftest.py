@@ -63,6 +63,25 @@ def models_dir(tmp_path_factory, checkpoint, jpeg_checkpoint) -> Path:
     return folder
 
 
+@pytest.fixture(scope="session")
+def rlfn_models(tmp_path_factory, models_dir) -> Path:
+    """The random EDSR models beside the authors' RLFN x2 (real weights: its seams need real attention),
+    exported through the real export path in the engine's grid variant, f32 only."""
+    from training import rlfn
+
+    folder = tmp_path_factory.mktemp("rlfn-models")
+    shutil.copytree(models_dir, folder, dirs_exist_ok=True)
+    weights = rlfn.PUBLISHED / "rlfn_x2.pth"
+    export.main(["--weights", str(weights), "--out", str(folder), "--training-data", "authors'", "--no-int8"])
+    return folder
+
+
+@pytest.fixture
+def with_rlfn(rlfn_models, monkeypatch) -> Path:
+    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(rlfn_models))
+    return rlfn_models
+
+
 @pytest.fixture(autouse=True)
 def engine_env(models_dir, monkeypatch, tmp_path_factory):
     configure_engine(

@@ -11,7 +11,7 @@ from upscale_worker.engine import Options, upscale_array
 from upscale_worker.engine.api import BACK_PROJECTION, BORDER, OVERLAP, PAD
 from upscale_worker.engine.backprojection import back_project
 from upscale_worker.engine.pixels import from_model, to_model
-from upscale_worker.engine.tiling import best_tile, computed_pixels, padded, upscale_tiled
+from upscale_worker.engine.tiling import best_tile, computed_pixels, padded, upscale_tiled, windows
 
 
 def noise(width: int, height: int) -> np.ndarray:
@@ -122,3 +122,49 @@ def test_the_overlap_is_needed(whole_image_model):
     img = noise(124, 124)
     assert worst_difference(whole_image_model, img, 64, 2) > 1
     assert worst_difference(whole_image_model, img, 64, 8) <= 1
+
+
+# RLFN (issue 23): its attention works on a 6-pixel grid, so the windows must start on it (the manifest says).
+
+
+def photo_crop(width: int, height: int) -> np.ndarray:
+    """Real content (RLFN's attention on noise reaches much farther than on photos: tests/training)."""
+    from PIL import Image
+
+    from training.rlfn import SHARED
+
+    img = Image.open(SHARED / "datasets" / "train" / "Kodak24" / "kodim21.png").convert("RGB")
+    return np.ascontiguousarray(np.asarray(img)[100 : 100 + height, 200 : 200 + width])
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 50), (250, 170), (200, 97)])
+def test_rlfn_tiled_equals_one_window_within_one_grey_level(with_rlfn, size):
+    h, w = size
+    img = photo_crop(w, h)
+    tiled = upscale_array(img, 2, Options(network="rlfn", tile=64))  # raised to RLFN's 120
+    whole = upscale_array(img, 2, Options(network="rlfn", tile=1024))  # one window
+    assert tiled.shape == whole.shape == (2 * h, 2 * w, 3)
+    assert np.abs(tiled.astype(int) - whole).max() <= 1
+
+
+def test_rlfn_windows_off_its_grid_would_show_seams(with_rlfn):
+    from upscale_worker.engine import runtime
+
+    img = photo_crop(200, 138)  # 138 = 23 x 6: no extension, so grid and no grid cut the same padded image
+    whole = upscale_array(img, 2, Options(network="rlfn", tile=1024, back_projection=0))
+    infer = runtime.infer_function(2, "clean", "f32", 125, 125, "rlfn")
+    off_grid = upscale_tiled(img, 2, infer, 125, OVERLAP, pad=0, border="reflect", grid=1)
+    assert np.abs(off_grid.astype(int) - whole).max() > 4
+
+
+@pytest.mark.parametrize(
+    ("length", "tile", "overlap"), [(300, 60, 8), (1002, 276, 8), (126, 120, 8), (66, 24, 4)]
+)
+def test_windows_on_a_grid_start_on_it_and_still_overlap_enough(length, tile, overlap):
+    spans = windows(length, tile, overlap, grid=6)
+    assert all(start % 6 == 0 for start, _, _ in spans)
+    assert spans[0][1] == 0 and spans[-1][2] == length and spans[-1][0] + tile == length
+    for start, kept_from, kept_to in spans:
+        assert kept_from == 0 or kept_from - start >= overlap
+        assert kept_to == length or start + tile - kept_to >= overlap
+    assert [s[2] for s in spans[:-1]] == [s[1] for s in spans[1:]]  # every pixel kept once

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -18,9 +18,10 @@ from upscale_worker.engine.tiling import (
     Grid,
     Progress,
     best_tile,
-    grid,
-    padded,
+    on_grid,
     run_window,
+    source_of,
+    window_grid,
 )
 from upscale_worker.engine.vocabulary import SCALES
 
@@ -40,6 +41,44 @@ PAD = OVERLAP
 BACK_PROJECTION = 2
 JPEG_BACK_PROJECTION = 1
 JPEG_BACK_PROJECTION_QUALITY = 90
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """What a network needs of the windows it runs on, from its manifest entry's ``tiling`` (border mode and
+    width, overlap, window grid, smallest window side it runs on, smallest tile that keeps tiled == one
+    window); what an entry leaves out is EDSR's (above)."""
+
+    border: str = BORDER
+    pad: int = PAD
+    overlap: int = OVERLAP
+    grid: int = 1
+    min_window: int = 1
+    min_tile: int = 1
+
+    @classmethod
+    def of(cls, entry: dict, border: str | None = None) -> Geometry:
+        """The entry's needs; ``border`` (a user's choice, see Options) overrides its border mode."""
+        t = entry.get("tiling", {})
+        geometry = cls(
+            t.get("border", BORDER),
+            t.get("border_width", PAD),
+            t.get("overlap", OVERLAP),
+            t.get("window_grid", 1),
+            t.get("min_window", 1),
+            t.get("min_tile", 1),
+        )
+        geometry = replace(geometry, border=border or geometry.border)
+        if geometry.border not in BORDERS:
+            raise EngineError(f"Unknown border {geometry.border!r}; choose one of {', '.join(BORDERS)}.")
+        return replace(geometry, pad=0) if BORDERS[geometry.border] is None else geometry
+
+    def tile(self, side: int) -> int:
+        """A configured tile side raised to ``min_tile`` and cut down to the window grid."""
+        side = max(side, self.min_tile)
+        return side - side % self.grid
+
+
 OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB and alpha, before encoding
 
 
@@ -50,6 +89,7 @@ class Result:
     model: str = ""  # the manifest name of the IR that ran
     variant: str = "clean"  # "clean" or "jpeg"
     choice: str = ""  # why that variant ran, a sentence for the job record
+    network: str = "edsr"  # "edsr" or "rlfn"
 
 
 @dataclass(frozen=True)
@@ -63,11 +103,13 @@ class Options:
     # "auto": the JPEG-aware model for a lossy file below compression.JPEG_QUALITY_THRESHOLD, else the clean
     # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
     source: str = "auto"
-    border: str = BORDER  # "replicate", "reflect" or "zero" (the network's own padding): see tiling.BORDERS
+    # "replicate", "reflect" or "zero" (the network's own padding), see tiling.BORDERS; None: the network's.
+    border: str | None = None
     back_projection: int | None = None  # rounds; None: by the variant and the input's quality (rounds())
     input_quality: int | None = (
         None  # an array's JPEG quality when the caller knows it (a file's header says)
     )
+    network: str | None = None  # "edsr" or "rlfn"; None: models.default_network()
 
 
 @dataclass(frozen=True)
@@ -80,6 +122,8 @@ class Plan:
     model: str
     choice: str
     rounds: int  # of back-projection
+    network: str = "edsr"
+    geometry: Geometry = Geometry()
 
 
 def _checked(scale: int, options: Options, found: Compression | None = None) -> Plan:
@@ -89,17 +133,23 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
     # Imported here so that processes which only validate requests (the web app) never load OpenVINO.
     from upscale_worker.engine import models, runtime
 
-    tiles = (options.tile,) if options.tile else runtime.tile_sizes()
-    if min(tiles) <= 2 * OVERLAP:
-        raise EngineError(f"The tile must be larger than {2 * OVERLAP} pixels (its overlap on both sides).")
+    network = options.network or models.default_network()
+    models.check_network(network, scale, runtime.models_dir())
     try:
         choice = compression.choose(
-            options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir())
+            options.source, found, models.has_variant(scale, "jpeg", runtime.models_dir(), network)
         )
     except ValueError as e:
         raise EngineError(str(e)) from None
-    precision = options.precision or runtime.precision(scale, choice.variant)
-    model = runtime.checked_model(runtime.models_dir(), scale, choice.variant, precision)
+    precision = options.precision or runtime.precision(scale, choice.variant, network)
+    model = runtime.checked_model(runtime.models_dir(), scale, choice.variant, precision, network)
+    geometry = Geometry.of(model.entry, options.border)
+    tiles = tuple(geometry.tile(t) for t in ((options.tile,) if options.tile else runtime.tile_sizes()))
+    if min(tiles) - 2 * geometry.overlap < geometry.grid:
+        raise EngineError(
+            f"The tile must be larger than {2 * geometry.overlap + geometry.grid - 1} pixels "
+            "(its overlap on both sides)."
+        )
     quality = found.quality if found is not None and found.lossy else options.input_quality
     return Plan(
         choice.variant,
@@ -108,6 +158,8 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
         model.entry["name"],
         choice.reason,
         rounds(choice.variant, quality) if options.back_projection is None else options.back_projection,
+        network,
+        geometry,
     )
 
 
@@ -119,17 +171,11 @@ def rounds(variant: str, quality: int | None) -> int:
     return JPEG_BACK_PROJECTION if quality is not None and quality >= JPEG_BACK_PROJECTION_QUALITY else 0
 
 
-def computed_size(width: int, height: int, border: str = BORDER) -> tuple[int, int]:
-    """The (width, height) the tiling cuts into windows for a width x height image: padded for ``border``."""
-    pad = padding(border)
-    return width + 2 * pad, height + 2 * pad
-
-
-def padding(border: str) -> int:
-    """Pixels added on each side of the image before inference for ``border``; raises EngineError if unknown."""
-    if border not in BORDERS:
-        raise EngineError(f"Unknown border {border!r}; choose one of {', '.join(BORDERS)}.")
-    return 0 if BORDERS[border] is None else PAD
+def computed_size(width: int, height: int, geometry: Geometry = Geometry()) -> tuple[int, int]:
+    """The (width, height) the tiling cuts into windows for a width x height image: padded and put on the
+    window grid as ``geometry`` says (tiling.on_grid)."""
+    g = geometry
+    return on_grid(width + 2 * g.pad, g.grid, g.min_window), on_grid(height + 2 * g.pad, g.grid, g.min_window)
 
 
 def upscale_array(
@@ -141,7 +187,7 @@ def upscale_array(
 ) -> np.ndarray:
     """H x W x 3 uint8 (or uint16) RGB -> the same, ``scale`` times larger (the variant: options.source,
     where auto means clean; back-projection: rounds() for options.input_quality unless options says)."""
-    prepared = _prepared(rgb, _pinned(rgb.shape[1], rgb.shape[0], scale, _checked(scale, options), options))
+    prepared = _prepared(rgb, _pinned(rgb.shape[1], rgb.shape[0], scale, _checked(scale, options)))
     return upscale_prepared(prepared, progress, cancelled)
 
 
@@ -190,6 +236,13 @@ class Pinned:
     rounds: int  # of back-projection
     model: str
     choice: str
+    network: str = "edsr"
+    pad: int = (
+        PAD  # the network's window geometry (Geometry): border width, overlap, window grid, smallest side
+    )
+    overlap: int = OVERLAP
+    step: int = 1
+    min_window: int = 1
 
 
 @dataclass(frozen=True)
@@ -224,7 +277,7 @@ def prepare_file(
     limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before work
     if pinned is None:
         assert plan is not None
-        pinned = _pinned(*picture.size, scale, plan, options)
+        pinned = _pinned(*picture.size, scale, plan)
     return _prepared(pixels.bleed(picture.rgb, picture.alpha), pinned, picture)
 
 
@@ -240,7 +293,9 @@ def run_windows(
     from upscale_worker.engine import runtime
 
     indices, pin, cut = list(indices), prepared.pinned, prepared.cut
-    infer = runtime.infer_function(pin.scale, pin.variant, pin.precision, cut.win_h, cut.win_w, pin.inference)
+    infer = runtime.infer_function(
+        pin.scale, pin.variant, pin.precision, cut.win_h, cut.win_w, pin.inference, pin.network
+    )
     progress(0, len(indices))
     for done, index in enumerate(indices, start=1):
         if cancelled():
@@ -291,15 +346,17 @@ def finish_file(
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)
     pin = prepared.pinned
-    return Result(picture.size, result.size, pin.model, pin.variant, pin.choice)
+    return Result(picture.size, result.size, pin.model, pin.variant, pin.choice, pin.network)
 
 
-def _pinned(width: int, height: int, scale: int, plan: Plan, options: Options) -> Pinned:
-    """The plan for one width x height picture: the tile computing the fewest pixels, this CPU's float type."""
+def _pinned(width: int, height: int, scale: int, plan: Plan) -> Pinned:
+    """The plan for one width x height picture: the tile computing the fewest pixels, this CPU's float type,
+    the network's window geometry."""
     from upscale_worker.engine import runtime
 
-    w, h = computed_size(width, height, options.border)
-    tile = best_tile(w, h, plan.tiles, OVERLAP)
+    g = plan.geometry
+    w, h = computed_size(width, height, g)
+    tile = best_tile(w, h, plan.tiles, g.overlap, g.grid)
     inference = runtime.inference_type(plan.precision).get_type_name()
     return Pinned(
         scale,
@@ -307,18 +364,23 @@ def _pinned(width: int, height: int, scale: int, plan: Plan, options: Options) -
         plan.precision,
         inference,
         tile,
-        options.border,
+        g.border,
         plan.rounds,
         plan.model,
         plan.choice,
+        plan.network,
+        g.pad,
+        g.overlap,
+        g.grid,
+        g.min_window,
     )
 
 
 def _prepared(rgb: np.ndarray, pinned: Pinned, picture: pixels.Picture | None = None) -> Prepared:
-    pad = padding(pinned.border)
-    cut = grid(rgb.shape[0], rgb.shape[1], pinned.scale, pinned.tile, OVERLAP, pad)
+    p = pinned
+    cut = window_grid(rgb.shape[0], rgb.shape[1], p.scale, p.tile, p.overlap, p.pad, p.step, p.min_window)
     picture = picture or pixels.Picture(rgb, None, False)
-    return Prepared(picture, padded(rgb, pad, pinned.border), cut, pinned)
+    return Prepared(picture, source_of(rgb, cut, p.border), cut, pinned)
 
 
 def _compression(data: bytes) -> Compression | None:

@@ -27,6 +27,8 @@ class EngineConfig:
     precision: "f32", "bf16" or "int8"; None: per scale, the fastest faithful one (runtime.precision).
     threads: OpenVINO inference threads; None: every core this process may use.
     tiles: tile sides in input pixels, each image getting the one that computes the fewest pixels.
+    networks: the networks offered (models.NETWORKS' names); empty: every one. default_network: the one a
+    request without a choice gets (a network left out is never the default).
     """
 
     models_dir: Path = REPO_ROOT / "models"
@@ -34,6 +36,8 @@ class EngineConfig:
     precision: str | None = None
     threads: int | None = None
     tiles: tuple[int, ...] = DEFAULT_TILES
+    networks: tuple[str, ...] = ()
+    default_network: str = "edsr"
 
     def __post_init__(self) -> None:
         if self.precision is not None and self.precision not in PRECISIONS:

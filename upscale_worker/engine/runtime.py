@@ -29,13 +29,13 @@ from upscale_worker.engine.tiling import Infer
 __all__ = ["DEFAULT_TILES", "models_dir"]  # read here by tools and tests
 
 
-def precision(scale: int | None = None, variant: str = "clean") -> str:
-    """The configured precision, else the fastest faithful one for the ``scale`` model of ``variant`` (see
-    above; each model is judged on its own measurements)."""
+def precision(scale: int | None = None, variant: str = "clean", network: str = "edsr") -> str:
+    """The configured precision, else the fastest faithful one for the ``scale`` model of ``variant`` and
+    ``network`` (see above; each model is judged on its own measurements)."""
     chosen = current().precision
     if chosen:
         return chosen
-    if scale is not None and int8_is_faithful(scale, models_dir(), variant):
+    if scale is not None and int8_is_faithful(scale, models_dir(), variant, network):
         return "int8"
     return "bf16" if cpu_has_bf16() else "f32"
 
@@ -77,22 +77,22 @@ def inference_type(precision: str, pinned: str | None = None) -> ov.Type:
     return {"f32": ov.Type.f32, "bf16": ov.Type.bf16}[precision]
 
 
-# Every cache below is keyed by (folder, scale, variant, precision, ...): a worker holds the clean model and
-# its JPEG-aware twin of one scale side by side, and must run the one asked for.
+# Every cache below is keyed by (folder, scale, variant, precision, ..., network): a worker holds the clean
+# model and its JPEG-aware twin of one scale, of each network, side by side, and must run the one asked for.
 
 
 @cache
-def checked_model(folder: Path, scale: int, variant: str, precision: str) -> ModelFile:
+def checked_model(folder: Path, scale: int, variant: str, precision: str, network: str = "edsr") -> ModelFile:
     """The IR checked against the manifest, once per process: cheap enough to call before decoding."""
-    model_file = find_model(scale, precision, folder, variant)
+    model_file = find_model(scale, precision, folder, variant, network)
     if precision == "bf16" and not cpu_has_bf16():
         raise EngineError("bf16 precision is not available on this processor; use f32 or int8.")
     return model_file
 
 
 @cache
-def read_model(folder: Path, scale: int, variant: str, precision: str) -> ov.Model:
-    return core().read_model(checked_model(folder, scale, variant, precision).xml)
+def read_model(folder: Path, scale: int, variant: str, precision: str, network: str = "edsr") -> ov.Model:
+    return core().read_model(checked_model(folder, scale, variant, precision, network).xml)
 
 
 def compiled_model(
@@ -104,13 +104,20 @@ def compiled_model(
     width: int,
     threads: int,
     inference: str | None = None,
+    network: str = "edsr",
 ) -> ov.CompiledModel:
     """The model compiled for one fixed input shape. Each compiled shape holds its own activations (about
-    300 MB for a 280 tile at x4), so only the configured tile sides stay for the life of the process."""
+    300 MB for a 280 tile at x4), so only the configured tile sides (cut down to the network's window grid)
+    stay for the life of the process."""
     inference = inference_type(precision, inference).get_type_name()  # one cache key per float type
-    if height == width and height in tile_sizes():
-        return compiled_tile(folder, scale, variant, precision, height, threads, inference)
-    return compiled_window(folder, scale, variant, precision, height, width, threads, inference)
+    grid = (
+        checked_model(folder, scale, variant, precision, network)
+        .entry.get("tiling", {})
+        .get("window_grid", 1)
+    )
+    if height == width and height in {t - t % grid for t in tile_sizes()}:
+        return compiled_tile(folder, scale, variant, precision, height, threads, inference, network)
+    return compiled_window(folder, scale, variant, precision, height, width, threads, inference, network)
 
 
 @cache
@@ -122,9 +129,10 @@ def compiled_tile(
     side: int,
     threads: int,
     inference: str | None = None,
+    network: str = "edsr",
 ) -> ov.CompiledModel:
     """A configured tile side: compiled once per process, loaded from the disk cache after the first time."""
-    return _compile(folder, scale, variant, precision, side, side, threads, cache_dir(), inference)
+    return _compile(folder, scale, variant, precision, side, side, threads, cache_dir(), inference, network)
 
 
 @lru_cache(maxsize=2)
@@ -137,11 +145,12 @@ def compiled_window(
     width: int,
     threads: int,
     inference: str | None = None,
+    network: str = "edsr",
 ) -> ov.CompiledModel:
     """Any other shape (an image smaller than the tile on a side): compiled in about 0.15 s and kept only
     while it is one of the last two used, so that many image sizes cannot pile up gigabytes; the disk cache
     would grow with every size seen, so they stay out of it."""
-    return _compile(folder, scale, variant, precision, height, width, threads, "", inference)
+    return _compile(folder, scale, variant, precision, height, width, threads, "", inference, network)
 
 
 def _compile(
@@ -154,8 +163,9 @@ def _compile(
     threads: int,
     disk_cache: Path | str,
     inference: str | None = None,
+    network: str = "edsr",
 ) -> ov.CompiledModel:
-    model = read_model(folder, scale, variant, precision).clone()
+    model = read_model(folder, scale, variant, precision, network).clone()
     model.reshape([1, 3, height, width])
     config = {
         hints.inference_precision: inference_type(precision, inference),
@@ -168,11 +178,17 @@ def _compile(
 
 
 def infer_function(
-    scale: int, variant: str, precision: str, height: int, width: int, inference: str | None = None
+    scale: int,
+    variant: str,
+    precision: str,
+    height: int,
+    width: int,
+    inference: str | None = None,
+    network: str = "edsr",
 ) -> Infer:
-    """A callable running one height x width window (``inference``: see inference_type); each call of this
-    function gets its own infer request."""
+    """A callable running one height x width window (``inference``: see inference_type) of ``network``; each
+    call of this function gets its own infer request."""
     request = compiled_model(
-        models_dir(), scale, variant, precision, height, width, threads(), inference
+        models_dir(), scale, variant, precision, height, width, threads(), inference, network
     ).create_infer_request()
     return lambda batch: request.infer([np.ascontiguousarray(batch)])[0]

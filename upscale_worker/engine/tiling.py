@@ -11,6 +11,11 @@ So the result equals that inference. Before tiling, the image itself may be padd
 the kept output is then cropped back, so the zeros lie ``pad`` pixels beyond the picture and a flat or
 tiny image is not darkened towards its edges (the measured choice is in api.py). In f32 within 1 grey level; in int8 a 128 window can differ from a whole-image compile by 2 on a few pixels
 at any overlap, so not from the seams: kernels compiled for different shapes round differently.
+
+A network whose output depends on where a window starts (RLFN's attention works on a 6-pixel grid) gets a
+window ``grid``: the padded image is extended at its bottom and right to a multiple of it (and to at least
+``min_window``, the smallest side the network runs on), tiles are cut down to a multiple of it, and every
+window starts on it, so each sees the grid the whole image would.
 """
 
 from __future__ import annotations
@@ -34,28 +39,35 @@ Progress = Callable[[int, int], None]
 BORDERS = {"zero": None, "replicate": cv2.BORDER_REPLICATE, "reflect": cv2.BORDER_REFLECT_101}
 
 
-def windows(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
+def windows(length: int, tile: int, overlap: int, grid: int = 1) -> list[tuple[int, int, int]]:
     """Along one axis: (window start, kept from, kept to) for the fewest windows of min(length, tile) pixels
     that overlap their neighbours by at least 2 x ``overlap``, spread evenly; each seam lies in the middle of
-    an overlap, so every kept pixel is ``overlap`` or more from the edge of its window (or at the image's)."""
+    an overlap, so every kept pixel is ``overlap`` or more from the edge of its window (or at the image's).
+    Every start is a multiple of ``grid`` (``length`` and ``tile`` must then be multiples of it too)."""
     if length <= tile:
         return [(0, 0, length)]
-    count = math.ceil((length - 2 * overlap) / (tile - 2 * overlap))
-    starts = [i * (length - tile) // (count - 1) for i in range(count)]
+    count = math.ceil((length - tile) / (tile - 2 * overlap - grid + 1)) + 1  # starts rounded down
+    starts = [i * (length - tile) // (count - 1) // grid * grid for i in range(count)]
     seams = [(start + tile + following) // 2 for start, following in pairwise(starts)]
     return list(zip(starts, [0, *seams], [*seams, length]))
 
 
-def computed_pixels(width: int, height: int, tile: int, overlap: int) -> int:
+def computed_pixels(width: int, height: int, tile: int, overlap: int, grid: int = 1) -> int:
     """Input pixels the network computes for this image: windows x window area, overlaps included."""
-    across = len(windows(width, tile, overlap)) * min(width, tile)
-    down = len(windows(height, tile, overlap)) * min(height, tile)
+    across = len(windows(width, tile, overlap, grid)) * min(width, tile)
+    down = len(windows(height, tile, overlap, grid)) * min(height, tile)
     return across * down
 
 
-def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int) -> int:
+def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int, grid: int = 1) -> int:
     """The tile side computing the fewest pixels; the smaller one on a tie, so small images keep small tiles."""
-    return min(sorted(tiles), key=lambda tile: computed_pixels(width, height, tile, overlap))
+    return min(sorted(tiles), key=lambda tile: computed_pixels(width, height, tile, overlap, grid))
+
+
+def on_grid(length: int, grid: int = 1, min_window: int = 1) -> int:
+    """``length`` extended to at least ``min_window`` and then to a multiple of ``grid``."""
+    length = max(length, min_window)
+    return length + (-length) % grid
 
 
 def padded(rgb: np.ndarray, pad: int, border: str) -> np.ndarray:
@@ -82,6 +94,8 @@ class Grid:
     win_w: int
     rows: tuple[tuple[int, int, int], ...]
     cols: tuple[tuple[int, int, int], ...]
+    full_h: int = 0  # the padded picture extended to the network's window grid (on_grid())
+    full_w: int = 0
 
     @property
     def total(self) -> int:
@@ -94,15 +108,33 @@ class Grid:
         return slice(y0 * s, y1 * s), slice(x0 * s, x1 * s)
 
 
-def grid(height: int, width: int, scale: int, tile: int, overlap: int, pad: int = 0) -> Grid:
-    """The windows upscale_tiled() runs for a height x width picture padded by ``pad`` on each side.
-    Raises ValueError when ``tile`` leaves no interior."""
-    if tile - 2 * overlap < 1:
+def window_grid(
+    height: int,
+    width: int,
+    scale: int,
+    tile: int,
+    overlap: int,
+    pad: int = 0,
+    grid: int = 1,
+    min_window: int = 1,
+) -> Grid:
+    """The windows upscale_tiled() runs for a height x width picture padded by ``pad`` on each side, then
+    extended at its bottom and right to ``min_window`` and a multiple of ``grid`` (on_grid()); ``tile`` is cut
+    to a multiple of ``grid``. Raises ValueError when ``tile`` leaves no interior."""
+    tile -= tile % grid
+    if tile - 2 * overlap < grid:
         raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
-    rows = _cropped(windows(height + 2 * pad, tile, overlap), pad, height)
-    cols = _cropped(windows(width + 2 * pad, tile, overlap), pad, width)
-    win_h, win_w = min(height + 2 * pad, tile), min(width + 2 * pad, tile)
-    return Grid(height, width, scale, pad, win_h, win_w, tuple(rows), tuple(cols))
+    full_h, full_w = (on_grid(n + 2 * pad, grid, min_window) for n in (height, width))
+    rows = _cropped(windows(full_h, tile, overlap, grid), pad, height)
+    cols = _cropped(windows(full_w, tile, overlap, grid), pad, width)
+    win_h, win_w = min(full_h, tile), min(full_w, tile)
+    return Grid(height, width, scale, pad, win_h, win_w, tuple(rows), tuple(cols), full_h, full_w)
+
+
+def source_of(rgb: np.ndarray, cut: Grid, border: str) -> np.ndarray:
+    """The array ``cut``'s windows are read from: ``rgb`` padded by ``cut.pad`` of ``border`` (padded()) and
+    extended at its bottom and right to ``cut.full_h`` x ``cut.full_w`` (zeros for "zero")."""
+    return _extended(padded(rgb, cut.pad, border), cut.full_h, cut.full_w, border)
 
 
 def run_window(
@@ -131,14 +163,17 @@ def upscale_tiled(
     pad: int = 0,
     border: str = "zero",
     rounds: int = 0,
+    grid: int = 1,
+    min_window: int = 1,
 ) -> np.ndarray:
     """Upscale an H x W x 3 uint8/uint16 array window by window, the image first padded by ``pad`` pixels
-    of ``border`` (see padded(); none for "zero"); ``infer`` takes min(H + 2 pad, tile) x min(W + 2 pad, tile)
-    windows, and each window's output gets ``rounds`` of back-projection onto its input (backprojection.py).
+    of ``border`` (see padded(); none for "zero") and extended by on_grid() at its bottom and right;
+    ``infer`` takes windows of min(that padded side, tile cut to a multiple of ``grid``) on each axis, and
+    each window's output gets ``rounds`` of back-projection onto its input (backprojection.py).
     Returns the same dtype, H x W scale times larger: the padding's output is never stored."""
     pad = pad if BORDERS[border] is not None else 0
-    cut = grid(rgb.shape[0], rgb.shape[1], scale, tile, overlap, pad)
-    source = padded(rgb, pad, border)
+    cut = window_grid(rgb.shape[0], rgb.shape[1], scale, tile, overlap, pad, grid, min_window)
+    source = source_of(rgb, cut, border)
     out = np.empty((cut.height * scale, cut.width * scale, 3), rgb.dtype)
     progress(0, cut.total)
     for index in range(cut.total):
@@ -147,6 +182,17 @@ def upscale_tiled(
         out[cut.kept(index)] = run_window(source, cut, index, infer, rounds, rgb.dtype)
         progress(index + 1, cut.total)
     return out
+
+
+def _extended(rgb: np.ndarray, height: int, width: int, border: str) -> np.ndarray:
+    """``rgb`` grown at its bottom and right to height x width with ``border`` (zeros for "zero")."""
+    bottom, right = height - rgb.shape[0], width - rgb.shape[1]
+    if not bottom and not right:
+        return rgb
+    mode = BORDERS[border]
+    return cv2.copyMakeBorder(
+        rgb, 0, bottom, 0, right, cv2.BORDER_CONSTANT if mode is None else mode, value=0
+    )
 
 
 def _cropped(spans: list[tuple[int, int, int]], pad: int, length: int) -> list[tuple[int, int, int]]:

@@ -156,6 +156,7 @@ class JobViewSet(
                 quality=data.validated_data["quality"],
                 keep_metadata=data.validated_data["keep_metadata"],
                 source=data.validated_data["source"],
+                network=data.validated_data.get("network"),
             )
         except web.Refused as e:
             return refused(e)

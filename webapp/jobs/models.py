@@ -29,6 +29,13 @@ class Source(models.TextChoices):
     COMPRESSED = "compressed", "Compressed (web or messenger JPEG)"
 
 
+class Network(models.TextChoices):
+    """Which network upscales (upscale_worker.engine.models.NETWORKS), in the page's plain words."""
+
+    EDSR = "edsr", "EDSR"
+    RLFN = "rlfn", "Fast and sharp (RLFN)"
+
+
 class Job(models.Model):
     """One upscaling job. Status changes go through webapp.jobs.services only."""
 
@@ -46,6 +53,7 @@ class Job(models.Model):
     # What was asked (source) and what ran: the worker writes the model's name, its variant (clean, jpeg)
     # and why that variant (e.g. "auto: JPEG of quality 62 (IJG-equivalent), below 90"); empty until then.
     source = models.CharField(max_length=16, choices=Source.choices, default=Source.AUTO)
+    network = models.CharField(max_length=8, choices=Network.choices, default=Network.EDSR)
     model = models.CharField(max_length=64, blank=True)
     variant = models.CharField(max_length=8, blank=True)
     model_choice = models.CharField(max_length=255, blank=True)

@@ -3,6 +3,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from upscale_worker.engine import header
+from upscale_worker.engine.models import NETWORKS
 from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Source, Status
@@ -41,6 +42,7 @@ class JobSerializer(serializers.ModelSerializer):
             "quality",
             "keep_metadata",
             "source",
+            "network",
             "model",
             "variant",
             "model_choice",
@@ -55,6 +57,7 @@ class JobSerializer(serializers.ModelSerializer):
             "source": {
                 "help_text": "What was asked: auto (from the file's compression), clean or compressed."
             },
+            "network": {"help_text": "The network asked for: edsr or rlfn (fast and sharp; x2 and x4 only)."},
             "model": {"help_text": "The model that ran; empty until a worker ran the job."},
             "variant": {"help_text": "The variant that ran: clean or jpeg (JPEG-aware); empty until then."},
             "model_choice": {"help_text": "Why that variant ran."},
@@ -115,6 +118,15 @@ class JobCreateSerializer(serializers.Serializer):
         help_text=(
             "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
             "one; clean or compressed: force either"
+        ),
+    )
+
+    network = serializers.ChoiceField(
+        choices=NETWORKS,
+        required=False,
+        help_text=(
+            "edsr (the product's model) or rlfn (fast and sharp; x2 and x4 only: other scales are refused with "
+            "code unsupported_network); default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
         ),
     )
 

@@ -26,7 +26,7 @@ def installed_models():
         return {
             int(e["scale"]): e.get("name", f"x{e['scale']}")
             for e in reversed(entries)
-            if int(e["scale"]) in SCALES
+            if int(e["scale"]) in SCALES and e.get("network", "edsr") == "edsr"  # the default network's
         }
     except (OSError, ValueError, KeyError, TypeError):
         return {}

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from upscale_worker.engine import header, limits
+from upscale_worker.engine.models import default_network, enabled_networks
 from webapp.jobs import tiles
-from webapp.jobs.models import FORMATS, Job, Source, Status
+from webapp.jobs.models import FORMATS, Job, Network, Source, Status
 from webapp.jobs.serializers import JobSerializer
 from webapp.jobs.services import web
 from webapp.jobs.validation import available_scales
@@ -49,6 +50,8 @@ def home(request):
         "scales": available_scales(),
         "formats": FORMATS,
         "sources": Source.choices,
+        "networks": [(v, label) for v, label in Network.choices if v in enabled_networks()],
+        "default_network": default_network(),
         "recent": recent,
         "max_mb": settings.MAX_UPLOAD_MB,
         "input_formats": header.names(),
@@ -82,6 +85,7 @@ def upload(request):
     quality = _int(request.POST.get("quality"), 95, 1, 100)
     keep = request.POST.get("keep_metadata") in ("on", "true", "1")
     source = request.POST.get("source") or Source.AUTO  # a bad value is refused by submit, with a message
+    network = request.POST.get("network") or None
     files = request.FILES.getlist("image")
     if not files:
         if wants_json:
@@ -91,7 +95,7 @@ def upload(request):
     created, errors = [], []
     for f in files:
         try:
-            created.append(web.submit(request.user, f, scale, fmt, quality, keep, source))
+            created.append(web.submit(request.user, f, scale, fmt, quality, keep, source, network))
         except web.Refused as e:
             errors.append((f.name, e))
     if wants_json:

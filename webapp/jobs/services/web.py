@@ -13,6 +13,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.models import check_network, default_network
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
@@ -20,7 +22,9 @@ from webapp.jobs.services import delete_files, move, publish, storage_name
 log = logging.getLogger(__name__)
 
 
-def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
+def create_job(
+    owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto", network="edsr"
+):
     """Store a validated upload and queue it; the job is published after the transaction commits. The model
     is left to the worker, which records the one that ran. The quotas are checked again with the owner's row
     locked, so concurrent uploads cannot all pass the same last free place (raises Refused, nothing kept)."""
@@ -41,6 +45,7 @@ def create_job(owner, upload, header, scale, fmt="png", quality=95, keep_metadat
                 input_bytes=upload.size,
                 scale=scale,
                 source=source,
+                network=network,
                 format=fmt,
                 quality=quality,
                 keep_metadata=keep_metadata,
@@ -188,8 +193,9 @@ def check_quotas(user, header, scale, size):
     return None
 
 
-def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, source="auto"):
-    """Validate one upload from its header, check rate limits and quotas, store it and queue it."""
+def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, source="auto", network=None):
+    """Validate one upload from its header, check rate limits and quotas, store it and queue it. ``network``
+    None: the operator's UPSCALE_DEFAULT_NETWORK; one that lacks ``scale`` (RLFN x3) is refused."""
     from webapp import ratelimit
     from webapp.jobs.validation import Invalid, validate_upload
 
@@ -208,9 +214,14 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
         header = validate_upload(upload, scale, fmt)
     except Invalid as e:
         raise Refused(str(e), code=e.code) from None
+    network = network or default_network()
+    try:  # after the scale check, which names the scales the installation has at all
+        check_network(network, scale, settings.MODEL_MANIFEST.parent)
+    except EngineError as e:
+        raise Refused(str(e), code="unsupported_network") from None
     quota = check_quotas(
         user, header, scale, upload.size
-    )  # early, before anything is stored (and again under a lock)
+    )  # early, before anything is stored (again under a lock)
     if quota:
         raise quota
-    return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source)
+    return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source, network)

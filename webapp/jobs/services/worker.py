@@ -241,6 +241,8 @@ def engine_config():
         precision=settings.UPSCALE_PRECISION,
         threads=settings.UPSCALE_THREADS or None,
         tiles=settings.UPSCALE_TILE,
+        networks=settings.UPSCALE_MODELS,
+        default_network=settings.UPSCALE_DEFAULT_NETWORK,
     )
 
 
@@ -267,7 +269,11 @@ def upscale_and_store(job, saved):
 
         with job.input_file.open("rb") as src:
             prepared = prepare_file(
-                src.read(), job.scale, job.format, Options(source=job.source), cancelled=reporter.cancelled
+                src.read(),
+                job.scale,
+                job.format,
+                Options(source=job.source, network=job.network),
+                cancelled=reporter.cancelled,
             )
         helpers = []
         if fanout.wanted(prepared):  # a large job: shared out in parts, assembled here

@@ -1,0 +1,96 @@
+"""RLFN written from the paper: the authors' published weights load strictly, and the engine's grid variant
+gives a window on the 6-pixel grid the same output as the whole image (the paper's resize does not)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from training import rlfn, train  # noqa: E402 (after the skip: torch is a training package)
+
+
+def published(scale: int) -> dict:
+    return torch.load(rlfn.PUBLISHED / f"rlfn_x{scale}.pth", map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_it_loads_each_published_state_dict_strictly(scale):
+    state = published(scale)
+    model = rlfn.from_state_dict(state)
+    assert model.scale == scale
+    assert sum(p.numel() for p in model.parameters()) == sum(v.numel() for v in state.values())
+
+
+def test_it_refuses_a_state_dict_with_a_missing_tensor():
+    state = published(2)
+    del state["block_6.esa.conv4.bias"]
+    with pytest.raises(RuntimeError, match=r"block_6\.esa\.conv4\.bias"):
+        rlfn.from_state_dict(state)
+
+
+def test_it_keeps_the_0_255_range_and_the_window_size():
+    model = rlfn.from_state_dict(published(2)).eval()
+    grey = torch.full((1, 3, 20, 24), 128.0)
+    with torch.inference_mode():
+        out = model(grey)
+    assert out.shape == (1, 3, 40, 48)
+    assert (out - 128).abs().max() < 3  # a flat grey stays that grey, not 128/255 nor 128*255
+
+
+def window_difference(grid: bool, origin: int, side: int = 120) -> float:
+    """Largest difference (0..255) between a window's output and the whole image's over the same pixels,
+    away from the window's edges, for the published x2 weights."""
+    torch.manual_seed(0)
+    image = torch.rand(1, 3, 192, 192).mul(255).round()
+    image = torch.nn.functional.avg_pool2d(image, 3, 1, 1)  # some structure for the attention to see
+    model = rlfn.from_state_dict(published(2), grid=grid).eval()
+    with torch.inference_mode():
+        whole = model(image)
+        window = model(image[:, :, origin : origin + side, origin : origin + side])
+    # Input pixels from the window's edge that its zero padding still reaches on this noise (it crosses
+    # each block's attention cells): 0.9 levels at 24, 0.18 at 32, 0.08 at 40 (grid, origin 12).
+    margin = 36
+    inner = slice(2 * margin, 2 * (side - margin))
+    outer = slice(2 * (origin + margin), 2 * (origin + side - margin))
+    return float((window[:, :, inner, inner] - whole[:, :, outer, outer]).abs().max())
+
+
+def test_the_grid_variant_gives_a_window_on_the_grid_the_whole_images_output():
+    assert window_difference(grid=True, origin=12) < 0.5
+
+
+def test_a_window_off_the_grid_differs_from_the_whole_image():
+    assert window_difference(grid=True, origin=13) > 1
+
+
+def test_the_papers_resize_makes_a_window_differ_from_the_whole_image():
+    assert window_difference(grid=False, origin=12) > 1
+
+
+def test_it_trains_and_resumes_the_grid_variant(tmp_path, images_folder):
+    args = [
+        *("--arch", "rlfn", "--data", str(images_folder), "--scale", "2", "--run", str(tmp_path / "run")),
+        *("--patch", "16", "--batch", "2", "--val-every", "3", "--val-crop", "32", "--val-holdout", "6"),
+        *("--threads", "1", "--iterations", "3"),
+    ]
+    meta = train.main(args)
+    assert meta["iteration"] == 3 and meta["variant"] == "rlfn-grid"
+    assert rlfn.from_state_dict(torch.load(tmp_path / "run" / "best.pt", weights_only=True)).scale == 2
+    args[args.index("--iterations") + 1] = "5"
+    assert train.main(args)["iteration"] == 5
+
+
+@pytest.fixture
+def images_folder(tmp_path: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
+    return folder
