@@ -11,7 +11,7 @@
    defaults) at x2 and x4, and the x4/x2 time ratio.
 ``--before DIR``: the same rows for another model folder (e.g. the unfolded tail), interleaved with the
 shipped one, so that a before/after ratio comes from one run on one machine. Each time is the best of
-``--rounds`` interleaved runs. Writes its table to docs/benchmarks-engine.md (block engine-peak).
+``--rounds`` interleaved runs. Writes its table to docs/benchmarks.md (block engine-peak).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import numpy as np
 from bench.common import LOADS, ROOT, load_average, machine, markdown_table, write_block
 from bench.engine_peers import test_image
 
-PAGE = ROOT / "docs" / "benchmarks-engine.md"
+PAGE = ROOT / "docs" / "benchmarks.md"
 PEAK_SOURCE = Path(__file__).with_name("int8_peak.c")
 GOALS = {"share": 0.60, "x4_over_x2": 1.25}
 

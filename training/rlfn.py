@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from upscale_worker.engine.models import REPO_ROOT
+from upscale_worker.engine.config import REPO_ROOT
 
 # The authors' files (see ../shared/weights/SOURCES.md); UPSCALE_SHARED_DIR where ../shared lies elsewhere.
 SHARED = Path(os.environ.get("UPSCALE_SHARED_DIR") or REPO_ROOT.parent / "shared")

@@ -117,15 +117,16 @@ def load(
             if draft > 1:
                 im.draft(None, (math.ceil(im.width / draft), math.ceil(im.height / draft)))
             depth, grey = _depth(data, im)
-            exif = read_exif(im)  # first: Pillow decodes a PNG whose eXIf follows the image data to find it
-            if im.format == "TIFF":  # its "EXIF" is every tag of the file: only the orientation is kept
-                exif = _only_orientation(exif)
             if im.format == "HEIF" and depth > 8:
                 rgba, grey = _decode_deep_heif(data), False
             elif depth == 16:
                 rgba = _decode_16bit(data, bool(grey), im.info.get("transparency"))
             else:
+                _decode(im)
                 rgba, grey = _decode_8bit(im, depth)
+            exif = read_exif(im)  # after the pixels: Pillow decodes a PNG whose eXIf follows them to find it
+            if im.format == "TIFF":  # its "EXIF" is every tag of the file: only the orientation is kept
+                exif = _only_orientation(exif)
             turn = header.orientation(exif.get(EXIF_ORIENTATION))
             picture = _picture(orient(rgba, turn), bool(grey), im, exif, _png_colour_chunks(data))
             return replace(picture, dpi=read_dpi(im.info, turn))
@@ -269,6 +270,15 @@ def _decode_16bit(data: bytes, grey: bool, key) -> np.ndarray:
     if x.ndim == 2 and isinstance(key, int):
         x = np.dstack([x, _key_alpha(x, key, np.uint16)])
     return x
+
+
+def _decode(im: Image.Image) -> None:
+    """Decode ``im``'s pixels now: a data stream that does not inflate or decode raises EngineError here
+    (read_exif() would swallow it, leaving a black picture to be upscaled)."""
+    try:
+        im.load()
+    except (OSError, SyntaxError, ValueError, zlib.error) as e:
+        raise EngineError(f"The image's data is damaged and cannot be decoded ({e}).") from e
 
 
 def _decode_8bit(im: Image.Image, depth: int) -> tuple[np.ndarray, bool]:

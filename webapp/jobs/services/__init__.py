@@ -1,15 +1,14 @@
 """Everything that changes a Job, split along who calls it: ``web`` (the site and the API submit, cancel,
 retry, delete), ``worker`` (claim, run, store the result) and ``sweeper`` (the beat's re-publishing and
-expiry). What they share lives here.
+expiry). What they share lives here (file names and deletion in ``files``, the worker process' own facts in
+``host``).
 
 Status changes are conditional UPDATEs (``move``), so two processes never both win a transition
 and a finished job never runs again.
 """
 
 import logging
-import secrets
 
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.dispatch import Signal
@@ -17,6 +16,12 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import FINISHED, Job, Status
+from webapp.jobs.services.files import (  # noqa: F401 (shared: the services import them from here)
+    delete_folder,
+    remove,
+    storage_folder,
+    storage_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +60,6 @@ def changed(job_id, sources, target, reason):
         metrics.job_handed_back()
 
 
-def storage_name(kind, ext):
-    """An unguessable name under the storage root."""
-    return f"{kind}/{secrets.token_urlsafe(18)}.{ext}"
-
-
-def storage_folder(kind):
-    """An unguessable folder under the storage root, named with a trailing "/" (how remove() knows it)."""
-    return f"{kind}/{secrets.token_urlsafe(18)}/"
-
-
 def claimable(job_id):
     """True while a worker could take the job: QUEUED, or RUNNING with its lease run out."""
     takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=timezone.now())
@@ -78,31 +73,6 @@ def publish(job_id):
         Job.objects.filter(pk=job_id).update(published_at=timezone.now())
         return True
     return False
-
-
-def remove(names):
-    """Delete files, and folders named with a trailing "/" (storage_folder) with the files in them."""
-    for name in names:
-        try:
-            delete_folder(name) if name.endswith("/") else default_storage.delete(name)
-        except OSError:
-            pass
-
-
-def delete_folder(folder):
-    """Delete the files in ``folder`` ("kind/token/"), then the folder itself where the storage has folders
-    (a disk; S3 has only the files)."""
-    try:
-        names = default_storage.listdir(folder)[1]
-    except FileNotFoundError:
-        return
-    for name in names:
-        default_storage.delete(folder + name)
-    try:
-        default_storage.path(folder)
-    except NotImplementedError:
-        return  # S3: a prefix, gone with its last object
-    default_storage.delete(folder.rstrip("/"))  # a disk: the empty directory
 
 
 def delete_files(job):

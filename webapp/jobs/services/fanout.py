@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from webapp.jobs import queue
 from webapp.jobs.models import Job, Part, Status
-from webapp.jobs.services import remove, storage_name
+from webapp.jobs.services.files import remove, storage_name
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ def claim_part(job_id, run, worker):
 def coordinated(job_id, run):
     """True while the job runs split ``run`` under a live coordinator (its lease runs; on this host, its pid
     lives): helping a dead one's job would only delay the claim that restarts it."""
-    from webapp.jobs.services.worker import _pid_is_dead
+    from webapp.jobs.services.host import _pid_is_dead
 
     live = Job.objects.filter(
         pk=job_id, status=Status.RUNNING, fanout=run, lease_expires_at__gt=timezone.now()
@@ -147,7 +147,7 @@ def coordinated(job_id, run):
 
 
 def _lease():
-    from webapp.jobs.services.worker import lease
+    from webapp.jobs.services.host import lease
 
     return lease()
 
@@ -194,7 +194,7 @@ def finish_part(part, output=""):
 
 def expire_dead(run):
     """Parts whose worker on this host is dead (kill -9, OOM) are taken back at once, not after their lease."""
-    from webapp.jobs.services.worker import _pid_is_dead
+    from webapp.jobs.services.host import _pid_is_dead
 
     running = Part.objects.filter(run=run, status=Status.RUNNING, lease_expires_at__gt=timezone.now())
     for pk, worker in running.values_list("pk", "worker"):
@@ -268,7 +268,7 @@ def hand_back_parts(workers):
 def help_with(job_id, run):
     """A helper's task: take parts of the job's ``run`` one after another until none is left. Returns what it
     did, for the log; a message for a finished or re-split job, or with nothing left to take, is skipped."""
-    from webapp.jobs.services.worker import worker_id
+    from webapp.jobs.services.host import worker_id
 
     job = Job.objects.filter(pk=job_id).first()
     if job is None or not coordinated(job_id, run):
@@ -290,7 +290,7 @@ def help_with(job_id, run):
 def _prepare(job):
     from upscale_worker.engine.api import Pinned, prepare_file
     from upscale_worker.engine.config import configure
-    from webapp.jobs.services.worker import engine_config
+    from webapp.jobs.services.host import engine_config
 
     configure(engine_config())  # this worker's threads and folders; the plan itself is the coordinator's
     with job.input_file.open("rb") as src:

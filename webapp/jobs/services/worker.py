@@ -21,29 +21,9 @@ from django.utils import timezone
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
 from webapp.jobs.services import fanout, move, publish, remove, storage_folder, storage_name
+from webapp.jobs.services.host import _pid_is_dead, engine_config, lease, worker_id
 
 log = logging.getLogger(__name__)
-
-
-def worker_id():
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def lease():
-    return timezone.now() + timedelta(seconds=settings.JOB_LEASE_SECONDS)
-
-
-def _pid_is_dead(worker):
-    host, _, pid = worker.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def claim(job_id):
@@ -229,21 +209,6 @@ def failure(job, e):
         return str(e), "worker_lost"
     log.exception("job %s failed", job.pk)
     return "The image could not be processed.", "internal"
-
-
-def engine_config():
-    """The engine's configuration from the UPSCALE_* settings (EngineConfig; EngineError on a bad value)."""
-    from upscale_worker.engine.config import EngineConfig
-
-    return EngineConfig(
-        models_dir=settings.UPSCALE_MODELS_DIR,
-        cache_dir=settings.UPSCALE_CACHE_DIR,
-        precision=settings.UPSCALE_PRECISION,
-        threads=settings.UPSCALE_THREADS or None,
-        tiles=settings.UPSCALE_TILE,
-        networks=settings.UPSCALE_MODELS,
-        default_network=settings.UPSCALE_DEFAULT_NETWORK,
-    )
 
 
 def upscale_and_store(job, saved):
