@@ -77,8 +77,8 @@ def rlfn_models(tmp_path_factory, models_dir) -> Path:
 
 
 @pytest.fixture
-def with_rlfn(rlfn_models, monkeypatch) -> Path:
-    monkeypatch.setenv("UPSCALE_MODELS_DIR", str(rlfn_models))
+def with_rlfn(rlfn_models, engine_env, monkeypatch) -> Path:
+    configure_engine(monkeypatch, models_dir=rlfn_models)
     return rlfn_models
 
 
