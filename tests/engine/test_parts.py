@@ -15,7 +15,7 @@ from upscale_worker.engine.api import (
     run_windows,
     upscale_file,
 )
-from upscale_worker.engine.tiling import grid, padded, run_window, upscale_tiled
+from upscale_worker.engine.tiling import run_window, source_of, upscale_tiled, window_grid
 
 
 def nearest(batch: np.ndarray) -> np.ndarray:
@@ -32,14 +32,16 @@ def rgba16(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("size", [(1, 1), (65, 104), (333, 517)])
-def test_it_places_windows_computed_in_any_order_where_the_whole_run_puts_them(size):
+@pytest.mark.parametrize("grid", [1, 6])  # EDSR's windows start anywhere, RLFN's on a 6-pixel grid
+def test_it_places_windows_computed_in_any_order_where_the_whole_run_puts_them(size, grid):
     img = np.random.default_rng(0).integers(0, 256, (*size, 3), dtype=np.uint8)
-    cut = grid(*size, 2, 64, OVERLAP, 8)
-    source = padded(img, 8, "replicate")
+    cut = window_grid(*size, 2, 64, OVERLAP, 8, grid, 15)
+    source = source_of(img, cut, "replicate")
     out = np.zeros((size[0] * 2, size[1] * 2, 3), np.uint8)
     for index in reversed(range(cut.total)):
         out[cut.kept(index)] = run_window(source, cut, index, nearest)
-    assert np.array_equal(out, upscale_tiled(img, 2, nearest, 64, OVERLAP, pad=8, border="replicate"))
+    whole = upscale_tiled(img, 2, nearest, 64, OVERLAP, pad=8, border="replicate", grid=grid, min_window=15)
+    assert np.array_equal(out, whole)
 
 
 def test_a_file_run_in_two_processes_parts_equals_the_file_run_whole(tmp_path):
