@@ -654,15 +654,18 @@ class Cluster:
         return {o.key for o in self.bucket().objects.all()}
 
     def named_objects(self) -> set[str]:
-        """Every storage name a job row holds (files and a running attempt's noted files)."""
+        """Every storage name a job row holds (files, a running attempt's noted files, and every object in a
+        folder it names with a trailing "/": the zoom tiles)."""
         names = set()
         for *files, attempt in self.query(
             "SELECT input_file, result_file, result_preview, input_preview, "
-            "thumbnail, attempt_files FROM jobs_job"
+            "thumbnail, tiles, attempt_files FROM jobs_job"
         ):
             names.update(f for f in files if f)
             names.update(attempt or [])
-        return names
+        folders = tuple(n for n in names if n.endswith("/"))
+        inside = {o for o in self.objects() if o.startswith(folders)} if folders else set()
+        return {n for n in names if not n.endswith("/")} | inside
 
     def close(self) -> None:
         try:

@@ -367,5 +367,5 @@ def _fresh_cache_and_media(request):
         return
     cache.clear()  # rate-limit counters
     yield
-    for child in Path(settings.MEDIA_ROOT).iterdir():
-        shutil.rmtree(child, ignore_errors=True)
+    for child in Path(settings.MEDIA_ROOT).iterdir():  # folders of kinds, and a file saved at the root
+        shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)

@@ -164,7 +164,7 @@ def test_a_person_chooses_the_source_and_the_job_page_shows_the_model_that_ran(p
     page.click("#upload button[type=submit]")
     page.wait_for_selector("#queue li[data-status=done] a.name", timeout=60000)
     page.click("#queue li a.name")
-    assert page.locator("#model summary").inner_text() == "Upscaled by a network for clean pictures"
+    assert page.locator("#model summary").inner_text() == "Upscaled by EDSR, for clean pictures"
     page.click("#model summary")  # the details, for those who want them
     page.wait_for_selector("#model-name")
     shown = page.locator("#model").inner_text()

@@ -185,7 +185,7 @@ def test_a_late_result_is_discarded_and_leaves_no_orphan_after_the_storage_sweep
     # the sweep itself on disk and S3).
     hosts.wait_until(lambda: f"job {job_id} failed" in logs_of(platform, cut), "the late attempt's end", 60)
     orphans = platform.objects() - platform.named_objects()
-    assert all(name.startswith(("results/", "previews/")) for name in orphans), orphans
+    assert all(name.startswith(("results/", "previews/", "tiles/")) for name in orphans), orphans
     ended_at = time.monotonic()
     hosts.wait_until(
         lambda: platform.objects() == platform.named_objects(), "the orphans swept", 30, every=0.3
