@@ -225,7 +225,8 @@ def upscale_and_store(job, saved):
     pool, previews = ThreadPoolExecutor(max_workers=1), []
 
     clean_tmp()
-    with pool, tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp:
+    # The pool is left (its preview and tile threads finished) before the folder they write into is removed.
+    with tempfile.TemporaryDirectory(dir=settings.WORKER_TMP_DIR, prefix=f"job-{os.getpid()}-") as tmp, pool:
         dst, tiles_dir = Path(tmp) / f"result.{job.format}", Path(tmp) / "tiles"
 
         def start_previews(rgb, alpha):  # called by the engine just before it encodes
