@@ -133,6 +133,7 @@ def zoom_sources(job):
             "before": sources["input"],
             "after": sources["result"],
             "width": job.output_width,
+            "height": job.output_height,
             "full": False,
         }
     dzi = {
@@ -148,7 +149,7 @@ def zoom_sources(job):
         }
         for layer, info in job.tiles_info.items()
     }
-    return {**dzi, "width": job.output_width, "full": True}
+    return {**dzi, "width": job.output_width, "height": job.output_height, "full": True}
 
 
 def status_data(request, job):

@@ -283,6 +283,10 @@ function setupCompare() {
   if (!el || !window.OpenSeadragon) return;
   const data = JSON.parse(document.getElementById("zoom-data").textContent);
   const slider = document.getElementById("slider"), split = document.getElementById("split");
+  if (data.height) {  // the viewer hugs the picture's shape (within the CSS's min and max heights)
+    el.style.height = "auto";
+    el.style.aspectRatio = data.width + " / " + data.height;
+  }
   const viewer = OpenSeadragon({
     element: el, drawer: "canvas", imageSmoothingEnabled: false, showNavigationControl: false,
     maxZoomPixelRatio: 8, visibilityRatio: 0.5, animationTime: 0.3, crossOriginPolicy: false,
