@@ -84,3 +84,41 @@ def test_cancelling_a_running_job_removes_its_partial_preview(alice, alice_api, 
         time.sleep(0.05)
     assert media_files("previews") == []
     assert Job.objects.get(pk=job_id).partial_preview.name == ""
+
+
+def test_a_new_claim_removes_the_partial_preview_a_killed_attempt_left(alice):
+    from django.utils import timezone
+
+    from tests.platform.factories import make_job, stored
+    from webapp.jobs.services import worker as services
+
+    left = stored("previews", b"a partial preview", "jpg")
+    job = make_job(alice, "running", attempts=1, partial_preview=left, lease_expires_at=timezone.now())
+    assert services.claim(job.pk) is not None
+    assert Job.objects.get(pk=job.pk).partial_preview.name == ""
+    assert not default_storage.exists(left)
+
+
+def test_the_coordinator_reads_each_done_helper_part_once_for_the_preview(alice):
+    import io
+
+    import numpy as np
+    from django.core.files.base import ContentFile
+
+    from tests.platform.factories import make_job
+    from webapp.jobs.models import Part
+    from webapp.jobs.services import fanout
+
+    job = make_job(alice, "running", attempts=1, fanout="run1")
+    windows = {3: np.full((4, 5, 3), 7, np.uint8), 4: np.zeros((4, 5, 3), np.uint8)}
+    buf = io.BytesIO()
+    np.savez(buf, **{str(i): w for i, w in windows.items()})
+    name = default_storage.save("parts/helper.npz", ContentFile(buf.getvalue()))
+    Part.objects.create(job=job, run="run1", index=1, first=3, stop=5, status="done", output=name)
+    Part.objects.create(job=job, run="run1", index=2, first=5, stop=7, status="running", output="")
+
+    seen = set()
+    got = dict(fanout.helper_windows("run1", seen))
+    assert sorted(got) == [3, 4] and np.array_equal(got[3], windows[3])
+    assert seen == {name}
+    assert list(fanout.helper_windows("run1", seen)) == []  # read once
