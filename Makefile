@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DATA ?= ../shared/datasets/train
 
-.PHONY: run test system-deps train export bench clean lock
+.PHONY: run test system-deps train export bench clean lock screenshots
 
 # One stamp per lock: `make run` installs the runtime only (no torch, NNCF or Playwright); test, train and
 # bench install their lock, which holds the one below it with the same pins. Every lock is compiled from its
@@ -52,6 +52,10 @@ system-deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium docker-compose nginx nftables >/dev/null; \
 	fi
+
+## The pictures of every page in docs/ (390 and 1280 px), from a live server and a real worker (about 2 min).
+screenshots: $(VENV)/.installed-dev system-deps
+	$(PY) -m scripts.screenshots
 
 ## Resume EDSR training of one scale in the background at low priority: make train SCALE=2
 train: $(VENV)/.installed-train

@@ -325,6 +325,9 @@ WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 10)  # seconds between a worker
 STORAGE_SWEEP_INTERVAL = env_float("STORAGE_SWEEP_INTERVAL", 900)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))
 PREVIEW_SIZE = env_int("PREVIEW_SIZE", 1024)
+# Seconds between writes of a running job's partial preview (services/partial.py); 0 turns them off. One write
+# of a 1920x1080 x2 job's costs a few milliseconds (docs/site.md), so this bounds the page's refresh, not cost.
+PARTIAL_PREVIEW_INTERVAL = env_float("PARTIAL_PREVIEW_INTERVAL", 2.0)
 # One job, many workers (webapp/jobs/services/fanout.py, docs/fanout.md): a job computing at least this many
 # input megapixels (its windows, overlaps included) is split into at most FANOUT_MAX_PARTS parts that idle
 # workers help with; FANOUT_HELPERS messages wake them (extra ones are skipped at once).

@@ -47,6 +47,17 @@ def test_it_removes_old_objects_no_job_names_and_keeps_the_rest_on_disk(alice, s
     assert set(named) | set(young) | {young_input} <= left
 
 
+def test_it_keeps_a_running_jobs_partial_preview_and_removes_a_finished_jobs(alice, settings):
+    settings.JOB_LEASE_SECONDS = 60
+    live, left_over = (stored("previews", image_bytes(8, 8, "JPEG"), "jpg") for _ in range(2))
+    make_job(alice, "running", attempts=1, partial_preview=live, lease_expires_at=timezone.now())
+    make_job(alice, "done", partial_preview=left_over)  # its worker was killed before it removed it
+    age([live, left_over], 61)
+
+    assert sweeper.sweep_storage() == 1
+    assert default_storage.exists(live) and not default_storage.exists(left_over)
+
+
 def test_it_sweeps_an_empty_or_missing_storage_without_error(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "never-written"
     assert sweeper.sweep_storage() == 0

@@ -84,6 +84,9 @@ class Job(models.Model):
     input_preview = models.FileField(max_length=255, blank=True)
     result_preview = models.FileField(max_length=255, blank=True)
     thumbnail = models.FileField(max_length=255, blank=True)
+    # While the job runs: a small preview of the windows computed so far (services/partial.py), rewritten
+    # under a new name every PARTIAL_PREVIEW_INTERVAL seconds; emptied and removed when the attempt ends.
+    partial_preview = models.FileField(max_length=255, blank=True)
     # The deep-zoom pyramids of input and result (webapp.jobs.tiles): their storage folder ("tiles/<token>/"),
     # {"before"|"after": {"width", "height", "ext"}} and their bytes, counted in the storage quota.
     tiles = models.CharField(max_length=255, blank=True)
@@ -160,6 +163,7 @@ class Job(models.Model):
                 self.input_preview,
                 self.result_preview,
                 self.thumbnail,
+                self.partial_preview,
             )
             if f
         ]

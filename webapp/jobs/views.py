@@ -115,7 +115,8 @@ def upload(request):
 @login_required
 def job_page(request, job_id):
     job = owned_job(request, job_id)
-    return render(request, "jobs/job.html", {"job": job, "Status": Status, "zoom": zoom_sources(job)})
+    context = {"job": job, "Status": Status, "zoom": zoom_sources(job), "partial_url": partial_url(job)}
+    return render(request, "jobs/job.html", context)
 
 
 def zoom_sources(job):
@@ -132,6 +133,7 @@ def zoom_sources(job):
             "before": sources["input"],
             "after": sources["result"],
             "width": job.output_width,
+            "height": job.output_height,
             "full": False,
         }
     dzi = {
@@ -147,13 +149,28 @@ def zoom_sources(job):
         }
         for layer, info in job.tiles_info.items()
     }
-    return {**dzi, "width": job.output_width, "full": True}
+    return {**dzi, "width": job.output_width, "height": job.output_height, "full": True}
+
+
+def status_data(request, job):
+    """The job's API representation plus, while it runs, ``partial_url``: its partial preview (the windows
+    computed so far), a new URL each time the worker stores a new one, so the page knows when to swap."""
+    data = JobSerializer(job, context={"request": request}).data
+    data["partial_url"] = partial_url(job)
+    return data
+
+
+def partial_url(job):
+    if job.status != Status.RUNNING or not job.partial_preview:
+        return None
+    version = job.partial_preview.name.rpartition("/")[2].partition(".")[0][:12]
+    return reverse("job-file", args=[job.id, "partial-preview"]) + "?v=" + version
 
 
 @login_required
 def job_status(request, job_id):
     job = owned_job(request, job_id)
-    return JsonResponse(JobSerializer(job, context={"request": request}).data)
+    return JsonResponse(status_data(request, job))
 
 
 @login_required
@@ -162,7 +179,7 @@ def jobs_status(request):
     page's one poll for all its cards: {"jobs": [...]}; others' and unknown ids are left out."""
     ids = [i for i in request.GET.getlist("job")[:100] if _is_uuid(i)]
     jobs = Job.objects.filter(owner=request.user, pk__in=ids)
-    return JsonResponse({"jobs": JobSerializer(jobs, many=True, context={"request": request}).data})
+    return JsonResponse({"jobs": [status_data(request, job) for job in jobs]})
 
 
 FILES = {
@@ -171,6 +188,7 @@ FILES = {
     "input-preview": "input_preview",
     "result-preview": "result_preview",
     "thumbnail": "thumbnail",
+    "partial-preview": "partial_preview",
 }
 PREVIEW_TYPES = {"jpg": "image/jpeg", "webp": "image/webp"}
 
@@ -183,6 +201,10 @@ def job_file(request, job_id, kind):
     field = getattr(job, FILES[kind])
     if not field or (kind == "result" and job.status != Status.DONE):
         raise Http404("The file is not available.")
+    if kind == "partial-preview":  # only while the job runs; each version has its own URL (?v=)
+        if job.status != Status.RUNNING:
+            raise Http404("The job is not running.")
+        return file_response(field, "image/jpeg", max_age=60)
     if kind == "input":
         return file_response(field, f"image/{job.input_format}", job.original_name, attachment=True)
     if kind == "result":

@@ -256,7 +256,24 @@ function setupJob() {
     status.textContent = job.status;
     status.className = "badge " + job.status;
     eta.textContent = job.status === "queued" ? queuedText(job) : formatEta(job.eta_seconds);
+    showPartial(job.partial_url);
   }, () => setTimeout(() => window.location.reload(), 400));  // show 100% before the result
+}
+
+// The result while it is made: the worker stores a new partial preview every few seconds (a new URL each
+// time). The next one is loaded and decoded off-screen, then put in place of the old, so nothing flickers.
+let partialShown = null;
+async function showPartial(url) {
+  const old = document.getElementById("partial");
+  if (!url || !old || url === partialShown || old.getAttribute("src") === url) return;
+  partialShown = url;
+  const next = new Image();
+  next.src = url;
+  try { await next.decode(); } catch (e) { return; }  // gone meanwhile (the job moved on): keep the old one
+  if (partialShown !== url) return;  // a newer one was asked for while this one loaded
+  next.id = old.id; next.alt = old.alt;
+  old.replaceWith(next);
+  document.getElementById("partial-figure").hidden = false;
 }
 
 // The zoomable comparison (OpenSeadragon): the input ("before", drawn with nearest so its own pixels show)
@@ -266,6 +283,10 @@ function setupCompare() {
   if (!el || !window.OpenSeadragon) return;
   const data = JSON.parse(document.getElementById("zoom-data").textContent);
   const slider = document.getElementById("slider"), split = document.getElementById("split");
+  if (data.height) {  // the viewer hugs the picture's shape (within the CSS's min and max heights)
+    el.style.height = "auto";
+    el.style.aspectRatio = data.width + " / " + data.height;
+  }
   const viewer = OpenSeadragon({
     element: el, drawer: "canvas", imageSmoothingEnabled: false, showNavigationControl: false,
     maxZoomPixelRatio: 8, visibilityRatio: 0.5, animationTime: 0.3, crossOriginPolicy: false,

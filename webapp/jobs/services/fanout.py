@@ -55,22 +55,28 @@ def shares(total, count):
     return list(pairwise(bounds))
 
 
-def coordinate(job, prepared, reporter):
+def coordinate(job, prepared, reporter, partial=None):
     """Split the claimed ``job`` (an engine Prepared), compute parts until all are done, and return the
-    assembled RGB (the picture's dtype) and the helper workers' ids; the parts are gone by then. Raises Cancelled when the job is no longer ours (cancelled, handed
-    back, taken over) and PartsLost when a part exhausted its attempts."""
+    assembled RGB (the picture's dtype) and the helper workers' ids; the parts are gone by then. Raises
+    Cancelled when the job is no longer ours (cancelled, handed back, taken over) and PartsLost when a part
+    exhausted its attempts. ``partial`` (services/partial.py) is shown every window the coordinator computes
+    and, when due, the windows of helper parts done since (read once from storage for it)."""
     from upscale_worker.engine import Cancelled
     from upscale_worker.engine.api import assemble
 
     run = split(job, prepared)
     tally, mine = Tally(run, prepared.cut.total, reporter), {}
+    seen = set()
+    if partial is not None:
+        partial.fetch = lambda: helper_windows(run, seen)
+    shown = partial.add if partial is not None else lambda index, interior: None
     while True:
         if reporter.cancelled():
             raise Cancelled()
         part = claim_part(job.pk, run, job.worker)
         if part is not None:
             try:
-                interiors = compute(part, prepared, reporter.cancelled, tally.report)
+                interiors = compute(part, prepared, reporter.cancelled, tally.report, shown)
             except Cancelled:
                 if reporter.cancelled():
                     raise
@@ -80,6 +86,8 @@ def coordinate(job, prepared, reporter):
             continue
         if tally.report() == prepared.cut.total:
             break
+        if partial is not None:
+            partial.tick()
         expire_dead(run)
         if exhausted(run):
             raise PartsLost(f"A part of the job stopped its worker {settings.JOB_MAX_ATTEMPTS} times.")
@@ -159,9 +167,10 @@ def _held(part):
     ).filter(job__status=Status.RUNNING, job__fanout=part.run, job__lease_expires_at__gt=timezone.now())
 
 
-def compute(part, prepared, cancelled=lambda: False, progress=lambda done: None):
-    """The part's windows: {index: interior}. The part's lease is renewed between windows (at most every half
-    second); raises Cancelled when ``cancelled()`` says so or the part is no longer held."""
+def compute(part, prepared, cancelled=lambda: False, progress=lambda done: None, shown=None):
+    """The part's windows: {index: interior}, each also handed to ``shown(index, interior)`` as it is made.
+    The part's lease is renewed between windows (at most every half second); raises Cancelled when
+    ``cancelled()`` says so or the part is no longer held."""
     from upscale_worker.engine.api import run_windows
 
     checked = [time.monotonic()]
@@ -179,7 +188,12 @@ def compute(part, prepared, cancelled=lambda: False, progress=lambda done: None)
             time.sleep(settings.TEST_TILE_DELAY)  # test-only: parts long enough to cut mid-way
         progress(done)
 
-    return dict(run_windows(prepared, part.windows, tick, stop))
+    interiors = {}
+    for index, interior in run_windows(prepared, part.windows, tick, stop):
+        interiors[index] = interior
+        if shown is not None:
+            shown(index, interior)
+    return interiors
 
 
 def finish_part(part, output=""):
@@ -236,11 +250,28 @@ def gathered(run, mine):
     for name in (
         Part.objects.filter(run=run, status=Status.DONE).exclude(output="").values_list("output", flat=True)
     ):
-        with (
-            default_storage.open(name, "rb") as f,
-            np.load(io.BytesIO(f.read()), allow_pickle=False) as saved,
-        ):
-            yield from ((int(index), saved[index]) for index in saved.files)
+        yield from stored_windows(name)
+
+
+def stored_windows(name):
+    """(window, interior) of one helper part's stored output."""
+    with (
+        default_storage.open(name, "rb") as f,
+        np.load(io.BytesIO(f.read()), allow_pickle=False) as saved,
+    ):
+        yield from ((int(index), saved[index]) for index in saved.files)
+
+
+def helper_windows(run, seen):
+    """(window, interior) of the helper parts of ``run`` done since the last call (``seen``: the storage
+    names read so far, updated), for the partial preview. A part removed meanwhile is skipped."""
+    done = Part.objects.filter(run=run, status=Status.DONE).exclude(output="").exclude(output__in=seen)
+    for name in done.values_list("output", flat=True):
+        seen.add(name)
+        try:
+            yield from stored_windows(name)
+        except OSError:
+            continue
 
 
 def helpers(job_id, run, coordinator):

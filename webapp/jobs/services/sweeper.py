@@ -70,6 +70,7 @@ def expire():
             input_preview="",
             result_preview="",
             thumbnail="",
+            partial_preview="",
             tiles="",
             tiles_info={},
             input_bytes=0,
@@ -133,6 +134,8 @@ def _named_files():
     for *files, attempt_files in rows.iterator(chunk_size=2000):
         names.update(name for name in files if name)
         names.update(attempt_files or [])
+    running = Job.objects.filter(status__in=ACTIVE).exclude(partial_preview="")  # a finished job's: orphans
+    names.update(running.values_list("partial_preview", flat=True))
     parts = Part.objects.filter(job__status__in=ACTIVE).exclude(output="")  # a finished job's are orphans
     names.update(parts.values_list("output", flat=True).iterator(chunk_size=2000))
     return names

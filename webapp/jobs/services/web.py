@@ -18,6 +18,7 @@ from upscale_worker.engine.models import check_network, default_network
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
+from webapp.jobs.services.partial import drop
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,10 @@ def cancel(job):
     if move(job_id, [Status.QUEUED], Status.CANCELLED, error="Cancelled."):
         transaction.on_commit(lambda: queue.withdraw(job_id))
         return True
-    return move(job_id, [Status.RUNNING], Status.CANCELLED, error="Cancelled.")
+    if move(job_id, [Status.RUNNING], Status.CANCELLED, error="Cancelled."):
+        drop(job_id)  # its partial preview, in case its worker is gone (a live one removes its own too)
+        return True
+    return False
 
 
 def retry(job):

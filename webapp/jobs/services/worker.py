@@ -22,6 +22,7 @@ from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Status
 from webapp.jobs.services import fanout, move, publish, remove, storage_folder, storage_name
 from webapp.jobs.services.host import _pid_is_dead, engine_config, lease, worker_id
+from webapp.jobs.services.partial import Partial, drop
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def claim(job_id):
         error=f"The job stopped its worker {settings.JOB_MAX_ATTEMPTS} times and was given up.",
     ):
         remove(job.attempt_files)
+        drop(job_id)
         return None
     claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=tries).update(
         status=Status.RUNNING,
@@ -70,6 +72,7 @@ def claim(job_id):
         )
         return None
     remove(job.attempt_files)  # what a killed earlier attempt stored before it could finish
+    drop(job_id)  # and its partial preview
     return Job.objects.get(pk=job_id)
 
 
@@ -135,14 +138,17 @@ def run_job(job_id):
         return "skipped"
     log.info("job %s claimed, attempt %s", job.pk, job.attempts)
     saved = []  # storage names written so far, removed again unless the job ends DONE
+    partial = Partial(job)
     try:
-        fields = upscale_and_store(job, saved)
+        fields = upscale_and_store(job, saved, partial)
+        partial.discard()  # before DONE: a finished job names no partial preview
         if finish(job, Status.DONE, progress=100, attempt_files=[], **fields):
             return Status.DONE
         error = None  # cancelled, or taken over by another worker, meanwhile
     except Exception as e:
         error, reason = failure(job, e)
     finally:
+        partial.discard()  # whatever the outcome: the result (or the error) replaces it on the page
         if not Job.objects.filter(pk=job.pk, status=Status.DONE, attempts=job.attempts).exists():
             remove(saved)
         if Job.objects.filter(pk=job.pk, attempts=job.attempts).exclude(fanout="").exists():
@@ -211,13 +217,14 @@ def failure(job, e):
     return "The image could not be processed.", "internal"
 
 
-def upscale_and_store(job, saved):
+def upscale_and_store(job, saved, partial):
     """Run the engine into a temporary folder (removed on every path), then store the outputs. The previews
-    are made in a thread while the engine encodes the result, which keeps only one core busy."""
+    are made in a thread while the engine encodes the result, which keeps only one core busy; ``partial``
+    (services/partial.py) shows the windows done so far while they are computed."""
     from concurrent.futures import ThreadPoolExecutor
 
     from upscale_worker.engine import Cancelled, Options  # only workers import the engine
-    from upscale_worker.engine.api import finish_file, prepare_file, upscale_prepared
+    from upscale_worker.engine.api import assemble, finish_file, prepare_file, run_windows
     from upscale_worker.engine.config import configure
 
     configure(engine_config())
@@ -242,10 +249,12 @@ def upscale_and_store(job, saved):
                 cancelled=reporter.cancelled,
             )
         helpers = []
+        partial.begin(prepared)
         if fanout.wanted(prepared):  # a large job: shared out in parts, assembled here
-            rgb, helpers = fanout.coordinate(job, prepared, reporter)
+            rgb, helpers = fanout.coordinate(job, prepared, reporter, partial)
         else:
-            rgb = upscale_prepared(prepared, reporter.progress, reporter.cancelled)
+            windows = run_windows(prepared, range(prepared.cut.total), reporter.progress, reporter.cancelled)
+            rgb = assemble(prepared, partial.watch(windows))
         result = finish_file(prepared, rgb, dst, job.format, job.quality, job.keep_metadata, start_previews)
         reporter.renew()
         if reporter.lost:
