@@ -19,6 +19,7 @@ BENCHMARKS = [
     "photo_latency",
     "web",
     "lossy_links",
+    "target_resize",
 ]
 
 from bench.common import configure_engine, prioritise  # noqa: E402
