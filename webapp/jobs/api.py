@@ -43,6 +43,11 @@ def refused(e):
 RESULT_TYPES = tuple(CONTENT_TYPES.values())
 
 
+def _scale(options):
+    """The scale asked for, or None when a target size chooses it (serializers.TargetFields)."""
+    return None if options.get("scale") is None else int(options["scale"])
+
+
 @extend_schema(
     parameters=[EstimateQuerySerializer],
     responses={200: EstimateSerializer, 400: FIELD_ERRORS},
@@ -151,12 +156,13 @@ class JobViewSet(
             job = web.submit(
                 request.user,
                 data.validated_data.pop("image"),
-                scale=int(data.validated_data["scale"]),
+                scale=_scale(data.validated_data),
                 fmt=data.validated_data["format"],
                 quality=data.validated_data["quality"],
                 keep_metadata=data.validated_data["keep_metadata"],
                 source=data.validated_data["source"],
                 network=data.validated_data.get("network"),
+                target=data.validated_data["target"],
             )
         except web.Refused as e:
             return refused(e)

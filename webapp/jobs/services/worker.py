@@ -240,6 +240,7 @@ def upscale_and_store(job, saved):
                 job.format,
                 Options(source=job.source, network=job.network),
                 cancelled=reporter.cancelled,
+                target=job.target,  # pinned with the plan: the result is resized once, here, after assembly
             )
         helpers = []
         if fanout.wanted(prepared):  # a large job: shared out in parts, assembled here
