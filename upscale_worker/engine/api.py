@@ -312,10 +312,10 @@ def _check_size(size: tuple[int, int], scale: int, fmt: str, target: Target | No
     smallest_scale(target, *size, (scale,))  # raises TargetTooSmall
     if not target.reached_by(*size, scale):
         raise EngineError(f"x{scale} of a {size[0]}x{size[1]} picture does not reach {target.describe()}.")
-    final = target.size(*size)
-    if not limits.final_fits(*final, fmt, limits.NO_LIMITS):
-        name = limits.FORMAT_NAMES[fmt]
-        raise limits.TooLarge(f"{name} output cannot exceed {limits.MAX_SIDE[fmt]} pixels a side ({final}).")
+    width, height = target.size(*size)
+    problem = limits.final_problem(width, height, fmt)
+    if problem:
+        raise limits.TooLarge(f"The result would be {width}x{height}, and {problem}.")
 
 
 def run_windows(

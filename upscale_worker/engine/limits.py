@@ -120,11 +120,20 @@ def check(
 # --- a size asked for (target.py): the network's own output and the final result ---------------------------
 
 
-def final_fits(width: int, height: int, fmt: str, limits: Limits) -> bool:
+def final_fits(width: int, height: int, fmt: str) -> bool:
     """Whether a result of exactly ``width`` x ``height`` fits ``fmt``: its side limit and its own megapixel
     cap (AVIF's, its encoder being slow), which bound what is encoded, not what the network computes."""
-    cap = FORMAT_MEGAPIXELS.get(fmt)
-    return max(width, height) <= MAX_SIDE[fmt] and (cap is None or megapixels(width, height) <= cap)
+    return final_problem(width, height, fmt) is None
+
+
+def final_problem(width: int, height: int, fmt: str) -> str | None:
+    """Why a result of exactly ``width`` x ``height`` cannot be written as ``fmt`` (a clause), or None."""
+    name, cap = FORMAT_NAMES[fmt], FORMAT_MEGAPIXELS.get(fmt)
+    if max(width, height) > MAX_SIDE[fmt]:
+        return f"{name} output cannot exceed {MAX_SIDE[fmt]} pixels a side"
+    if cap is not None and megapixels(width, height) > cap:
+        return f"the limit for {name} is {cap:g} megapixels"
+    return None
 
 
 def network_fits(width: int, height: int, scale: int, limits: Limits) -> bool:
@@ -148,7 +157,7 @@ def largest_target(
         low, high = side, s * side  # low: never a valid target; find the largest fitting one up to high
         while low < high:
             mid = (low + high + 1) // 2
-            if final_fits(*replace(target, pixels=mid).size(width, height), fmt, limits):
+            if final_fits(*replace(target, pixels=mid).size(width, height), fmt):
                 low = mid
             else:
                 high = mid - 1
@@ -166,7 +175,7 @@ def scale_for_target(
     that fits."""
     scale = smallest_scale(target, width, height, scales)
     final = target.size(width, height)
-    if scale is not None and network_fits(width, height, scale, limits) and final_fits(*final, fmt, limits):
+    if scale is not None and network_fits(width, height, scale, limits) and final_fits(*final, fmt):
         return scale
     if scale is None:
         side = target.measured(width, height)[0]
@@ -178,13 +187,7 @@ def scale_for_target(
             f"exceeds the limit of {limits.output_megapixels:g} megapixels"
         )
     else:
-        name = FORMAT_NAMES[fmt]
-        why = (
-            f"{name} output cannot exceed {MAX_SIDE[fmt]} pixels a side"
-            if max(final) > MAX_SIDE[fmt]
-            else f"the limit for {name} is {FORMAT_MEGAPIXELS[fmt]:g} megapixels"
-        )
-        why = f"the result would be {final[0]}x{final[1]}, and {why}"
+        why = f"the result would be {final[0]}x{final[1]}, and {final_problem(*final, fmt)}"
     fitting = largest_target(width, height, target, fmt, limits, scales)
     hint = (
         f" The largest target that fits is {replace(target, pixels=fitting).describe()}."
