@@ -209,12 +209,11 @@ class JobCreateSerializer(TargetFields):
     )
 
 
-class EstimateQuerySerializer(serializers.Serializer):
+class EstimateQuerySerializer(TargetFields):
     width = serializers.IntegerField(min_value=1, max_value=1_000_000, help_text="The input's width, pixels.")
     height = serializers.IntegerField(
         min_value=1, max_value=1_000_000, help_text="The input's height, pixels."
     )
-    scale = serializers.ChoiceField(choices=[2, 3, 4])
     output_format = serializers.ChoiceField(
         choices=FORMATS, default="png", help_text="The result's format (its side limit); ?format= is DRF's."
     )
@@ -224,9 +223,14 @@ class EstimateQuerySerializer(serializers.Serializer):
 
 
 class EstimateSerializer(serializers.Serializer):
-    output_width = serializers.IntegerField()
+    scale = serializers.IntegerField(help_text="The scale that would run: the one asked, or the target's.")
+    output_width = serializers.IntegerField(help_text="The network's output, before any resize to a target.")
     output_height = serializers.IntegerField()
-    output_megapixels = serializers.FloatField()
+    output_megapixels = serializers.FloatField(help_text="Of the network's output: what the run costs.")
+    result_width = serializers.IntegerField(
+        help_text="The result's width: the target's size when one is asked."
+    )
+    result_height = serializers.IntegerField()
     megapixels_per_second = serializers.FloatField(
         allow_null=True, help_text="Output megapixels a second, measured on recent jobs at this scale."
     )
