@@ -170,6 +170,21 @@ def test_the_density_is_the_prints_or_else_the_inputs(tmp_path, fmt):
         assert im.size == (70, 53) and tuple(round(v) for v in im.info["dpi"]) == (72, 72)
 
 
+def test_kept_exif_says_the_prints_density_too(tmp_path):
+    exif = Image.Exif()
+    exif[0x011A] = exif[0x011B] = 72
+    exif[0x0128] = 2
+    exif[0x010F] = "Camera maker"
+    data = encode(gradient(40, 30), "JPEG", exif=exif.tobytes(), dpi=(72, 72))
+    target = from_length("width", "7.5", "mm", 254)
+    upscale_file(io.BytesIO(data), tmp_path / "print.jpg", 2, "jpeg", keep_metadata=True, target=target)
+    with Image.open(tmp_path / "print.jpg") as im:
+        kept = im.getexif()
+        assert tuple(round(v) for v in im.info["jfif_density"]) == (254, 254)
+        assert (float(kept[0x011A]), float(kept[0x011B]), kept[0x0128]) == (254.0, 254.0, 2)
+        assert kept[0x010F] == "Camera maker"
+
+
 def test_prepare_refuses_a_target_the_scale_does_not_reach_or_not_larger_than_the_picture():
     data = encode(gradient(40, 30))
     with pytest.raises(EngineError, match="x2 of a 40x30 picture does not reach 81 pixels wide"):

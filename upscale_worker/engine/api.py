@@ -385,7 +385,9 @@ def finish_file(
     if target is not None:
         size = target.size(*picture.size)
         rgb, alpha = pixels.resize(rgb, size), None if alpha is None else pixels.resize(alpha, size)
-        picture = replace(picture, dpi=(target.dpi, target.dpi)) if target.dpi else picture
+        if target.dpi:  # the print's density, in every field that says one
+            exif = pixels.with_exif_density(picture.exif, target.dpi)
+            picture = replace(picture, dpi=(target.dpi, target.dpi), exif=exif)
     result = picture.with_pixels(rgb, alpha)
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)

@@ -34,6 +34,7 @@ READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP",
 READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
+EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION, EXIF_RESOLUTION_UNIT = 0x011A, 0x011B, 0x0128
 EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability
 PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB")
 JPEG_SEGMENT_BYTES = {"exif": 65_533, "xmp": 65_504}  # what Pillow writes into one JPEG APP1 segment
@@ -172,6 +173,24 @@ def exif_bytes(exif: Image.Exif) -> bytes | None:
         return exif.tobytes() if len(exif) else None
     except Exception:
         return None
+
+
+def with_exif_density(exif: bytes | None, dpi: float) -> bytes | None:
+    """EXIF bytes whose resolution (XResolution, YResolution, ResolutionUnit: inches) says ``dpi``, so that
+    kept EXIF agrees with the density a print target writes (JFIF, pHYs); EXIF without a resolution, or
+    unreadable, is returned as it is (there is nothing to contradict)."""
+    if not exif:
+        return exif
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+    except Exception:
+        return exif
+    if EXIF_X_RESOLUTION not in parsed and EXIF_Y_RESOLUTION not in parsed:
+        return exif
+    parsed[EXIF_X_RESOLUTION] = parsed[EXIF_Y_RESOLUTION] = TiffImagePlugin.IFDRational(dpi)
+    parsed[EXIF_RESOLUTION_UNIT] = 2  # inches
+    return exif_bytes(parsed)
 
 
 def _writable(ifd_tag: int | None, tag: int, value) -> bool:
