@@ -20,6 +20,7 @@ BENCHMARKS = [
     "web",
     "lossy_links",
     "partial_preview",
+    "target_resize",
 ]
 
 from bench.common import configure_engine, prioritise  # noqa: E402

@@ -3,6 +3,8 @@
 python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4
 python -m upscale_worker upscale photos/ upscaled/ --scale 2 --format webp
 python -m upscale_worker upscale photo.jpg photo_x4.png --scale 4 --network rlfn
+python -m upscale_worker upscale photo.jpg wallpaper.png --long-side 3840
+python -m upscale_worker upscale scan.png print.png --width 30cm --dpi 300
 python -m upscale_worker evaluate --scale 4 ../shared/datasets/benchmark/Set5
 python -m upscale_worker evaluate --scale 4 --jpeg 50,75,90 ../shared/datasets/benchmark/Set5
 """
@@ -23,6 +25,7 @@ from upscale_worker.engine import EngineError, Options, header, limits, upscale_
 from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.config import EngineConfig, configure, current
 from upscale_worker.engine.models import NETWORKS
+from upscale_worker.engine.target import Target, from_length, parse_length
 from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
 from upscale_worker.evaluate import SUFFIXES
 
@@ -41,16 +44,49 @@ def output_format(path: Path, requested: str | None) -> str:
     return fmt
 
 
-def check(src: Path, dst: Path, fmt: str, args: argparse.Namespace) -> None:
+def check(src: Path, dst: Path, fmt: str, args: argparse.Namespace) -> int:
     """The site's upload check for one file, from its header (and a JPEG's 1/8-scale draft), before any work:
-    raises EngineError with one line (damaged, truncated, animated, too large for the limits or ``fmt``)."""
+    raises EngineError with one line (damaged, truncated, animated, too large for the limits or ``fmt``, a
+    target not larger than the picture). Returns the scale: --scale, or the smallest of the network's that
+    reaches the target (--width, --height or --long-side)."""
     if dst.exists() and not args.overwrite:
         raise EngineError(f"{dst} exists; use --overwrite to replace it.")
     cap = limits.NO_LIMITS if args.no_limits else limits_from(os.environ)
     with open(src, "rb") as f:
         found = header.read_header(f, cap, header.SITE_FORMATS)
-        limits.check(found.width, found.height, args.scale, fmt, cap)
+        target = wanted_target(args)
+        if target is None:
+            scale = args.scale or DEFAULT_SCALE
+            limits.check(found.width, found.height, scale, fmt, cap)
+        else:
+            scale = limits.check_target(found.width, found.height, target, fmt, cap, network_scales(args))
         header.check_data(f, found)
+    return scale
+
+
+DEFAULT_SCALE = 4
+
+
+def wanted_target(args: argparse.Namespace) -> Target | None:
+    """The size asked for by --width, --height or --long-side (pixels, or a print length such as 30cm with
+    --dpi), or None. Raises EngineError for a bad length or a --dpi/--scale that does not go with it."""
+    given = [(side, getattr(args, side)) for side in ("width", "height", "long_side") if getattr(args, side)]
+    if not given:
+        if getattr(args, "dpi", None) is not None:
+            raise EngineError("--dpi goes with a target size (--width, --height or --long-side).")
+        return None
+    if args.scale is not None:
+        raise EngineError("Give --scale or a target size, not both: the target chooses the scale.")
+    ((side, text),) = given
+    length, unit = parse_length(text)
+    return from_length(side, length, unit, args.dpi)
+
+
+def network_scales(args: argparse.Namespace) -> list[int]:
+    """The scales the chosen network has installed (RLFN has no x3)."""
+    from upscale_worker.engine import models
+
+    return models.available_scales(None, args.network or models.default_network()) or list(SCALES)
 
 
 def _env_number(environ: Mapping[str, str], name: str, kind: type, default=None):
@@ -97,7 +133,7 @@ def config_from_env(
 
 
 def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
-    check(src, dst, output_format(dst, args.format), args)
+    scale = check(src, dst, output_format(dst, args.format), args)
     with tqdm(desc=src.name, unit="tile", leave=False) as bar:
 
         def progress(done: int, total: int) -> None:
@@ -107,16 +143,18 @@ def upscale_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
         result = upscale_file(
             src,
             dst,
-            args.scale,
+            scale,
             output_format(dst, args.format),
             args.quality,
             args.keep_metadata,
             progress,
             options=options(args),
+            target=wanted_target(args),
         )
+    resized = f"x{result.scale} then resized, " if result.target else ""
     print(
         f"{src} {result.input_size[0]}x{result.input_size[1]} -> {dst} "
-        f"{result.output_size[0]}x{result.output_size[1]} ({result.model}; {result.choice})"
+        f"{result.output_size[0]}x{result.output_size[1]} ({resized}{result.model}; {result.choice})"
     )
 
 
@@ -135,9 +173,16 @@ def upscale_folder(src: Path, dst: Path, args: argparse.Namespace) -> int:
     failures = 0
     for path, name in zip(tqdm(images, unit="image"), output_names(images, fmt)):
         try:
-            check(path, dst / name, fmt, args)
+            scale = check(path, dst / name, fmt, args)
             upscale_file(
-                path, dst / name, args.scale, fmt, args.quality, args.keep_metadata, options=options(args)
+                path,
+                dst / name,
+                scale,
+                fmt,
+                args.quality,
+                args.keep_metadata,
+                options=options(args),
+                target=wanted_target(args),
             )
         except (EngineError, OSError) as e:
             failures += 1
@@ -239,6 +284,21 @@ def parser() -> argparse.ArgumentParser:
         "default); each output format's side limit still holds",
     )
     up.add_argument("--overwrite", action="store_true", help="replace output files that exist")
+    size = up.add_mutually_exclusive_group()
+    for flag, words in (("--width", "width"), ("--height", "height"), ("--long-side", "longer side")):
+        size.add_argument(
+            flag,
+            metavar="LENGTH",
+            help=f"instead of --scale: the result's exact {words}, in pixels (3840) or as a print length "
+            "(30cm, 300mm, 11.8in, with --dpi); the smallest scale that reaches it runs, then the result is "
+            "resized down to it (aspect kept)",
+        )
+    up.add_argument(
+        "--dpi",
+        type=float,
+        help="with a target size: the print's density (converts cm/mm/in to pixels, and is written into the "
+        "result); default: the input's density is kept",
+    )
     up.set_defaults(run=run_upscale)
     ev = commands.add_parser("evaluate", help="PSNR/SSIM on a benchmark set (HR images in DIR or DIR/HR)")
     ev.add_argument("dataset", type=Path)
@@ -250,8 +310,9 @@ def parser() -> argparse.ArgumentParser:
         "qualities (Pillow, 4:2:0) and score bicubic, the clean and the JPEG-aware model on it",
     )
     ev.set_defaults(run=run_evaluate)
+    up.add_argument("--scale", type=int, choices=SCALES, help=f"default: x{DEFAULT_SCALE} (or a target size)")
+    ev.add_argument("--scale", type=int, choices=SCALES, default=DEFAULT_SCALE)
     for sub in (up, ev):
-        sub.add_argument("--scale", type=int, choices=SCALES, default=4)
         sub.add_argument(
             "--precision",
             choices=("f32", "bf16", "int8"),

@@ -19,7 +19,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 # Codes of DRF's exceptions that read better under the names integrators know from other APIs.
 CODES = {"throttled": "rate_limited", "parse_error": "invalid", "not_authenticated": "not_authenticated"}
 DESCRIPTIONS = {
-    400: "Invalid input (`invalid`, `unsupported_format`, `too_large`, `too_many_files`, `unsafe_url`)",
+    400: "Invalid input (`invalid`, `unsupported_format`, `too_large`, `target_too_small`, `too_many_files`, "
+    "`unsafe_url`)",
     401: "No or wrong credentials (`not_authenticated`, `authentication_failed`)",
     403: "Forbidden (`signup_closed`)",
     405: "The path does not take this method (`method_not_allowed`)",

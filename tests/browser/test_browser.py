@@ -341,6 +341,28 @@ def test_a_picture_over_the_limits_is_not_uploaded_and_the_page_says_why(page, t
     assert "8000×6000" in page.locator("#queue li .size").inner_text()
 
 
+def test_a_person_asks_for_a_size_and_the_card_says_what_will_run(page, tmp_path):
+    from webapp.jobs.models import Job
+
+    sign_up(page, "lee")
+    (tmp_path / "p.png").write_bytes(image_bytes(40, 30))
+    page.set_input_files("input[type=file]", str(tmp_path / "p.png"))
+    assert page.locator("#target").is_hidden()
+    page.select_option("select[name=scale]", "target")
+    assert page.locator("#target").is_visible()
+    page.select_option("select[name=target_side]", "width")
+    page.fill("input[name=target_length]", "40")
+    page.wait_for_selector("#queue li[data-status=refused]")
+    assert "already 40 pixels" in page.locator("#queue li .size").inner_text()
+    page.fill("input[name=target_length]", "70")
+    page.wait_for_selector("#queue li[data-status=ready]")
+    assert page.locator("#queue li .size").inner_text() == "40×30 → x2 then resized to 70×53 px"
+    page.click("#upload button[type=submit]")
+    until(page, "document.querySelectorAll('#queue li[data-status=done]').length === 1", timeout=60000)
+    job = Job.objects.get()
+    assert (job.output_width, job.output_height, job.target_side, job.target_pixels) == (70, 53, "width", 70)
+
+
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (vendor/VERSION)
 
 

@@ -232,3 +232,51 @@ def test_a_jpeg_format_limit_names_the_largest_scale_that_fits(tmp_path, capsys)
         "JPEG output cannot exceed 65500 pixels a side (32751x1 at x2 would be 65502x2). No scale fits"
         in capsys.readouterr().err
     )
+
+
+def test_a_width_gives_exactly_that_width_with_the_smallest_scale(tmp_path, capsys):
+    (tmp_path / "in.png").write_bytes(encode(gradient(40, 30)))
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--width", "70"]) == 0
+    assert Image.open(tmp_path / "out.png").size == (70, 53)  # 52.5 rounded half up
+    assert "40x30 -> " in (out := capsys.readouterr().out) and "70x53 (x2 then resized" in out
+
+
+def test_a_print_size_at_a_dpi_gives_its_pixels_and_density(tmp_path):
+    (tmp_path / "in.png").write_bytes(encode(gradient(30, 40), dpi=(72, 72)))
+    args = ["--long-side", "0.25in", "--dpi", "300", "--format", "jpeg"]  # 75 pixels at 300 DPI
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.jpg"), *args]) == 0
+    with Image.open(tmp_path / "out.jpg") as im:
+        assert im.size == (56, 75) and tuple(round(v) for v in im.info["dpi"]) == (300, 300)
+
+
+def test_a_folder_gets_the_target_for_each_picture(tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "wide.png").write_bytes(encode(gradient(40, 20)))
+    (src / "tall.png").write_bytes(encode(gradient(20, 40)))
+    assert main(["upscale", str(src), str(tmp_path / "out"), "--long-side", "60"]) == 0
+    sizes = {p.name: Image.open(p).size for p in (tmp_path / "out").iterdir()}
+    assert sizes == {"wide.png": (60, 30), "tall.png": (30, 60)}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--width", "40"], "The picture is already 40 pixels on that side"),
+        (
+            ["--width", "100"],
+            "100 pixels wide cannot be made: x2 of this 40x30 picture reaches 80 pixels. "
+            "The largest target that fits is 80 pixels wide.",
+        ),
+        (["--width", "70", "--scale", "2"], "Give --scale or a target size, not both"),
+        (["--width", "3cm"], "needs a DPI"),
+        (["--scale", "2", "--dpi", "300"], "--dpi goes with a target size"),
+        (["--height", "wide"], "is not a length"),
+    ],
+)
+def test_a_target_it_cannot_make_is_refused_in_one_line(tmp_path, capsys, args, message):
+    (tmp_path / "in.png").write_bytes(encode(gradient(40, 30)))
+    assert main(["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out.png").exists()

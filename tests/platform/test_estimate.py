@@ -70,3 +70,21 @@ def test_it_needs_credentials_and_is_in_the_schema(client, alice_api):
     assert (
         "/api/v1/estimate" in alice_api.get("/api/v1/schema", HTTP_ACCEPT="application/json").content.decode()
     )
+
+
+def test_a_target_is_priced_on_the_networks_output_and_says_the_scale_and_result(alice, alice_api):
+    ran(alice, 500, 5)  # 0.2 MP/s at x2
+    query = {"width": 500, "height": 400, "target_width": 900}
+    body = alice_api.get("/api/v1/estimate", query).json()
+    assert (body["scale"], body["result_width"], body["result_height"]) == (2, 900, 720)
+    assert (body["output_width"], body["output_height"], body["output_megapixels"]) == (1000, 800, 0.8)
+    assert body["run_seconds"] == 4.0 and body["too_large"] is None
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [(400, "already 500 pixels"), (1200, "x2 of this 500x400 picture reaches 1000 pixels")],
+)
+def test_it_says_why_a_target_would_be_refused(alice_api, target, said):
+    body = alice_api.get("/api/v1/estimate", {"width": 500, "height": 400, "target_width": target}).json()
+    assert said in body["too_large"]

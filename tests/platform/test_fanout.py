@@ -25,9 +25,10 @@ SPLIT = {"FANOUT_MIN_MEGAPIXELS": "0.1", "FANOUT_MAX_PARTS": "12", "UPSCALE_TILE
 SLOW = {**SPLIT, "TEST_TILE_DELAY": "0.15"}  # parts long enough to cut one mid-way
 
 
-def submit(api, size=SIZE):
+def submit(api, size=SIZE, **fields):
+    fields = fields or {"scale": 2}
     r = api.post(
-        "/api/v1/jobs", {"image": upload_file(width=size, height=size), "scale": 2}, format="multipart"
+        "/api/v1/jobs", {"image": upload_file(width=size, height=size), **fields}, format="multipart"
     )
     assert r.status_code == 201, r.content
     return r.json()["id"]
@@ -91,6 +92,23 @@ def test_a_job_in_parts_equals_the_job_on_one_worker_and_counts_once(alice, alic
     assert shared.attempts == 1 and len(media_files("results")) == 2
     assert parts_done() - before == 12  # every part once, whoever computed it
     assert web.megapixels_today(alice) == 2 * (SIZE * SIZE * 4) / 1e6  # a job, not its parts
+    assert_nothing_left(shared.id)
+
+
+def test_a_target_job_in_parts_is_resized_once_and_equals_the_job_on_one_worker(alice_api, start_worker):
+    """The pinned plan carries the target: the helpers compute x2 windows, the coordinator shrinks once."""
+    alone = start_worker(**{**SPLIT, "FANOUT_MIN_MEGAPIXELS": "1000"})
+    whole = wait_for(submit(alice_api, target_width=1000), timeout=120)
+    alone.stop()
+    start_worker(**SPLIT), start_worker(**SPLIT)
+    shared = wait_for(submit(alice_api, target_width=1000), timeout=120)
+    assert (whole.status, shared.status) == ("done", "done"), (whole.error, shared.error)
+    assert shared.helpers and shared.plan["target_pixels"] == 1000 and shared.plan["scale"] == 2
+    assert pixels(shared).shape == (1000, 1000, 3) and (shared.output_width, shared.output_height) == (
+        1000,
+        1000,
+    )
+    assert np.array_equal(pixels(shared), pixels(whole))
     assert_nothing_left(shared.id)
 
 

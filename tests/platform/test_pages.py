@@ -149,7 +149,7 @@ def test_it_passes_the_deploy_checks():
     assert out.returncode == 0, out.stdout + out.stderr
 
 
-def test_the_web_process_imports_only_the_engines_header_check_and_limits():
+def test_the_web_process_imports_only_the_engines_header_check_limits_and_target_arithmetic():
     import subprocess
     import sys
 
@@ -161,7 +161,8 @@ def test_the_web_process_imports_only_the_engines_header_check_and_limits():
         "Client().get('/healthz'); Client().get('/api/v1/schema')\n"
         "light = {'upscale_worker.engine', 'upscale_worker.engine.errors', 'upscale_worker.engine.header',\n"
         "         'upscale_worker.engine.limits', 'upscale_worker.engine.structure', 'upscale_worker.engine.vocabulary',\n"
-        "         'upscale_worker.engine.config', 'upscale_worker.engine.models'}  # Django-free, no OpenVINO: shared with the CLI\n"
+        "         'upscale_worker.engine.config', 'upscale_worker.engine.models',\n"
+        "         'upscale_worker.engine.target'}  # Django-free, no OpenVINO: shared with the CLI\n"
         "bad = [m for m in sys.modules if m.startswith(('openvino', 'cv2', 'upscale_worker.engine')) and m not in light]\n"
         "assert not bad, bad\n"
     )

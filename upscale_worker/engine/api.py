@@ -13,6 +13,7 @@ import numpy as np
 from upscale_worker.engine import compression, limits, pixels
 from upscale_worker.engine.compression import Compression
 from upscale_worker.engine.errors import Cancelled, EngineError
+from upscale_worker.engine.target import Target, smallest_scale
 from upscale_worker.engine.tiling import (
     BORDERS,
     Grid,
@@ -85,11 +86,13 @@ OnResult = Callable[[np.ndarray, "np.ndarray | None"], None]  # the upscaled RGB
 @dataclass(frozen=True)
 class Result:
     input_size: tuple[int, int]  # (width, height)
-    output_size: tuple[int, int]
+    output_size: tuple[int, int]  # the file written: the target's size when one was asked for
     model: str = ""  # the manifest name of the IR that ran
     variant: str = "clean"  # "clean" or "jpeg"
     choice: str = ""  # why that variant ran, a sentence for the job record
     network: str = "edsr"  # "edsr" or "rlfn"
+    scale: int = 0  # the scale the network ran at
+    target: Target | None = None  # the size asked for, when the network's output was resized to it
 
 
 @dataclass(frozen=True)
@@ -202,15 +205,19 @@ def upscale_file(
     cancelled: Callable[[], bool] = lambda: False,
     options: Options = Options(),
     on_result: OnResult = lambda rgb, alpha: None,
+    target: Target | None = None,
 ) -> Result:
     """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg, webp or avif).
+
+    With a ``target``, ``scale`` must reach it (limits.scale_for_target chooses the smallest that does) and
+    the network's output is resized down to exactly ``target.size()`` (pixels.resize) before it is written.
 
     ``on_result(rgb, alpha)`` sees the upscaled pixels before they are encoded (alpha None when opaque),
     e.g. to make previews without decoding ``dst`` again; it must not change them. The model variant is
     chosen from the file's header by ``options.source`` (see compression.py); the Result says which ran.
     """
     data = src.read() if hasattr(src, "read") else Path(src).read_bytes()
-    prepared = prepare_file(data, scale, fmt, options, cancelled=cancelled)
+    prepared = prepare_file(data, scale, fmt, options, cancelled=cancelled, target=target)
     rgb = upscale_prepared(prepared, progress, cancelled)
     return finish_file(prepared, rgb, dst, fmt, quality, keep_metadata, on_result)
 
@@ -243,6 +250,15 @@ class Pinned:
     overlap: int = OVERLAP
     step: int = 1
     min_window: int = 1
+    # The size asked for (target.Target's fields; "" and 0: none): the coordinator resizes the assembled
+    # output to it once, before encoding; the windows are the same either way.
+    target_side: str = ""
+    target_pixels: int = 0
+    target_dpi: float | None = None
+
+    @property
+    def target(self) -> Target | None:
+        return Target.of_fields(self.target_side, self.target_pixels, self.target_dpi)
 
 
 @dataclass(frozen=True)
@@ -263,22 +279,43 @@ def prepare_file(
     options: Options = Options(),
     pinned: Pinned | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    target: Target | None = None,
 ) -> Prepared:
     """Check the request, decode ``data`` (any readable format) and plan its windows, or take ``pinned``
-    (another process's plan for the same file, whose scale it must match). Nothing is compiled yet.
-    Raises EngineError for a bad request, a missing model or an unreadable or too large picture, Cancelled
-    when ``cancelled()`` turns True while the file is decoded."""
+    (another process's plan for the same file, whose scale and target it must match). ``target``: the size
+    the result is resized to, which ``scale`` must reach. Nothing is compiled yet.
+    Raises EngineError for a bad request, a missing model or an unreadable or too large picture (a target
+    not larger than the picture: TargetTooSmall), Cancelled when ``cancelled()`` turns True while the file is
+    decoded."""
     if fmt not in pixels.OUTPUT_FORMATS:
         raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG, WebP or AVIF.")
     if pinned is not None and pinned.scale != scale:
         raise EngineError(f"The pinned plan is for x{pinned.scale}, not x{scale}.")
+    if pinned is not None and target is not None and pinned.target != target:
+        raise EngineError("The pinned plan is for another target size.")
+    target = pinned.target if pinned is not None else target
     plan = None if pinned else _checked(scale, options, _compression(data))  # a missing model fails at once
     picture = pixels.load(io.BytesIO(data), cancelled=cancelled)
-    limits.check_output(*picture.size, scale, fmt, limits.NO_LIMITS)  # the format's side limit, before work
+    _check_size(picture.size, scale, fmt, target)  # the format's side limit, before work
     if pinned is None:
         assert plan is not None
-        pinned = _pinned(*picture.size, scale, plan)
+        pinned = replace(_pinned(*picture.size, scale, plan), **(target.as_fields() if target else {}))
     return _prepared(pixels.bleed(picture.rgb, picture.alpha), pinned, picture)
+
+
+def _check_size(size: tuple[int, int], scale: int, fmt: str, target: Target | None) -> None:
+    """The output format's side limit on what will be written (the target's size when one is asked, which
+    ``scale`` must reach). Raises TooLarge, TargetTooSmall or EngineError."""
+    if target is None:
+        limits.check_output(*size, scale, fmt, limits.NO_LIMITS)
+        return
+    smallest_scale(target, *size, (scale,))  # raises TargetTooSmall
+    if not target.reached_by(*size, scale):
+        raise EngineError(f"x{scale} of a {size[0]}x{size[1]} picture does not reach {target.describe()}.")
+    width, height = target.size(*size)
+    problem = limits.final_problem(width, height, fmt)
+    if problem:
+        raise limits.TooLarge(f"The result would be {width}x{height}, and {problem}.")
 
 
 def run_windows(
@@ -340,13 +377,23 @@ def finish_file(
     keep_metadata: bool = False,
     on_result: OnResult = lambda rgb, alpha: None,
 ) -> Result:
-    """Upscale the alpha (if any), call ``on_result`` and write ``dst`` with the picture's metadata."""
-    picture = prepared.picture
-    result = picture.with_pixels(rgb, pixels.upscale_alpha(picture.alpha, prepared.pinned.scale))
+    """Upscale the alpha (if any), resize both to the pinned target (if any: pixels.resize, its DPI the
+    target's when it has one), call ``on_result`` and write ``dst`` with the picture's metadata."""
+    picture, pin = prepared.picture, prepared.pinned
+    alpha = pixels.upscale_alpha(picture.alpha, pin.scale)
+    target = pin.target
+    if target is not None:
+        size = target.size(*picture.size)
+        rgb, alpha = pixels.resize(rgb, size), None if alpha is None else pixels.resize(alpha, size)
+        if target.dpi:  # the print's density, in every field that says one
+            exif = pixels.with_exif_density(picture.exif, target.dpi)
+            picture = replace(picture, dpi=(target.dpi, target.dpi), exif=exif)
+    result = picture.with_pixels(rgb, alpha)
     on_result(result.rgb, result.alpha)
     pixels.save(result, dst, fmt, quality, keep_metadata)
-    pin = prepared.pinned
-    return Result(picture.size, result.size, pin.model, pin.variant, pin.choice, pin.network)
+    return Result(
+        prepared.picture.size, result.size, pin.model, pin.variant, pin.choice, pin.network, pin.scale, target
+    )
 
 
 def _pinned(width: int, height: int, scale: int, plan: Plan) -> Pinned:

@@ -9,9 +9,10 @@ megapixel cap of their own (FORMAT_MEGAPIXELS), its encoder being slow.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.target import Target, smallest_scale
 from upscale_worker.engine.vocabulary import SCALES
 
 DEFAULT_INPUT_MEGAPIXELS = 16.0
@@ -114,3 +115,96 @@ def check(
     """check_input then check_output: every size limit of one request, from the (displayed) size alone."""
     check_input(width, height, limits)
     check_output(width, height, scale, fmt, limits, scales)
+
+
+# --- a size asked for (target.py): the network's own output and the final result ---------------------------
+
+
+def final_fits(width: int, height: int, fmt: str) -> bool:
+    """Whether a result of exactly ``width`` x ``height`` fits ``fmt``: its side limit and its own megapixel
+    cap (AVIF's, its encoder being slow), which bound what is encoded, not what the network computes."""
+    return final_problem(width, height, fmt) is None
+
+
+def final_problem(width: int, height: int, fmt: str) -> str | None:
+    """Why a result of exactly ``width`` x ``height`` cannot be written as ``fmt`` (a clause), or None."""
+    name, cap = FORMAT_NAMES[fmt], FORMAT_MEGAPIXELS.get(fmt)
+    if max(width, height) > MAX_SIDE[fmt]:
+        return f"{name} output cannot exceed {MAX_SIDE[fmt]} pixels a side"
+    if cap is not None and megapixels(width, height) > cap:
+        return f"the limit for {name} is {cap:g} megapixels"
+    return None
+
+
+def network_fits(width: int, height: int, scale: int, limits: Limits) -> bool:
+    """Whether the network's own output (``width`` x ``height`` times ``scale``, before any resize) fits the
+    output megapixel limit: what the worker computes and holds, whatever it is resized to."""
+    cap = limits.output_megapixels
+    return cap is None or megapixels(width, height) * scale * scale <= cap
+
+
+def largest_target(
+    width: int, height: int, target: Target, fmt: str, limits: Limits, scales: list[int] | tuple[int, ...]
+) -> int | None:
+    """The largest number of pixels on ``target``'s side that some scale reaches within the limits (the
+    network's output within the megapixel limit, the resized result within ``fmt``'s), or None when none
+    reaches beyond the picture itself."""
+    side = target.measured(width, height)[0]
+    best = None
+    for s in sorted(scales):
+        if not network_fits(width, height, s, limits):
+            continue
+        low, high = side, s * side  # low: never a valid target; find the largest fitting one up to high
+        while low < high:
+            mid = (low + high + 1) // 2
+            if final_fits(*replace(target, pixels=mid).size(width, height), fmt):
+                low = mid
+            else:
+                high = mid - 1
+        if low > side:
+            best = max(best or 0, low)
+    return best
+
+
+def scale_for_target(
+    width: int, height: int, target: Target, fmt: str, limits: Limits, scales: list[int] | tuple[int, ...]
+) -> int:
+    """The smallest of ``scales`` that reaches ``target`` for a ``width`` x ``height`` picture (as displayed)
+    within the limits: its network output within the output megapixel limit, the resized result within
+    ``fmt``'s. Raises TargetTooSmall (not larger than the picture) or TooLarge, naming the largest target
+    that fits."""
+    scale = smallest_scale(target, width, height, scales)
+    final = target.size(width, height)
+    if scale is not None and network_fits(width, height, scale, limits) and final_fits(*final, fmt):
+        return scale
+    if scale is None:
+        side = target.measured(width, height)[0]
+        why = f"x{max(scales)} of this {width}x{height} picture reaches {max(scales) * side} pixels"
+    elif not network_fits(width, height, scale, limits):
+        out_w, out_h = width * scale, height * scale
+        why = (
+            f"it needs x{scale}, whose output {out_w}x{out_h} ({megapixels(out_w, out_h):.1f} megapixels) "
+            f"exceeds the limit of {limits.output_megapixels:g} megapixels"
+        )
+    else:
+        why = f"the result would be {final[0]}x{final[1]}, and {final_problem(*final, fmt)}"
+    fitting = largest_target(width, height, target, fmt, limits, scales)
+    hint = (
+        f" The largest target that fits is {replace(target, pixels=fitting).describe()}."
+        if fitting
+        else " No target fits; use a smaller image."
+    )
+    raise TooLarge(f"{target.describe().capitalize()} cannot be made: {why}.{hint}")
+
+
+def check_target(
+    width: int,
+    height: int,
+    target: Target,
+    fmt: str,
+    limits: Limits,
+    scales: list[int] | tuple[int, ...] = SCALES,
+) -> int:
+    """check_input then scale_for_target: every size limit of a request for a target; returns the scale."""
+    check_input(width, height, limits)
+    return scale_for_target(width, height, target, fmt, limits, scales)

@@ -34,6 +34,7 @@ READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP",
 READABLE = f"use {header.names()}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
+EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION, EXIF_RESOLUTION_UNIT = 0x011A, 0x011B, 0x0128
 EXIF_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS, interoperability
 PNG_COLOUR_CHUNKS = (b"gAMA", b"cHRM", b"sRGB")
 JPEG_SEGMENT_BYTES = {"exif": 65_533, "xmp": 65_504}  # what Pillow writes into one JPEG APP1 segment
@@ -41,6 +42,7 @@ SRGB = ImageCms.createProfile("sRGB")
 PNG_BAND_ROWS = 256
 PNG_DEFLATE_LEVEL = 1  # ISA-L's levels are 0-3; 2 and 3 were no smaller on Set14 x4 and no faster
 PNG_COLOUR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> grey, grey + alpha, RGB, RGBA
+RESIZE_FILTER = Image.Resampling.LANCZOS  # shrinking to a target: see resize()
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,24 @@ def exif_bytes(exif: Image.Exif) -> bytes | None:
         return exif.tobytes() if len(exif) else None
     except Exception:
         return None
+
+
+def with_exif_density(exif: bytes | None, dpi: float) -> bytes | None:
+    """EXIF bytes whose resolution (XResolution, YResolution, ResolutionUnit: inches) says ``dpi``, so that
+    kept EXIF agrees with the density a print target writes (JFIF, pHYs); EXIF without a resolution, or
+    unreadable, is returned as it is (there is nothing to contradict)."""
+    if not exif:
+        return exif
+    parsed = Image.Exif()
+    try:
+        parsed.load(exif)
+    except Exception:
+        return exif
+    if EXIF_X_RESOLUTION not in parsed and EXIF_Y_RESOLUTION not in parsed:
+        return exif
+    parsed[EXIF_X_RESOLUTION] = parsed[EXIF_Y_RESOLUTION] = TiffImagePlugin.IFDRational(dpi)
+    parsed[EXIF_RESOLUTION_UNIT] = 2  # inches
+    return exif_bytes(parsed)
 
 
 def _writable(ifd_tag: int | None, tag: int, value) -> bool:
@@ -370,6 +390,25 @@ def _channels(picture: Picture) -> np.ndarray:
     if picture.opaque_alpha:
         return np.dstack([colour, np.full(colour.shape[:2], peak(colour.dtype), colour.dtype)])
     return colour
+
+
+def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """H x W (x 3) uint8 or uint16 -> the same at ``size`` (width, height), for shrinking an upscaled result
+    to a target (target.py): Pillow's Lanczos (a = 3), whose kernel is widened by the shrink factor
+    (antialiased), each plane clipped to its range. Chosen by bench/target_resize.py (docs/benchmarks.md,
+    "Resizing to a target size"): the factor lies in (1/2, 1], and on Set5 + Set14 it scored best or within
+    0.23 dB of the best at 1/1.2, 1/1.25 and 1/1.9, where OpenCV's INTER_AREA lost 0.83 dB at 1/1.25 and
+    OpenCV's Lanczos and cubic, not antialiased, lost most at 1/1.9. 16-bit planes are resized as Pillow's
+    I;16. Raises EngineError for a size larger than the picture (this only shrinks)."""
+    width, height = size
+    if width > pixels.shape[1] or height > pixels.shape[0] or min(width, height) < 1:
+        raise EngineError(f"Cannot shrink {pixels.shape[1]}x{pixels.shape[0]} to {width}x{height}.")
+    if (width, height) == (pixels.shape[1], pixels.shape[0]):
+        return pixels
+    if pixels.ndim == 2 or pixels.dtype == np.uint8:
+        return np.asarray(Image.fromarray(pixels).resize(size, RESIZE_FILTER))
+    planes = [Image.fromarray(np.ascontiguousarray(pixels[..., c])) for c in range(pixels.shape[2])]
+    return np.dstack([np.asarray(p.resize(size, RESIZE_FILTER)) for p in planes])
 
 
 # --- writing ---------------------------------------------------------------------------------------------

@@ -125,10 +125,11 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
             batch, refused = batches.create_batch(
                 request.user,
                 options["image"],
-                int(options["scale"]),
+                None if options.get("scale") is None else int(options["scale"]),
                 options["format"],
                 options["quality"],
                 options["keep_metadata"],
+                options["target"],
             )
         except batches.TooMany as e:
             return error(e, 400, "too_many_files")

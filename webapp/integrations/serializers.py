@@ -1,9 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
+from upscale_worker.engine.vocabulary import OUTPUT_FORMATS
 from webapp.integrations.models import EVENTS, Batch, Delivery, WebhookEndpoint
-from webapp.jobs.serializers import INPUT_HELP, JobSerializer
+from webapp.jobs.serializers import INPUT_HELP, JobSerializer, TargetFields
 
 
 class WebhookCreateSerializer(serializers.Serializer):
@@ -57,11 +57,10 @@ class RefusedFileSerializer(serializers.Serializer):
     code = serializers.CharField()
 
 
-class BatchCreateSerializer(serializers.Serializer):
+class BatchCreateSerializer(TargetFields):
     image = serializers.ListField(
         child=serializers.FileField(), allow_empty=False, help_text=f"One or more images. {INPUT_HELP}"
     )
-    scale = serializers.ChoiceField(choices=list(SCALES))
     format = serializers.ChoiceField(choices=list(OUTPUT_FORMATS), default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)

@@ -15,6 +15,8 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from upscale_worker.engine import limits
+from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.target import smallest_scale
 from webapp import downloads, ratelimit
 from webapp.errors import FIELD_ERRORS, error, errors
 from webapp.integrations import idempotency, links, prefer_wait
@@ -43,24 +45,58 @@ def refused(e):
 RESULT_TYPES = tuple(CONTENT_TYPES.values())
 
 
+def _scale(options):
+    """The scale asked for, or None when a target size chooses it (serializers.TargetFields)."""
+    return None if options.get("scale") is None else int(options["scale"])
+
+
 @extend_schema(
     parameters=[EstimateQuerySerializer],
     responses={200: EstimateSerializer, 400: FIELD_ERRORS},
     description="How big the result of an image of this size would be and roughly how long it would take "
-    "(its run at the speed measured on recent jobs, plus the work already queued), before uploading it.",
+    "(its run at the speed measured on recent jobs, plus the work already queued), before uploading it. With a "
+    "target size instead of a scale: the scale that would run, and the run priced on the network's own output.",
 )
 @api_view(["GET"])
 def estimate(request):
     query = EstimateQuerySerializer(data=request.query_params)
     query.is_valid(raise_exception=True)
     q = query.validated_data
-    width, height, scale = q["width"], q["height"], int(q["scale"])
+    width, height, target = q["width"], q["height"], q["target"]
+    scale, result, too_large = _scale(q), None, None
     try:
-        limits.check(width, height, scale, q["output_format"], site_limits(), available_scales())
-        too_large = None
-    except limits.TooLarge as e:
+        if target is None:
+            limits.check(width, height, scale, q["output_format"], site_limits(), available_scales())
+        else:
+            result = target.size(width, height)
+            scales = _target_scales(q["network"])
+            scale = smallest_scale(target, width, height, scales) or max(scales)  # what the refusal is about
+            scale = limits.check_target(width, height, target, q["output_format"], site_limits(), scales)
+    except EngineError as e:  # TooLarge, TargetTooSmall: said, with the numbers of the scale that would run
         too_large = str(e)
-    return Response({**waiting.estimate(width, height, scale, q["network"]), "too_large": too_large})
+    if scale is None:  # the target is not larger than the picture: nothing would run
+        scale = min(available_scales())
+    result_width, result_height = result or (width * scale, height * scale)
+    return Response(
+        {
+            **waiting.estimate(width, height, scale, q["network"]),
+            "scale": scale,
+            "result_width": result_width,
+            "result_height": result_height,
+            "too_large": too_large,
+        }
+    )
+
+
+def _target_scales(network):
+    """The scales of the network named by the estimate's ``network`` (a model name prefix such as "rlfn"),
+    else of the default network, that this server has installed."""
+    from upscale_worker.engine.models import NETWORKS, default_network
+    from upscale_worker.engine.models import available_scales as network_scales
+
+    name = next((n for n in NETWORKS if network.startswith(n)), default_network())
+    offered = [s for s in network_scales(settings.MODEL_MANIFEST.parent, name) if s in available_scales()]
+    return offered or available_scales()
 
 
 @extend_schema(
@@ -151,12 +187,13 @@ class JobViewSet(
             job = web.submit(
                 request.user,
                 data.validated_data.pop("image"),
-                scale=int(data.validated_data["scale"]),
+                scale=_scale(data.validated_data),
                 fmt=data.validated_data["format"],
                 quality=data.validated_data["quality"],
                 keep_metadata=data.validated_data["keep_metadata"],
                 source=data.validated_data["source"],
                 network=data.validated_data.get("network"),
+                target=data.validated_data["target"],
             )
         except web.Refused as e:
             return refused(e)

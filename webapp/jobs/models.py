@@ -5,6 +5,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from upscale_worker.engine.target import SIDES, Target
 from upscale_worker.engine.vocabulary import CONTENT_TYPES, OUTPUT_FORMATS
 
 
@@ -57,6 +58,12 @@ class Job(models.Model):
     model = models.CharField(max_length=64, blank=True)
     variant = models.CharField(max_length=8, blank=True)
     model_choice = models.CharField(max_length=255, blank=True)
+    # A size asked for instead of a scale (upscale_worker.engine.target): ``scale`` is then the smallest that
+    # reaches it, and the network's output is resized to it; target_dpi: the print's density, None to keep
+    # the input's. Empty side: no target.
+    target_side = models.CharField(max_length=16, blank=True, choices=[(s, s) for s in SIDES])
+    target_pixels = models.PositiveIntegerField(null=True, blank=True)
+    target_dpi = models.FloatField(null=True, blank=True)
     format = models.CharField(max_length=8, default="png")
     quality = models.PositiveSmallIntegerField(default=95)
     keep_metadata = models.BooleanField(default=False)
@@ -116,11 +123,28 @@ class Job(models.Model):
         return reverse("job", args=[self.id])
 
     @property
+    def target(self):
+        """The size asked for (a Target), or None when the job asked for a scale alone."""
+        return Target.of_fields(self.target_side, self.target_pixels, self.target_dpi)
+
+    @property
+    def size_summary(self):
+        """What the job makes, in words: "x2", or "x2 then resized to 3840x2160" (before it is done: "x2 then
+        resized to 3840 pixels wide")."""
+        target = self.target
+        if target is None:
+            return f"x{self.scale}"
+        if self.output_width and self.output_height:
+            return f"x{self.scale} then resized to {self.output_width}x{self.output_height}"
+        return f"x{self.scale} then resized to {target.describe()}"
+
+    @property
     def input_megapixels(self):
         return self.input_width * self.input_height / 1e6
 
     @property
     def output_megapixels(self):
+        """The network's own output (before any resize to a target): what the worker computes."""
         return self.input_megapixels * self.scale * self.scale
 
     @property
@@ -152,7 +176,8 @@ class Job(models.Model):
     @property
     def result_name(self):
         stem = self.original_name.rsplit(".", 1)[0] or "image"
-        return f"{stem}-x{self.scale}.{'jpg' if self.format == 'jpeg' else self.format}"
+        size = f"{self.output_width}x{self.output_height}" if self.target and self.output_width else None
+        return f"{stem}-{size or f'x{self.scale}'}.{'jpg' if self.format == 'jpeg' else self.format}"
 
     def files(self):
         return [

@@ -3,7 +3,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from upscale_worker.engine import header
+from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.models import NETWORKS
+from upscale_worker.engine.target import UNITS, from_length
 from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import waiting
 from webapp.jobs.models import FORMATS, Job, Source, Status
@@ -28,6 +30,10 @@ class JobSerializer(serializers.ModelSerializer):
             "progress",
             "eta_seconds",
             "scale",
+            "target_side",
+            "target_pixels",
+            "target_dpi",
+            "size_summary",
             "input_width",
             "input_height",
             "output_width",
@@ -61,7 +67,23 @@ class JobSerializer(serializers.ModelSerializer):
             "model": {"help_text": "The model that ran; empty until a worker ran the job."},
             "variant": {"help_text": "The variant that ran: clean or jpeg (JPEG-aware); empty until then."},
             "model_choice": {"help_text": "Why that variant ran."},
+            "scale": {
+                "help_text": "The scale the network ran at: the one asked, or the smallest reaching the target."
+            },
+            "target_side": {
+                "help_text": "width, height or long_side when a target size was asked; empty otherwise."
+            },
+            "target_pixels": {
+                "help_text": "The target in pixels on target_side (a print size converted); null: none."
+            },
+            "target_dpi": {
+                "help_text": "The density written into the result (a print target's DPI); null: the input's."
+            },
         }
+
+    size_summary = serializers.CharField(
+        read_only=True, help_text='What the job makes: "x2", or "x2 then resized to 3840x2160".'
+    )
 
     def get_error(self, job) -> str | None:
         return job.error or None
@@ -106,9 +128,65 @@ INPUT_HELP = (
 )
 
 
-class JobCreateSerializer(serializers.Serializer):
+TARGET_FIELDS = {"target_width": "width", "target_height": "height", "target_long_side": "long_side"}
+
+
+class TargetFields(serializers.Serializer):
+    """A scale, or a size to reach instead (upscale_worker.engine.target): one of target_width, target_height,
+    target_long_side, in target_unit (pixels by default; a print length in cm, mm or in needs target_dpi).
+    ``validate`` leaves ``target`` (a Target or None) and ``scale`` (None with a target) in the data."""
+
+    scale = serializers.ChoiceField(
+        choices=list(SCALES),
+        required=False,
+        help_text="x2, x3 or x4; leave out when asking for a target size.",
+    )
+    target_width = serializers.FloatField(
+        required=False,
+        help_text="Instead of a scale: the result's exact width (in target_unit); the height keeps the aspect.",
+    )
+    target_height = serializers.FloatField(
+        required=False, help_text="Instead of a scale: the result's exact height; the width keeps the aspect."
+    )
+    target_long_side = serializers.FloatField(
+        required=False,
+        help_text="Instead of a scale: the result's longer side (e.g. 3840 for a 4K wallpaper).",
+    )
+    target_unit = serializers.ChoiceField(
+        choices=list(UNITS),
+        default="px",
+        help_text="px, or a print length in cm, mm or in (converted at target_dpi, rounded half up).",
+    )
+    target_dpi = serializers.FloatField(
+        required=False,
+        help_text="The print's density, written into the result (PNG pHYs, JPEG JFIF); needed with cm, mm, in.",
+    )
+
+    def validate(self, data):
+        given = [name for name in TARGET_FIELDS if data.get(name) is not None]
+        if len(given) > 1:
+            raise serializers.ValidationError(f"Give one target size, not {' and '.join(given)}.")
+        if given and data.get("scale") is not None:
+            raise serializers.ValidationError(
+                "Give a scale or a target size, not both: the target chooses the scale."
+            )
+        if not given and data.get("scale") is None:
+            raise serializers.ValidationError({"scale": ["Give a scale (2, 3, 4) or a target size."]})
+        if not given and data.get("target_dpi") is not None:
+            raise serializers.ValidationError({"target_dpi": ["A DPI goes with a target size."]})
+        data["target"] = None
+        if given:
+            try:
+                data["target"] = from_length(
+                    TARGET_FIELDS[given[0]], data[given[0]], data["target_unit"], data.get("target_dpi")
+                )
+            except EngineError as e:
+                raise serializers.ValidationError({given[0]: [str(e)]}) from None
+        return data
+
+
+class JobCreateSerializer(TargetFields):
     image = serializers.FileField(help_text=INPUT_HELP)
-    scale = serializers.ChoiceField(choices=list(SCALES))
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
@@ -131,12 +209,11 @@ class JobCreateSerializer(serializers.Serializer):
     )
 
 
-class EstimateQuerySerializer(serializers.Serializer):
+class EstimateQuerySerializer(TargetFields):
     width = serializers.IntegerField(min_value=1, max_value=1_000_000, help_text="The input's width, pixels.")
     height = serializers.IntegerField(
         min_value=1, max_value=1_000_000, help_text="The input's height, pixels."
     )
-    scale = serializers.ChoiceField(choices=[2, 3, 4])
     output_format = serializers.ChoiceField(
         choices=FORMATS, default="png", help_text="The result's format (its side limit); ?format= is DRF's."
     )
@@ -146,9 +223,14 @@ class EstimateQuerySerializer(serializers.Serializer):
 
 
 class EstimateSerializer(serializers.Serializer):
-    output_width = serializers.IntegerField()
+    scale = serializers.IntegerField(help_text="The scale that would run: the one asked, or the target's.")
+    output_width = serializers.IntegerField(help_text="The network's output, before any resize to a target.")
     output_height = serializers.IntegerField()
-    output_megapixels = serializers.FloatField()
+    output_megapixels = serializers.FloatField(help_text="Of the network's output: what the run costs.")
+    result_width = serializers.IntegerField(
+        help_text="The result's width: the target's size when one is asked."
+    )
+    result_height = serializers.IntegerField()
     megapixels_per_second = serializers.FloatField(
         allow_null=True, help_text="Output megapixels a second, measured on recent jobs at this scale."
     )

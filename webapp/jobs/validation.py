@@ -58,19 +58,41 @@ def check_limits(found, scale, fmt):
         raise Invalid(str(e), e.code) from None
 
 
+def scale_for_target(found, target, fmt, scales):
+    """The smallest of ``scales`` (the network's, on this server) whose output reaches ``target`` within the
+    limits, or Invalid (target_too_small, or too_large naming the largest target that fits)."""
+    try:
+        return limits.check_target(found.width, found.height, target, fmt, site_limits(), scales)
+    except EngineError as e:
+        raise Invalid(str(e), e.code) from None
+
+
 def validate_upload(f, scale, fmt):
     """Check an uploaded file before anything is stored; returns its Header or raises Invalid."""
     if scale not in available_scales():
         offered = ", ".join(f"x{s}" for s in available_scales())
         raise Invalid(f"Scale x{scale} is not available on this server (available: {offered}).")
+    return _validated(f, lambda found: check_limits(found, scale, fmt))[0]
+
+
+def validate_target_upload(f, target, fmt, scales):
+    """validate_upload for a size asked for (upscale_worker.engine.target.Target): returns (its Header, the
+    smallest of ``scales``, the network's, that reaches ``target`` within the limits) or raises Invalid."""
+    offered = [s for s in scales if s in available_scales()]
+    return _validated(f, lambda found: scale_for_target(found, target, fmt, offered))
+
+
+def _validated(f, check_size):
+    """The checks every upload meets, ``check_size(header)`` (raising Invalid) before the data is decoded;
+    returns (the Header, what ``check_size`` returned)."""
     if f.size > settings.MAX_UPLOAD_BYTES:
         raise Invalid(
             f"The file is {f.size / 2**20:.1f} MB; the limit is {settings.MAX_UPLOAD_MB:g} MB.", "too_large"
         )
     found = read_header(f)
-    check_limits(found, scale, fmt)
+    checked = check_size(found)
     try:
         header.check_data(f, found)  # JPEG: a 1/8-scale draft decode, only once the size is known to be fine
     except EngineError as e:
         raise Invalid(str(e), e.code) from None
-    return found
+    return found, checked

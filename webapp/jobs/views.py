@@ -11,7 +11,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from upscale_worker.engine import header, limits
+from upscale_worker.engine.errors import EngineError
+from upscale_worker.engine.models import available_scales as network_scales
 from upscale_worker.engine.models import default_network, enabled_networks
+from upscale_worker.engine.target import SIDES, UNITS, from_length
 from webapp.jobs import tiles
 from webapp.jobs.models import FORMATS, Job, Network, Source, Status
 from webapp.jobs.serializers import JobSerializer
@@ -51,6 +54,10 @@ def home(request):
         "formats": FORMATS,
         "sources": Source.choices,
         "networks": [(v, label) for v, label in Network.choices if v in enabled_networks()],
+        "target_sides": [
+            (side, side.replace("_", " ").replace("long side", "longest side")) for side in SIDES
+        ],
+        "target_units": list(UNITS),
         "default_network": default_network(),
         "recent": recent,
         "max_mb": settings.MAX_UPLOAD_MB,
@@ -62,6 +69,10 @@ def home(request):
             "inputMegapixels": settings.MAX_INPUT_MEGAPIXELS,
             "outputMegapixels": settings.MAX_OUTPUT_MEGAPIXELS,
             "maxSide": limits.MAX_SIDE,
+            "formatMegapixels": limits.FORMAT_MEGAPIXELS,
+            "networkScales": {
+                n: network_scales(settings.MODEL_MANIFEST.parent, n) for n in enabled_networks()
+            },
             "maxBytes": settings.MAX_UPLOAD_MB * 2**20,
         },
     }
@@ -75,12 +86,37 @@ def _int(value, default, low, high):
         return default
 
 
+def posted_target(post):
+    """The page form's size to reach (scale "target": target_side, target_length in target_unit, target_dpi),
+    or None when it asks for a scale. Raises EngineError with a sentence."""
+    if post.get("scale") != "target":
+        return None
+    dpi = post.get("target_dpi", "").strip()
+    try:
+        dpi_value = float(dpi) if dpi else None
+    except ValueError:
+        raise EngineError(f"{dpi!r} is not a DPI.") from None
+    return from_length(
+        post.get("target_side", "long_side"),
+        post.get("target_length", "").strip() or "0",
+        post.get("target_unit", "px"),
+        dpi_value,
+    )
+
+
 @login_required
 @require_POST
 def upload(request):
     """One or several files; JSON for the page's script, a redirect for a plain form."""
     wants_json = "application/json" in request.headers.get("Accept", "")
-    scale = _int(request.POST.get("scale"), 2, 0, 99)
+    try:
+        target = posted_target(request.POST)
+    except EngineError as e:
+        if wants_json:
+            return JsonResponse({"detail": str(e), "code": e.code}, status=400)
+        messages.error(request, str(e))
+        return redirect("home")
+    scale = None if target else _int(request.POST.get("scale"), 2, 0, 99)
     fmt = request.POST.get("format", "png") if request.POST.get("format") in FORMATS else "png"
     quality = _int(request.POST.get("quality"), 95, 1, 100)
     keep = request.POST.get("keep_metadata") in ("on", "true", "1")
@@ -95,7 +131,7 @@ def upload(request):
     created, errors = [], []
     for f in files:
         try:
-            created.append(web.submit(request.user, f, scale, fmt, quality, keep, source, network))
+            created.append(web.submit(request.user, f, scale, fmt, quality, keep, source, network, target))
         except web.Refused as e:
             errors.append((f.name, e))
     if wants_json:

@@ -18,7 +18,14 @@ function setupUpload() {
   ["dragleave", "drop"].forEach(e => drop.addEventListener(e, ev => { ev.preventDefault(); drop.classList.remove("over"); }));
   drop.addEventListener("drop", ev => addFiles(ev.dataTransfer.files));
   input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
-  form.querySelector("[name=scale]").addEventListener("change", () => cards.forEach(describe));
+  const scaleSelect = form.querySelector("[name=scale]"), targetBox = document.getElementById("target");
+  const field = name => form.querySelector(`[name=${name}]`);
+  const showTarget = () => { targetBox.hidden = scaleSelect.value !== "target"; };
+  scaleSelect.addEventListener("change", () => { showTarget(); cards.forEach(describe); });
+  ["target_side", "target_length", "target_unit", "target_dpi", "network"].forEach(name => {
+    if (field(name)) field(name).addEventListener("input", () => cards.forEach(describe));
+  });
+  showTarget();
   const format = form.querySelector("[name=format]"), quality = form.querySelector("label.quality");
   const lossy = () => { quality.hidden = format.value === "png"; };  // PNG has no quality
   format.addEventListener("change", () => { lossy(); cards.forEach(describe); });
@@ -45,7 +52,8 @@ function setupUpload() {
   // The output size at the chosen scale, or why it is over the limits and the largest scale that fits.
   function describe(card) {
     if (card.job || card.width === null) return;
-    const scale = +form.querySelector("[name=scale]").value, fmt = form.querySelector("[name=format]").value;
+    if (scaleSelect.value === "target") { describeTarget(card); return; }
+    const scale = +scaleSelect.value, fmt = form.querySelector("[name=format]").value;
     const reason = tooBig(card, scale, fmt);
     const size = card.el.querySelector(".size");
     card.el.dataset.status = reason ? "refused" : "ready";
@@ -55,8 +63,47 @@ function setupUpload() {
       estimateWait(card, scale, fmt);
       return;
     }
-    const fits = Array.from(form.querySelector("[name=scale]").options).map(o => +o.value).filter(s => !tooBig(card, s, fmt));
+    const fits = Array.from(scaleSelect.options).filter(o => o.value !== "target").map(o => +o.value).filter(s => !tooBig(card, s, fmt));
     size.textContent = reason + (fits.length ? ` The largest scale that fits is x${Math.max(...fits)}.` : "");
+  }
+
+  // A size asked for: the smallest scale of the network that reaches it, then the exact size it is resized
+  // to, as the server computes them (upscale_worker/engine/target.py and limits.py; the server decides).
+  function describeTarget(card) {
+    const fmt = field("format").value, plan = targetPlan(card, fmt), size = card.el.querySelector(".size");
+    card.el.dataset.status = plan.reason ? "refused" : "ready";
+    card.el.querySelector(".state").textContent = plan.reason ? "not uploaded" : "ready to upload";
+    if (plan.reason) { size.textContent = plan.reason; return; }
+    size.textContent = `${card.width}×${card.height} → x${plan.scale} then resized to ${plan.width}×${plan.height} px`;
+    estimateWait(card, plan.scale, fmt);
+  }
+
+  function targetPlan(card, fmt) {
+    const side = field("target_side").value, unit = field("target_unit").value;
+    const length = +field("target_length").value, dpi = +field("target_dpi").value;
+    if (!(length > 0)) return { reason: "Enter the size to reach." };
+    const perInch = { in: 1, cm: 2.54, mm: 25.4 }[unit];
+    if (perInch && !(dpi > 0)) return { reason: `A print size in ${unit} needs a DPI (e.g. 300).` };
+    if (!perInch && !Number.isInteger(length)) return { reason: "A size in pixels is a whole number." };
+    const target = perInch ? Math.floor(length / perInch * dpi + 0.5) : length;
+    const alongWidth = side === "width" || (side === "long_side" && card.width >= card.height);
+    const [measured, other] = alongWidth ? [card.width, card.height] : [card.height, card.width];
+    if (target <= measured) return { reason: `The picture is already ${measured} pixels on that side; ask for more.` };
+    const network = field("network") ? field("network").value : Object.keys(limits.networkScales)[0];
+    const scales = (limits.networkScales[network] || []).slice().sort((a, b) => a - b);
+    const scale = scales.find(s => measured * s >= target);
+    if (!scale) return { reason: `${target} pixels is beyond x${Math.max(...scales)} of this picture (${Math.max(...scales) * measured} pixels).` };
+    const scaled = Math.max(1, Math.floor((2 * other * target + measured) / (2 * measured)));
+    const [width, height] = alongWidth ? [target, scaled] : [scaled, target];
+    const reason = tooBig(card, scale, null) || finalTooBig(width, height, fmt);
+    return reason ? { reason } : { scale, width, height };
+  }
+
+  function finalTooBig(width, height, fmt) {  // the result as written: the format's side and megapixel caps
+    const cap = limits.formatMegapixels[fmt], name = fmt.toUpperCase();
+    if (Math.max(width, height) > limits.maxSide[fmt]) return `${width}×${height} is wider than ${name} allows (${limits.maxSide[fmt]} pixels).`;
+    if (cap && width * height / 1e6 > cap) return `${width}×${height} is over the ${cap} megapixel limit for ${name}.`;
+    return null;
   }
 
   async function estimateWait(card, scale, fmt) {  // the API's guess, from the speed of recent jobs
@@ -75,7 +122,7 @@ function setupUpload() {
     if (card.file.size > limits.maxBytes) return `Over the ${Math.round(limits.maxBytes / 2 ** 20)} MB limit.`;
     if (mp > limits.inputMegapixels) return `${mp.toFixed(1)} megapixels: over the ${limits.inputMegapixels} megapixel limit for an image.`;
     if (out > limits.outputMegapixels) return `x${scale} would make ${out.toFixed(0)} megapixels: over the ${limits.outputMegapixels} megapixel limit for a result.`;
-    if (Math.max(card.width, card.height) * scale > limits.maxSide[fmt]) return `x${scale} would be wider than ${fmt.toUpperCase()} allows (${limits.maxSide[fmt]} pixels).`;
+    if (fmt && Math.max(card.width, card.height) * scale > limits.maxSide[fmt]) return `x${scale} would be wider than ${fmt.toUpperCase()} allows (${limits.maxSide[fmt]} pixels).`;
     return null;
   }
 

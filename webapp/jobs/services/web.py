@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.models import check_network, default_network
+from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
@@ -24,7 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def create_job(
-    owner, upload, header, scale, fmt="png", quality=95, keep_metadata=False, source="auto", network="edsr"
+    owner,
+    upload,
+    header,
+    scale,
+    fmt="png",
+    quality=95,
+    keep_metadata=False,
+    source="auto",
+    network="edsr",
+    target=None,
 ):
     """Store a validated upload and queue it; the job is published after the transaction commits. The model
     is left to the worker, which records the one that ran. The quotas are checked again with the owner's row
@@ -51,6 +61,7 @@ def create_job(
                 quality=quality,
                 keep_metadata=keep_metadata,
                 input_file=name,
+                **(target.as_fields() if target else {}),
             )
             transaction.on_commit(lambda: publish(job.id))
     except BaseException:
@@ -197,9 +208,21 @@ def check_quotas(user, header, scale, size):
     return None
 
 
-def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, source="auto", network=None):
+def submit(
+    user,
+    upload,
+    scale,
+    fmt="png",
+    quality=95,
+    keep_metadata=False,
+    source="auto",
+    network=None,
+    target=None,
+):
     """Validate one upload from its header, check rate limits and quotas, store it and queue it. ``network``
-    None: the operator's UPSCALE_DEFAULT_NETWORK; one that lacks ``scale`` (RLFN x3) is refused."""
+    None: the operator's UPSCALE_DEFAULT_NETWORK; one that lacks ``scale`` (RLFN x3) is refused. ``target``
+    (upscale_worker.engine.target.Target) instead of ``scale`` (None): the smallest of the network's scales
+    that reaches it within the limits runs, and the quotas count its output before the resize."""
     from webapp import ratelimit
     from webapp.jobs.validation import Invalid, validate_upload
 
@@ -214,18 +237,39 @@ def submit(user, upload, scale, fmt="png", quality=95, keep_metadata=False, sour
         )
     if source not in Source.values:
         raise Refused(f"Unknown source {source!r}; choose one of {', '.join(Source.values)}.")
-    try:
-        header = validate_upload(upload, scale, fmt)
-    except Invalid as e:
-        raise Refused(str(e), code=e.code) from None
     network = network or default_network()
-    try:  # after the scale check, which names the scales the installation has at all
-        check_network(network, scale, settings.MODEL_MANIFEST.parent)
-    except EngineError as e:
-        raise Refused(str(e), code="unsupported_network") from None
+    if target is not None:
+        header, scale = _validated_target(upload, target, fmt, network)
+    else:
+        try:
+            header = validate_upload(upload, scale, fmt)
+        except Invalid as e:
+            raise Refused(str(e), code=e.code) from None
+        try:  # after the scale check, which names the scales the installation has at all
+            check_network(network, scale, settings.MODEL_MANIFEST.parent)
+        except EngineError as e:
+            raise Refused(str(e), code="unsupported_network") from None
     quota = check_quotas(
         user, header, scale, upload.size
     )  # early, before anything is stored (again under a lock)
     if quota:
         raise quota
-    return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source, network)
+    return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source, network, target)
+
+
+def _validated_target(upload, target, fmt, network):
+    """(header, scale) for an upload asking for ``target``: the network checked first (its scales decide:
+    RLFN has no x3), then the file and the smallest scale that reaches the target. Raises Refused."""
+    from upscale_worker.engine.models import available_scales
+    from webapp.jobs.validation import Invalid, validate_target_upload
+
+    folder = settings.MODEL_MANIFEST.parent
+    try:
+        check_network(network, None, folder)
+        scales = available_scales(folder, network)
+    except (EngineError, OSError, ValueError, KeyError) as e:
+        raise Refused(str(e), code="unsupported_network") from None
+    try:
+        return validate_target_upload(upload, target, fmt, scales or SCALES)
+    except Invalid as e:
+        raise Refused(str(e), code=e.code) from None

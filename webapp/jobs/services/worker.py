@@ -247,6 +247,7 @@ def upscale_and_store(job, saved, partial):
                 job.format,
                 Options(source=job.source, network=job.network),
                 cancelled=reporter.cancelled,
+                target=job.target,  # pinned with the plan: the result is resized once, here, after assembly
             )
         helpers = []
         partial.begin(prepared)
