@@ -47,7 +47,8 @@ RESULT_TYPES = tuple(CONTENT_TYPES.values())
     parameters=[EstimateQuerySerializer],
     responses={200: EstimateSerializer, 400: FIELD_ERRORS},
     description="How big the result of an image of this size would be and roughly how long it would take "
-    "(its run at the speed measured on recent jobs, plus the work already queued), before uploading it.",
+    "on the chosen network (its run at the speed measured on recent jobs of that scale and network, plus the "
+    "work already queued), before uploading it.",
 )
 @api_view(["GET"])
 def estimate(request):
@@ -56,11 +57,15 @@ def estimate(request):
     q = query.validated_data
     width, height, scale = q["width"], q["height"], int(q["scale"])
     try:
+        network = web.choose_network(q.get("network"), scale)
+    except web.Refused as e:
+        return error(e, e.status, e.code, network=[str(e)])
+    try:
         limits.check(width, height, scale, q["output_format"], site_limits(), available_scales())
         too_large = None
     except limits.TooLarge as e:
         too_large = str(e)
-    return Response({**waiting.estimate(width, height, scale, q["network"]), "too_large": too_large})
+    return Response({**waiting.estimate(width, height, scale, network), "too_large": too_large})
 
 
 @extend_schema(

@@ -3,10 +3,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from upscale_worker.engine import header
-from upscale_worker.engine.models import NETWORKS
 from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import waiting
-from webapp.jobs.models import FORMATS, Job, Source, Status
+from webapp.jobs.models import FORMATS, Job, Network, Source, Status
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -106,29 +105,24 @@ INPUT_HELP = (
 )
 
 
+SOURCE_HELP = (
+    "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
+    "one; clean or compressed: force either"
+)
+NETWORK_HELP = (
+    "edsr (the product's model) or rlfn (fast and sharp; x2 and x4 only: other scales are refused with "
+    "code unsupported_network); default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
+)
+
+
 class JobCreateSerializer(serializers.Serializer):
     image = serializers.FileField(help_text=INPUT_HELP)
     scale = serializers.ChoiceField(choices=list(SCALES))
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
-    source = serializers.ChoiceField(
-        choices=Source.values,
-        default=Source.AUTO,
-        help_text=(
-            "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
-            "one; clean or compressed: force either"
-        ),
-    )
-
-    network = serializers.ChoiceField(
-        choices=NETWORKS,
-        required=False,
-        help_text=(
-            "edsr (the product's model) or rlfn (fast and sharp; x2 and x4 only: other scales are refused with "
-            "code unsupported_network); default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
-        ),
-    )
+    source = serializers.ChoiceField(choices=Source.choices, default=Source.AUTO, help_text=SOURCE_HELP)
+    network = serializers.ChoiceField(choices=Network.choices, required=False, help_text=NETWORK_HELP)
 
 
 class EstimateQuerySerializer(serializers.Serializer):
@@ -140,17 +134,22 @@ class EstimateQuerySerializer(serializers.Serializer):
     output_format = serializers.ChoiceField(
         choices=FORMATS, default="png", help_text="The result's format (its side limit); ?format= is DRF's."
     )
-    network = serializers.CharField(
-        required=False, default="", max_length=64, help_text="Only jobs whose model's name starts with this."
+    network = serializers.ChoiceField(
+        choices=Network.choices,
+        required=False,
+        help_text="The network the job would run on (its speed is measured apart); default: the server's "
+        "(UPSCALE_DEFAULT_NETWORK, else edsr). One that lacks the scale answers 400, code unsupported_network.",
     )
 
 
 class EstimateSerializer(serializers.Serializer):
+    network = serializers.ChoiceField(choices=Network.choices, help_text="The network the estimate is for.")
     output_width = serializers.IntegerField()
     output_height = serializers.IntegerField()
     output_megapixels = serializers.FloatField()
     megapixels_per_second = serializers.FloatField(
-        allow_null=True, help_text="Output megapixels a second, measured on recent jobs at this scale."
+        allow_null=True,
+        help_text="Output megapixels a second, measured on recent jobs at this scale on this network.",
     )
     measured_jobs = serializers.IntegerField(help_text="How many recent jobs the speed was measured on.")
     queued_jobs = serializers.IntegerField(help_text="Jobs queued or running now, ahead of a new one.")

@@ -59,14 +59,15 @@ def expires_at(job):
     return job.created_at + timedelta(days=settings.RETENTION_DAYS)
 
 
-def speed(scale, network=""):
-    """Output megapixels per second of the workers on the last RECENT_JOBS done jobs at ``scale`` (and whose
-    model's name starts with ``network``, when given): (speed, jobs measured), or (None, 0) before any."""
+def speed(scale, network=None):
+    """Output megapixels per second of the workers on the last RECENT_JOBS done jobs at ``scale`` run by
+    ``network`` (the job's recorded network; None: any): (MP/s, jobs measured), or (None, 0) before any. A
+    job's time is its run, started_at to finished_at (parts shared out included), not its wait."""
     done = (
         Job.objects.filter(status=Status.DONE, scale=scale).exclude(started_at=None).exclude(finished_at=None)
     )
     if network:
-        done = done.filter(model__startswith=network)
+        done = done.filter(network=network)
     rows = done.order_by("-finished_at").values_list(
         "input_width", "input_height", "scale", "started_at", "finished_at"
     )[:RECENT_JOBS]
@@ -75,29 +76,31 @@ def speed(scale, network=""):
     return (mp / seconds if seconds > 0 else None), len(rows)
 
 
-def estimate(width, height, scale, network=""):
-    """How long a new job of ``width`` x ``height`` at ``scale`` would take, before it is uploaded: its run
-    from the measured speed, and the wait for the work already queued or running (each job's output
-    megapixels at the speed of its scale) shared among the busy workers. Seconds, None where nothing was
-    measured yet. Returns a dict (the API's EstimateSerializer)."""
+def estimate(width, height, scale, network):
+    """How long a new job of ``width`` x ``height`` at ``scale`` on ``network`` (edsr, rlfn) would take,
+    before it is uploaded: its run at the speed measured for that scale and network, and the wait for the
+    work already queued or running, each job's output megapixels left at the speed of its own scale and
+    network (else of its scale on any network, else the new job's), shared among the busy workers. Seconds,
+    None where nothing was measured yet. Returns a dict (the API's EstimateSerializer)."""
     own_speed, measured = speed(scale, network)
     output_mp = width * height * scale * scale / 1e6
     run = round(output_mp / own_speed, 1) if own_speed else None
     ahead = Job.objects.filter(status__in=(Status.QUEUED, Status.RUNNING)).values_list(
-        "input_width", "input_height", "scale", "progress"
+        "input_width", "input_height", "scale", "network", "progress"
     )
     speeds, wait = {}, 0.0
-    for w, h, s, progress in ahead:
-        if s not in speeds:
-            speeds[s] = speed(s)[0] or own_speed
-        if speeds[s] is None:
+    for w, h, s, n, progress in ahead:
+        if (s, n) not in speeds:
+            speeds[s, n] = speed(s, n)[0] or speed(s)[0] or own_speed
+        if speeds[s, n] is None:
             wait = None
             break
-        wait += w * h * s * s / 1e6 * (1 - progress / 100) / speeds[s]
+        wait += w * h * s * s / 1e6 * (1 - progress / 100) / speeds[s, n]
     busy = throughput()
     workers = busy[1] if busy else 1
     wait = None if wait is None else round(wait / workers, 1)
     return {
+        "network": network,
         "output_width": width * scale,
         "output_height": height * scale,
         "output_megapixels": round(output_mp, 2),
