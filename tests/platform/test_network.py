@@ -148,3 +148,14 @@ def test_the_page_says_before_uploading_which_scales_a_network_lacks(alice_web):
     }
     r = alice_web.post("/upload", {"image": upload_file("a.png"), "scale": 3, "network": "rlfn"}, follow=True)
     assert "RLFN has no x3 model" in r.content.decode() and not Job.objects.exists()
+
+
+def test_the_history_and_the_admin_say_which_network_ran(alice, alice_web, admin_client):
+    from tests.platform.factories import make_job
+
+    make_job(alice, "done", network="rlfn", model="rlfn_x2", original_name="fast.png")
+    make_job(alice, "done", network="edsr", model="edsr_baseline_x2", original_name="slow.png")
+    history = alice_web.get("/jobs/").content.decode()
+    assert history.count("Fast and sharp (RLFN)") == 1  # EDSR, the default, goes without saying
+    listed = admin_client.get("/admin/jobs/job/", {"network__exact": "rlfn"}).content.decode()
+    assert "fast.png" in listed and "slow.png" not in listed
