@@ -232,3 +232,20 @@ def test_a_jpeg_format_limit_names_the_largest_scale_that_fits(tmp_path, capsys)
         "JPEG output cannot exceed 65500 pixels a side (32751x1 at x2 would be 65502x2). No scale fits"
         in capsys.readouterr().err
     )
+
+
+def test_it_runs_the_network_asked_for_and_refuses_a_scale_it_lacks_in_one_line(
+    with_rlfn, tmp_path, capsys, monkeypatch
+):
+    from upscale_worker.engine import models
+
+    (tmp_path / "in.png").write_bytes(encode(gradient(30, 24)))
+    args = ["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--network", "rlfn"]
+    assert main([*args, "--scale", "2"]) == 0
+    assert "in.png 30x24 ->" in (said := capsys.readouterr().out) and "(rlfn_x2;" in said
+    scales = {None: [2, 3], "edsr": [2, 3], "rlfn": [2]}  # as if EDSR x3 were installed
+    monkeypatch.setattr(models, "available_scales", lambda folder=None, network=None: scales[network])
+    (tmp_path / "out.png").unlink()
+    assert main([*args, "--scale", "3"]) == 1
+    assert capsys.readouterr().err == "error: RLFN has no x3 model; choose x2, or the EDSR network.\n"
+    assert not (tmp_path / "out.png").exists()  # refused, never run on EDSR instead
