@@ -7,6 +7,9 @@ OpenVINO inference of the same IR at each precision; PyTorch eager f32 and bf16 
 (CPU provider) and OpenCV DNN (``cv2.dnn.readNetFromONNX``) on the ONNX of the same checkpoint. Peers are
 timed tensor in -> tensor out (their best case); the engine row includes everything between arrays.
 PSNR: Set5 x2 (EDSR paper protocol, upscale_worker.engine.metrics) of each runner on the same weights.
+RLFN rows (issue 23): the same images through the same engine call with ``Options(network="rlfn")``, from
+the shipped RLFN IR (the authors' weights), in the same run; their ratio is against the same (EDSR) peers,
+and a note compares each network's default precision cell by cell.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +40,14 @@ from upscale_worker.engine import config as engine_config
 Runner = Callable[[np.ndarray], np.ndarray]  # float32 1x3xHxW 0..255 -> 1x3x(sH)x(sW)
 PEERS = ["torch-f32", "torch-bf16", "onnxruntime", "opencv-dnn"]
 OURS = ["engine-f32", "engine-bf16", "engine-int8", "openvino-f32", "openvino-bf16", "openvino-int8"]
+RLFN = ["rlfn-engine-f32", "rlfn-engine-bf16", "rlfn-engine-int8"]  # the same engine, the other network
 LABELS = {
     "engine-f32": "**our engine f32** (tiled, arrays in/out)",
     "engine-bf16": "**our engine bf16** (tiled, arrays in/out)",
     "engine-int8": "**our engine int8** (tiled, arrays in/out)",
+    "rlfn-engine-f32": "**RLFN, our engine f32** (tiled, arrays in/out)",
+    "rlfn-engine-bf16": "**RLFN, our engine bf16** (tiled, arrays in/out)",
+    "rlfn-engine-int8": "**RLFN, our engine int8** (float-kept layers; tiled, arrays in/out)",
     "openvino-f32": "OpenVINO f32, one untiled inference",
     "openvino-bf16": "OpenVINO bf16, one untiled inference",
     "openvino-int8": "OpenVINO int8, one untiled inference",
@@ -110,11 +118,19 @@ def openvino_runner(scale: int, precision: str, size: int) -> Runner:
     return lambda x: request.infer([np.ascontiguousarray(x)])[0]
 
 
-def engine_runner(scale: int, precision: str) -> Callable[[np.ndarray], np.ndarray]:
-    """uint8 RGB in, uint8 RGB out, through the engine's public call."""
+def engine_runner(scale: int, precision: str, network: str = "edsr") -> Callable[[np.ndarray], np.ndarray]:
+    """uint8 RGB in, uint8 RGB out, through the engine's public call, on ``network`` (edsr, rlfn)."""
     from upscale_worker.engine import Options, upscale_array
 
-    return lambda rgb: upscale_array(rgb, scale, Options(precision=precision))
+    return lambda rgb: upscale_array(rgb, scale, Options(precision=precision, network=network))
+
+
+def engine_of(name: str) -> tuple[str, str] | None:
+    """("edsr" | "rlfn", precision) for an engine row's name ("engine-int8", "rlfn-engine-bf16"), else None."""
+    network, engine, precision = name.rpartition("engine-")
+    if not engine:
+        return None
+    return ("rlfn" if network == "rlfn-" else "edsr"), precision
 
 
 def peer_runner(name: str, scale: int) -> Runner:
@@ -127,8 +143,9 @@ def image_runner(name: str, scale: int, size: int | None) -> Callable[[np.ndarra
     """Any runner as uint8 RGB -> uint8 RGB (the PSNR path); ``size`` compiles OpenVINO to that side."""
     from upscale_worker.engine.pixels import from_model, to_model
 
-    if name.startswith("engine"):
-        return engine_runner(scale, name.split("-")[1])
+    if engine_of(name):
+        network, precision = engine_of(name)
+        return engine_runner(scale, precision, network)
     infer = (
         openvino_runner(scale, name.split("-")[1], size)
         if name.startswith("openvino")
@@ -144,8 +161,9 @@ def seconds_per_image(name: str, scale: int, size: int) -> float:
     from upscale_worker.engine.pixels import to_model
 
     rgb = test_image(size)
-    if name.startswith("engine"):
-        run, arg = engine_runner(scale, name.split("-")[1]), rgb
+    if engine_of(name):
+        network, precision = engine_of(name)
+        run, arg = engine_runner(scale, precision, network), rgb
         run(test_image(16))  # compiles the tile shape (or loads it from CACHE_DIR) outside the timing
     else:
         run = (
@@ -231,11 +249,31 @@ def goal_line(names: list[str], configs: list, times: dict, fastest: dict) -> st
     )
 
 
+def networks_line(names: list[str], configs: list, times: dict) -> str | None:
+    """Issue 23, per cell: RLFN at its default precision against EDSR at its own, both through the engine."""
+    from upscale_worker.engine import runtime
+
+    parts = []
+    for scale, size in configs:
+        edsr = f"engine-{runtime.precision(scale)}"
+        rlfn = f"rlfn-engine-{runtime.precision(scale, 'clean', 'rlfn')}"
+        if {edsr, rlfn} <= set(names) and all(isinstance(times[n, scale, size], float) for n in (edsr, rlfn)):
+            ratio = times[edsr, scale, size] / times[rlfn, scale, size]
+            parts.append(f"{size}² x{scale} {ratio:.2f}x ({rlfn.split('-')[-1]} vs {edsr.split('-')[-1]})")
+    if not parts:
+        return None
+    return (
+        'RLFN rows: the same images, the same engine call with `Options(network="rlfn")`, the shipped RLFN IR '
+        "(the authors' weights; docs/rlfn.md); their ratio is against the same EDSR peers. RLFN at its default "
+        "precision here against EDSR at its own, speed-up: " + "; ".join(parts) + "."
+    )
+
+
 def main(argv: list[str] | None = None) -> str:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="256,512", help="input sides, comma-separated")
     p.add_argument("--scales", default="2,4")
-    p.add_argument("--runners", default=",".join(OURS + PEERS))
+    p.add_argument("--runners", default=",".join(OURS + RLFN + PEERS))
     p.add_argument("--no-psnr", action="store_true", help="skip the Set5 PSNR column")
     p.add_argument("--results", type=Path, help=f"reuse the measurements saved in this file (e.g. {RESULTS})")
     args = p.parse_args(argv)
@@ -299,8 +337,13 @@ def main(argv: list[str] | None = None) -> str:
     ]
     notes = [
         f"Each cell: ms per image, output megapixels per second, and speed relative to the fastest peer "
-        f"(PyTorch, ONNX Runtime, OpenCV) for that size; best of up to 3 runs (one when a run takes over 1.5 s) after a warm-up run, "
-        f"{threads()} threads everywhere, training paused while timing.",
+        f"({', '.join(LABELS[n] for n in names if n in PEERS)}) for that size; best of up to 3 runs (one when a "
+        f"run takes over 1.5 s) after a warm-up run, {threads()} threads everywhere, "
+        + (
+            "the machine's other work not paused (BENCH_NO_PAUSE)."
+            if os.environ.get("BENCH_NO_PAUSE")
+            else "training paused while timing."
+        ),
         f"Weights: training/runs/xN/best.pt (x2 iteration {facts.get('x2_iteration')}, x4 iteration "
         f"{facts.get('x4_iteration')}), the same checkpoint in PyTorch, in ONNX (ORT, OpenCV; bench/out/onnx) "
         "and in the shipped IR in models/ (FP16-compressed weights; int8 = its NNCF twin).",
@@ -308,6 +351,9 @@ def main(argv: list[str] | None = None) -> str:
         "OpenVINO one-inference rows share the engine's PSNR (tiled == untiled within 1 grey level).",
     ]
     notes.insert(0, goal_line(names, configs, times, fastest))
+    rlfn_note = networks_line(names, configs, times)
+    if rlfn_note:
+        notes.insert(1, rlfn_note)
     if args.results:
         notes.append(
             f"Speeds and PSNR measured {measured_at} (saved in {args.results.name}); table rendered later."
@@ -323,7 +369,10 @@ def main(argv: list[str] | None = None) -> str:
         except Exception as e:
             notes.append(f"Shipped x2 model not scored: {e}")
     return publish(
-        "engine-peers", "Engine vs peers: EDSR baseline, ms per image", markdown_table(headers, rows), notes
+        "engine-peers",
+        "Engine vs peers: EDSR baseline (and RLFN), ms per image",
+        markdown_table(headers, rows),
+        notes,
     )
 
 

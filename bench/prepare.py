@@ -96,13 +96,13 @@ def prepare(force: bool = False) -> dict:
 
 
 def _check_shipped(scale: int, checkpoint_sha: str) -> None:
-    from upscale_worker.engine.models import read_manifest, variant_of
+    from upscale_worker.engine.models import network_of, read_manifest, variant_of
 
     shipped = {
         e.get("checkpoint_sha256")
         for e in read_manifest(MODELS)["models"]
-        if e["scale"] == scale and variant_of(e) == "clean"
-    }  # the JPEG-aware twins have their own runs
+        if e["scale"] == scale and variant_of(e) == "clean" and network_of(e) == "edsr"
+    }  # the JPEG-aware twins have their own runs; RLFN's IR comes from the authors' weights, not a run here
     if shipped != {checkpoint_sha}:
         raise SystemExit(
             f"models/ x{scale} was not exported from training/runs/x{scale}/best.pt: run "

@@ -24,7 +24,7 @@ from upscale_worker import evaluate as evaluation
 from upscale_worker.engine import EngineError, Options, header, limits, upscale_file
 from upscale_worker.engine.compression import SOURCES
 from upscale_worker.engine.config import EngineConfig, configure, current
-from upscale_worker.engine.models import NETWORKS
+from upscale_worker.engine.models import NETWORKS, check_network, default_network
 from upscale_worker.engine.target import Target, from_length, parse_length
 from upscale_worker.engine.vocabulary import OUTPUT_FORMATS, SCALES
 from upscale_worker.evaluate import SUFFIXES
@@ -198,6 +198,8 @@ def options(args: argparse.Namespace) -> Options:
 
 
 def run_upscale(args: argparse.Namespace) -> int:
+    # A network that lacks the scale (RLFN x3) is refused once, before any file is read: never another one.
+    check_network(args.network or default_network(), args.scale)
     if args.no_limits:
         Image.MAX_IMAGE_PIXELS = None  # Pillow's own bomb check, at about 179 megapixels, is lifted too
     if args.input.is_dir():

@@ -441,10 +441,13 @@ SPECTACULAR_SETTINGS = {
         "webapp.errors.document_errors",
     ],
     "COMPONENT_SPLIT_REQUEST": True,
-    # Two models have a "status": each enum gets a stable name of its own (generated clients import them).
+    # Two models have a "status": each enum gets a stable name of its own (generated clients import them); a
+    # job's source and network are one enum each wherever they appear (jobs, batches, the estimate).
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "webapp.jobs.models.Status",
         "DeliveryStatusEnum": "webapp.integrations.models.Delivery.Status",
+        "SourceEnum": "webapp.jobs.models.Source",
+        "NetworkEnum": "webapp.jobs.models.Network",
     },  # request bodies as their own components: a generated client sends files
 }
 

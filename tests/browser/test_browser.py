@@ -363,6 +363,47 @@ def test_a_person_asks_for_a_size_and_the_card_says_what_will_run(page, tmp_path
     assert (job.output_width, job.output_height, job.target_side, job.target_pixels) == (70, 53, "width", 70)
 
 
+def test_a_scale_the_chosen_model_lacks_is_said_before_uploading_and_the_estimate_is_the_models(
+    page, tmp_path, settings
+):
+    import json
+
+    entries = [
+        {"scale": 2},
+        {"scale": 3},
+        {"scale": 2, "network": "rlfn"},
+    ]  # as if EDSR had x3 (read as data)
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": entries}))
+    settings.MODEL_MANIFEST = tmp_path / "manifest.json"
+    sign_up(page, "lee")
+    posts, estimates = [], []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+    page.on("request", lambda r: estimates.append(r.url) if "/api/v1/estimate" in r.url else None)
+    (tmp_path / "a.png").write_bytes(image_bytes(40, 30))
+    page.select_option("select[name=network]", "rlfn")
+    page.select_option("select[name=scale]", "3")
+    page.set_input_files("input[type=file]", str(tmp_path / "a.png"))
+    page.wait_for_selector("#queue li[data-status=refused]")
+    said = page.locator("#queue li .size").inner_text()
+    assert (
+        "RLFN has no x3 model; choose x2, or the EDSR network." in said
+        and "largest scale that fits is x2" in said
+    )
+    page.click("#upload button[type=submit]")
+    page.wait_for_selector("#upload-note")
+    assert posts == []  # nothing uploaded, nothing switched
+    page.select_option("select[name=scale]", "2")
+    page.wait_for_selector("#queue li[data-status=ready]")
+    deadline = time.monotonic() + 10
+    while not any("network=rlfn" in u and "scale=2" in u for u in estimates):
+        assert time.monotonic() < deadline, estimates
+        time.sleep(0.1)
+    page.select_option("select[name=network]", "edsr")
+    page.select_option("select[name=scale]", "3")
+    page.wait_for_selector("#queue li[data-status=ready]")  # EDSR has x3
+    assert "120×90" in page.locator("#queue li .size").inner_text()
+
+
 AXE = Path(__file__).parent / "vendor" / "axe.min.js"  # axe-core 4.14.1 from npm (vendor/VERSION)
 
 

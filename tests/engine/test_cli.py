@@ -280,3 +280,20 @@ def test_a_target_it_cannot_make_is_refused_in_one_line(tmp_path, capsys, args, 
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "out.png").exists()
+
+
+def test_it_runs_the_network_asked_for_and_refuses_a_scale_it_lacks_in_one_line(
+    with_rlfn, tmp_path, capsys, monkeypatch
+):
+    from upscale_worker.engine import models
+
+    (tmp_path / "in.png").write_bytes(encode(gradient(30, 24)))
+    args = ["upscale", str(tmp_path / "in.png"), str(tmp_path / "out.png"), "--network", "rlfn"]
+    assert main([*args, "--scale", "2"]) == 0
+    assert "in.png 30x24 ->" in (said := capsys.readouterr().out) and "(rlfn_x2;" in said
+    scales = {None: [2, 3], "edsr": [2, 3], "rlfn": [2]}  # as if EDSR x3 were installed
+    monkeypatch.setattr(models, "available_scales", lambda folder=None, network=None: scales[network])
+    (tmp_path / "out.png").unlink()
+    assert main([*args, "--scale", "3"]) == 1
+    assert capsys.readouterr().err == "error: RLFN has no x3 model; choose x2, or the EDSR network.\n"
+    assert not (tmp_path / "out.png").exists()  # refused, never run on EDSR instead

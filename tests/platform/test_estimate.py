@@ -9,9 +9,9 @@ from tests.platform.factories import make_job
 pytestmark = pytest.mark.django_db
 
 
-def ran(owner, size, seconds, scale=2, model="edsr_baseline_x2"):
+def ran(owner, size, seconds, scale=2, network="edsr"):
     """A done job whose worker took ``seconds`` for a ``size`` x ``size`` input."""
-    job = make_job(owner, "done", size=size, scale=scale, model=model)
+    job = make_job(owner, "done", size=size, scale=scale, network=network, model=f"{network}_x{scale}")
     job.started_at = job.finished_at - timedelta(seconds=seconds)
     job.save()
     return job
@@ -42,13 +42,55 @@ def test_it_says_nothing_of_time_before_any_job_ran_but_still_the_size(alice_api
     assert body["run_seconds"] is None and body["total_seconds"] is None and body["output_width"] == 20
 
 
-def test_it_measures_only_the_network_asked_for(alice, alice_api):
-    ran(alice, 500, 5, model="edsr_baseline_x2")
-    ran(alice, 500, 50, model="other_net_x2")
+def test_it_measures_each_network_apart(alice, alice_api):
+    ran(alice, 500, 5, network="edsr")  # 1 output megapixel in 5 s: 0.2 MP/s
+    ran(alice, 500, 2, network="rlfn")  # 0.5 MP/s
+    ran(alice, 500, 8, scale=4, network="rlfn")  # another scale: not RLFN x2's speed
+    ask = {"width": 500, "height": 500, "scale": 2}
+    edsr = alice_api.get("/api/v1/estimate", {**ask, "network": "edsr"}).json()
+    rlfn = alice_api.get("/api/v1/estimate", {**ask, "network": "rlfn"}).json()
+    assert (edsr["network"], edsr["megapixels_per_second"], edsr["run_seconds"]) == ("edsr", 0.2, 5.0)
+    assert (rlfn["network"], rlfn["megapixels_per_second"], rlfn["run_seconds"]) == ("rlfn", 0.5, 2.0)
+    assert edsr["measured_jobs"] == rlfn["measured_jobs"] == 1
+
+
+def test_without_a_network_it_answers_for_the_operators_default(alice, alice_api, monkeypatch):
+    from tests.conftest import configure_engine
+
+    ran(alice, 500, 5, network="edsr")
+    ran(alice, 500, 2, network="rlfn")
+    ask = {"width": 500, "height": 500, "scale": 2}
+    assert alice_api.get("/api/v1/estimate", ask).json()["run_seconds"] == 5.0
+    configure_engine(monkeypatch, default_network="rlfn")  # UPSCALE_DEFAULT_NETWORK=rlfn
+    body = alice_api.get("/api/v1/estimate", ask).json()
+    assert body["network"] == "rlfn" and body["run_seconds"] == 2.0
+
+
+def test_the_wait_takes_each_queued_job_at_its_own_networks_speed(alice, bob, alice_api):
+    ran(alice, 500, 5, network="edsr")  # 0.2 MP/s
+    ran(alice, 500, 1, network="rlfn")  # 1 MP/s
+    make_job(bob, "queued", size=500, network="edsr")  # 1 MP ahead at EDSR's speed: 5 s
+    make_job(bob, "queued", size=500, network="rlfn")  # 1 MP ahead at RLFN's: 1 s
+    make_job(
+        bob, "queued", size=500, scale=4, network="rlfn"
+    )  # 4 MP, RLFN x4 unmeasured: x4 on any, none, so
+    # the new job's own speed (RLFN x2, 1 MP/s): 4 s
     body = alice_api.get(
-        "/api/v1/estimate", {"width": 500, "height": 500, "scale": 2, "network": "edsr"}
+        "/api/v1/estimate", {"width": 500, "height": 500, "scale": 2, "network": "rlfn"}
     ).json()
-    assert body["measured_jobs"] == 1 and body["run_seconds"] == 5.0
+    assert body["queued_jobs"] == 3 and body["wait_seconds"] == 10.0 and body["total_seconds"] == 11.0
+
+
+def test_a_network_that_lacks_the_scale_is_a_400_with_a_code(alice_api, settings, tmp_path):
+    import json
+
+    entries = [{"scale": 2}, {"scale": 3}, {"scale": 2, "network": "rlfn"}]  # as if EDSR had x3
+    (tmp_path / "manifest.json").write_text(json.dumps({"models": entries}))
+    settings.MODEL_MANIFEST = tmp_path / "manifest.json"
+    r = alice_api.get("/api/v1/estimate", {"width": 50, "height": 50, "scale": 3, "network": "rlfn"})
+    assert r.status_code == 400 and r.json()["code"] == "unsupported_network"
+    assert r.json()["detail"] == "RLFN has no x3 model; choose x2, or the EDSR network."
+    assert alice_api.get("/api/v1/estimate", {"width": 50, "height": 50, "scale": 3}).status_code == 200
 
 
 def test_it_says_why_a_size_would_be_refused(alice_api, settings):
@@ -58,7 +100,13 @@ def test_it_says_why_a_size_would_be_refused(alice_api, settings):
 
 
 @pytest.mark.parametrize(
-    "query", [{}, {"width": 0, "height": 5, "scale": 2}, {"width": 5, "height": 5, "scale": 5}]
+    "query",
+    [
+        {},
+        {"width": 0, "height": 5, "scale": 2},
+        {"width": 5, "height": 5, "scale": 5},
+        {"width": 5, "height": 5, "scale": 2, "network": "srgan"},
+    ],
 )
 def test_a_bad_question_gets_a_400_with_a_code(alice_api, query):
     r = alice_api.get("/api/v1/estimate", query)

@@ -30,6 +30,19 @@ def test_queued_jobs_report_their_place_and_an_eta_that_covers_the_wait(alice, b
     assert [j["queue_position"] for j in listed] == [3, 1]
 
 
+def test_a_queued_jobs_eta_takes_each_job_at_the_speed_of_its_own_network(alice, bob, alice_api):
+    now = timezone.now()
+    for network, seconds in (("edsr", 8), ("rlfn", 2)):  # 500x500 at x2: 1 output MP; 0.125 and 0.5 MP/s
+        job = make_job(bob, "done", size=500, network=network, created_at=now - timedelta(seconds=90))
+        Job.objects.filter(pk=job.pk).update(
+            started_at=now - timedelta(seconds=60 + seconds), finished_at=now - timedelta(seconds=60)
+        )
+    make_job(bob, size=500, network="edsr", created_at=now)  # ahead: 1 MP at EDSR's speed, 8 s
+    mine = make_job(alice, size=1000, network="rlfn", created_at=now + timedelta(seconds=1))  # 4 MP: 8 s
+    body = alice_api.get(f"/api/v1/jobs/{mine.id}").json()
+    assert body["queue_position"] == 2 and body["eta_seconds"] == 16.0  # the mean run (5 s) would say 10
+
+
 def test_the_first_job_has_no_eta_until_one_has_run(alice_api):
     job = alice_api.post("/api/v1/jobs", {"image": upload_file(), "scale": 2}, format="multipart").json()
     assert job["queue_position"] == 1 and job["eta_seconds"] is None

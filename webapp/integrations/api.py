@@ -21,6 +21,7 @@ from webapp.integrations.serializers import (
     WebhookCreateSerializer,
     WebhookSerializer,
 )
+from webapp.jobs.services import web
 
 
 class OwnedViewSet(viewsets.GenericViewSet):
@@ -129,10 +130,14 @@ class BatchViewSet(mixins.RetrieveModelMixin, OwnedViewSet):
                 options["format"],
                 options["quality"],
                 options["keep_metadata"],
+                options["source"],
+                options.get("network"),
                 options["target"],
             )
         except batches.TooMany as e:
             return error(e, 400, "too_many_files")
+        except web.Refused as e:
+            return error(e, e.status, e.code, network=[str(e)])
         if batch is None:
             first = refused[0]
             return error(

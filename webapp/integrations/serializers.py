@@ -3,7 +3,8 @@ from rest_framework import serializers
 
 from upscale_worker.engine.vocabulary import OUTPUT_FORMATS
 from webapp.integrations.models import EVENTS, Batch, Delivery, WebhookEndpoint
-from webapp.jobs.serializers import INPUT_HELP, JobSerializer, TargetFields
+from webapp.jobs.models import Network, Source
+from webapp.jobs.serializers import INPUT_HELP, NETWORK_HELP, SOURCE_HELP, JobSerializer, TargetFields
 
 
 class WebhookCreateSerializer(serializers.Serializer):
@@ -64,6 +65,10 @@ class BatchCreateSerializer(TargetFields):
     format = serializers.ChoiceField(choices=list(OUTPUT_FORMATS), default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
+    source = serializers.ChoiceField(choices=Source.choices, default=Source.AUTO, help_text=SOURCE_HELP)
+    network = serializers.ChoiceField(
+        choices=Network.choices, required=False, help_text=f"Every file's network: {NETWORK_HELP}"
+    )
 
 
 class BatchSerializer(serializers.ModelSerializer):

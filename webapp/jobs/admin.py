@@ -25,6 +25,7 @@ class JobAdmin(admin.ModelAdmin):
         "progress",
         "scale",
         "source",
+        "network",
         "variant",
         "input_width",
         "input_height",
@@ -33,7 +34,7 @@ class JobAdmin(admin.ModelAdmin):
         "created_at",
         "finished_at",
     )
-    list_filter = ("status", "scale", "format", "source", "variant", "created_at")
+    list_filter = ("status", "scale", "network", "format", "source", "variant", "created_at")
     search_fields = ("id", "original_name", "owner__username", "error")
     readonly_fields = [f.name for f in Job._meta.fields]
     date_hierarchy = "created_at"

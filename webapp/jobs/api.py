@@ -54,8 +54,9 @@ def _scale(options):
     parameters=[EstimateQuerySerializer],
     responses={200: EstimateSerializer, 400: FIELD_ERRORS},
     description="How big the result of an image of this size would be and roughly how long it would take "
-    "(its run at the speed measured on recent jobs, plus the work already queued), before uploading it. With a "
-    "target size instead of a scale: the scale that would run, and the run priced on the network's own output.",
+    "on the chosen network (its run at the speed measured on recent jobs of that scale and network, plus the "
+    "work already queued), before uploading it. With a target size instead of a scale: the scale that would "
+    "run, and the run priced on the network's own output.",
 )
 @api_view(["GET"])
 def estimate(request):
@@ -65,11 +66,15 @@ def estimate(request):
     width, height, target = q["width"], q["height"], q["target"]
     scale, result, too_large = _scale(q), None, None
     try:
+        network = web.choose_network(q.get("network"), scale)  # scale None (a target): the network alone
+    except web.Refused as e:
+        return error(e, e.status, e.code, network=[str(e)])
+    try:
         if target is None:
             limits.check(width, height, scale, q["output_format"], site_limits(), available_scales())
         else:
             result = target.size(width, height)
-            scales = _target_scales(q["network"])
+            scales = _target_scales(network)
             scale = smallest_scale(target, width, height, scales) or max(scales)  # what the refusal is about
             scale = limits.check_target(width, height, target, q["output_format"], site_limits(), scales)
     except EngineError as e:  # TooLarge, TargetTooSmall: said, with the numbers of the scale that would run
@@ -79,7 +84,7 @@ def estimate(request):
     result_width, result_height = result or (width * scale, height * scale)
     return Response(
         {
-            **waiting.estimate(width, height, scale, q["network"]),
+            **waiting.estimate(width, height, scale, network),
             "scale": scale,
             "result_width": result_width,
             "result_height": result_height,
@@ -89,13 +94,10 @@ def estimate(request):
 
 
 def _target_scales(network):
-    """The scales of the network named by the estimate's ``network`` (a model name prefix such as "rlfn"),
-    else of the default network, that this server has installed."""
-    from upscale_worker.engine.models import NETWORKS, default_network
+    """The scales of ``network`` (edsr, rlfn) that this server has installed and offers."""
     from upscale_worker.engine.models import available_scales as network_scales
 
-    name = next((n for n in NETWORKS if network.startswith(n)), default_network())
-    offered = [s for s in network_scales(settings.MODEL_MANIFEST.parent, name) if s in available_scales()]
+    offered = [s for s in network_scales(settings.MODEL_MANIFEST.parent, network) if s in available_scales()]
     return offered or available_scales()
 
 

@@ -4,11 +4,10 @@ from rest_framework import serializers
 
 from upscale_worker.engine import header
 from upscale_worker.engine.errors import EngineError
-from upscale_worker.engine.models import NETWORKS
 from upscale_worker.engine.target import UNITS, from_length
 from upscale_worker.engine.vocabulary import SCALES
 from webapp.jobs import waiting
-from webapp.jobs.models import FORMATS, Job, Source, Status
+from webapp.jobs.models import FORMATS, Job, Network, Source, Status
 
 
 class JobSerializer(serializers.ModelSerializer):
@@ -128,6 +127,16 @@ INPUT_HELP = (
 )
 
 
+SOURCE_HELP = (
+    "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
+    "one; clean or compressed: force either"
+)
+NETWORK_HELP = (
+    "edsr (the product's model) or rlfn (fast and sharp; x2 and x4 only: other scales are refused with "
+    "code unsupported_network); default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
+)
+
+
 TARGET_FIELDS = {"target_width": "width", "target_height": "height", "target_long_side": "long_side"}
 
 
@@ -190,23 +199,8 @@ class JobCreateSerializer(TargetFields):
     format = serializers.ChoiceField(choices=FORMATS, default="png")
     quality = serializers.IntegerField(min_value=1, max_value=100, default=95)
     keep_metadata = serializers.BooleanField(default=False)
-    source = serializers.ChoiceField(
-        choices=Source.values,
-        default=Source.AUTO,
-        help_text=(
-            "auto: the JPEG-aware model for a compressed JPEG or WebP below the quality threshold, else the clean "
-            "one; clean or compressed: force either"
-        ),
-    )
-
-    network = serializers.ChoiceField(
-        choices=NETWORKS,
-        required=False,
-        help_text=(
-            "edsr (the product's model) or rlfn (fast and sharp; x2 and x4 only: other scales are refused with "
-            "code unsupported_network); default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
-        ),
-    )
+    source = serializers.ChoiceField(choices=Source.choices, default=Source.AUTO, help_text=SOURCE_HELP)
+    network = serializers.ChoiceField(choices=Network.choices, required=False, help_text=NETWORK_HELP)
 
 
 class EstimateQuerySerializer(TargetFields):
@@ -217,12 +211,16 @@ class EstimateQuerySerializer(TargetFields):
     output_format = serializers.ChoiceField(
         choices=FORMATS, default="png", help_text="The result's format (its side limit); ?format= is DRF's."
     )
-    network = serializers.CharField(
-        required=False, default="", max_length=64, help_text="Only jobs whose model's name starts with this."
+    network = serializers.ChoiceField(
+        choices=Network.choices,
+        required=False,
+        help_text="The network the job would run on (its speed is measured apart); default: the server's "
+        "(UPSCALE_DEFAULT_NETWORK, else edsr). One that lacks the scale answers 400, code unsupported_network.",
     )
 
 
 class EstimateSerializer(serializers.Serializer):
+    network = serializers.ChoiceField(choices=Network.choices, help_text="The network the estimate is for.")
     scale = serializers.IntegerField(help_text="The scale that would run: the one asked, or the target's.")
     output_width = serializers.IntegerField(help_text="The network's output, before any resize to a target.")
     output_height = serializers.IntegerField()
@@ -232,7 +230,8 @@ class EstimateSerializer(serializers.Serializer):
     )
     result_height = serializers.IntegerField()
     megapixels_per_second = serializers.FloatField(
-        allow_null=True, help_text="Output megapixels a second, measured on recent jobs at this scale."
+        allow_null=True,
+        help_text="Output megapixels a second, measured on recent jobs at this scale on this network.",
     )
     measured_jobs = serializers.IntegerField(help_text="How many recent jobs the speed was measured on.")
     queued_jobs = serializers.IntegerField(help_text="Jobs queued or running now, ahead of a new one.")

@@ -74,9 +74,23 @@ def home(request):
                 n: network_scales(settings.MODEL_MANIFEST.parent, n) for n in enabled_networks()
             },
             "maxBytes": settings.MAX_UPLOAD_MB * 2**20,
+            "networkRefusals": network_refusals(available_scales()),
         },
     }
     return render(request, "jobs/upload.html", ctx)
+
+
+def network_refusals(scales):
+    """{network: {scale: the refusal's sentence}} for each offered network and each of ``scales`` it lacks
+    (RLFN x3), in the words the server refuses such an upload with, so the page says it before uploading."""
+    refusals = {}
+    for network in enabled_networks():
+        for scale in scales:
+            try:
+                web.choose_network(network, scale)
+            except web.Refused as e:
+                refusals.setdefault(network, {})[scale] = str(e)
+    return refusals
 
 
 def _int(value, default, low, high):

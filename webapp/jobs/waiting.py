@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs.models import Job, Status
@@ -44,14 +45,53 @@ def throughput():
 
 
 def wait_eta_seconds(job, position):
-    """Seconds until a queued job is done: the work ahead of it (the queued jobs before it and the running
-    ones, each taking the mean run time) shared among the busy workers, plus its own mean run time: the
-    queue's throughput is workers / mean run (Little's law). None before any job has run."""
+    """Seconds until a queued job is done: the work ahead of it (the running jobs' remaining output
+    megapixels and the queued jobs' before it, each at the speed of its scale and network) shared among the
+    busy workers, plus its own run at the speed of its scale and network (see estimate). Before that speed
+    is measured: the mean run time of recent jobs for each job ahead and its own, the queue's throughput
+    being workers / mean run (Little's law). None before any job has run."""
     measured = throughput()
     if measured is None or position is None:
         return None
     run, workers, running = measured
-    return round((position - 1 + running) * run / workers + run, 1)
+    own_speed = cached_speed(job.scale, job.network)
+    if own_speed is None:
+        return round((position - 1 + running) * run / workers + run, 1)
+    ahead = Job.objects.filter(
+        Q(status=Status.RUNNING) | Q(status=Status.QUEUED, created_at__lt=job.created_at)
+    ).values_list("input_width", "input_height", "scale", "network", "progress")
+    wait = work_seconds(ahead, own_speed)
+    return round(wait / workers + job.input_width * job.input_height * job.scale**2 / 1e6 / own_speed, 1)
+
+
+def cached_speed(scale, network):
+    """speed(scale, network)'s MP/s, cached for 10 s like throughput(): every queued job's poll reads it."""
+    key = f"queue-speed:{scale}:{network}"
+    try:
+        measured = cache.get(key)
+    except Exception:  # Redis down: computed each time
+        measured = None
+    if measured is None:
+        measured = [speed(scale, network)[0]]
+        try:
+            cache.set(key, measured, 10)
+        except Exception:
+            pass
+    return measured[0]
+
+
+def work_seconds(jobs, fallback):
+    """Seconds one worker needs for ``jobs`` ((width, height, scale, network, progress) rows): each job's output
+    megapixels left at the speed of its own scale and network, else of its scale on any network, else
+    ``fallback`` MP/s. None when a job has no speed at all (nothing measured yet)."""
+    speeds, seconds = {}, 0.0
+    for w, h, s, n, progress in jobs:
+        if (s, n) not in speeds:
+            speeds[s, n] = cached_speed(s, n) or cached_speed(s, None) or fallback
+        if speeds[s, n] is None:
+            return None
+        seconds += w * h * s * s / 1e6 * (1 - progress / 100) / speeds[s, n]
+    return seconds
 
 
 def expires_at(job):
@@ -59,14 +99,15 @@ def expires_at(job):
     return job.created_at + timedelta(days=settings.RETENTION_DAYS)
 
 
-def speed(scale, network=""):
-    """Output megapixels per second of the workers on the last RECENT_JOBS done jobs at ``scale`` (and whose
-    model's name starts with ``network``, when given): (speed, jobs measured), or (None, 0) before any."""
+def speed(scale, network=None):
+    """Output megapixels per second of the workers on the last RECENT_JOBS done jobs at ``scale`` run by
+    ``network`` (the job's recorded network; None: any): (MP/s, jobs measured), or (None, 0) before any. A
+    job's time is its run, started_at to finished_at (parts shared out included), not its wait."""
     done = (
         Job.objects.filter(status=Status.DONE, scale=scale).exclude(started_at=None).exclude(finished_at=None)
     )
     if network:
-        done = done.filter(model__startswith=network)
+        done = done.filter(network=network)
     rows = done.order_by("-finished_at").values_list(
         "input_width", "input_height", "scale", "started_at", "finished_at"
     )[:RECENT_JOBS]
@@ -75,29 +116,24 @@ def speed(scale, network=""):
     return (mp / seconds if seconds > 0 else None), len(rows)
 
 
-def estimate(width, height, scale, network=""):
-    """How long a new job of ``width`` x ``height`` at ``scale`` would take, before it is uploaded: its run
-    from the measured speed, and the wait for the work already queued or running (each job's output
-    megapixels at the speed of its scale) shared among the busy workers. Seconds, None where nothing was
-    measured yet. Returns a dict (the API's EstimateSerializer)."""
+def estimate(width, height, scale, network):
+    """How long a new job of ``width`` x ``height`` at ``scale`` on ``network`` (edsr, rlfn) would take,
+    before it is uploaded: its run at the speed measured for that scale and network, and the wait for the
+    work already queued or running, each job's output megapixels left at the speed of its own scale and
+    network (else of its scale on any network, else the new job's), shared among the busy workers. Seconds,
+    None where nothing was measured yet. Returns a dict (the API's EstimateSerializer)."""
     own_speed, measured = speed(scale, network)
     output_mp = width * height * scale * scale / 1e6
     run = round(output_mp / own_speed, 1) if own_speed else None
     ahead = Job.objects.filter(status__in=(Status.QUEUED, Status.RUNNING)).values_list(
-        "input_width", "input_height", "scale", "progress"
+        "input_width", "input_height", "scale", "network", "progress"
     )
-    speeds, wait = {}, 0.0
-    for w, h, s, progress in ahead:
-        if s not in speeds:
-            speeds[s] = speed(s)[0] or own_speed
-        if speeds[s] is None:
-            wait = None
-            break
-        wait += w * h * s * s / 1e6 * (1 - progress / 100) / speeds[s]
+    wait = work_seconds(ahead, own_speed)
     busy = throughput()
     workers = busy[1] if busy else 1
     wait = None if wait is None else round(wait / workers, 1)
     return {
+        "network": network,
         "output_width": width * scale,
         "output_height": height * scale,
         "output_megapixels": round(output_mp, 2),

@@ -26,6 +26,7 @@ function setupUpload() {
     if (field(name)) field(name).addEventListener("input", () => cards.forEach(describe));
   });
   showTarget();
+  const network = field("network");  // absent when the server offers one network
   const format = form.querySelector("[name=format]"), quality = form.querySelector("label.quality");
   const lossy = () => { quality.hidden = format.value === "png"; };  // PNG has no quality
   format.addEventListener("change", () => { lossy(); cards.forEach(describe); });
@@ -108,16 +109,20 @@ function setupUpload() {
 
   async function estimateWait(card, scale, fmt) {  // the API's guess, from the speed of recent jobs
     const query = new URLSearchParams({ width: card.width, height: card.height, scale, output_format: fmt });
+    if (network) query.set("network", network.value);  // each network has its own measured speed
+    const asked = card.asked = query.toString();  // a later choice's answer wins, whichever arrives last
     try {
       const r = await fetch(form.dataset.estimateUrl + "?" + query, { headers: { "Accept": "application/json" } });
       const guess = r.ok ? await r.json() : null;
-      if (guess && guess.total_seconds !== null && !card.job && card.el.dataset.status === "ready") {
+      if (guess && guess.total_seconds !== null && !card.job && card.el.dataset.status === "ready" && card.asked === asked) {
         card.el.querySelector(".state").textContent = "ready to upload · done in " + formatEta(guess.total_seconds).replace(" left", "");
       }
     } catch (e) { /* no guess: the card says less */ }
   }
 
   function tooBig(card, scale, fmt) {
+    const lacks = network && (limits.networkRefusals[network.value] || {})[scale];  // RLFN has no x3
+    if (lacks) return lacks;
     const mp = card.width * card.height / 1e6, out = mp * scale * scale;
     if (card.file.size > limits.maxBytes) return `Over the ${Math.round(limits.maxBytes / 2 ** 20)} MB limit.`;
     if (mp > limits.inputMegapixels) return `${mp.toFixed(1)} megapixels: over the ${limits.inputMegapixels} megapixel limit for an image.`;

@@ -208,6 +208,18 @@ def check_quotas(user, header, scale, size):
     return None
 
 
+def choose_network(network, scale):
+    """The network a job of ``scale`` runs on: ``network``, or None for the operator's UPSCALE_DEFAULT_NETWORK.
+    Raises Refused (400, code unsupported_network) for one unknown, left out (UPSCALE_MODELS) or lacking
+    ``scale`` (RLFN has no x3): never silently another network."""
+    network = network or default_network()
+    try:
+        check_network(network, scale, settings.MODEL_MANIFEST.parent)
+    except EngineError as e:
+        raise Refused(str(e), code="unsupported_network") from None
+    return network
+
+
 def submit(
     user,
     upload,
@@ -237,18 +249,17 @@ def submit(
         )
     if source not in Source.values:
         raise Refused(f"Unknown source {source!r}; choose one of {', '.join(Source.values)}.")
-    network = network or default_network()
     if target is not None:
+        network = network or default_network()
         header, scale = _validated_target(upload, target, fmt, network)
     else:
         try:
             header = validate_upload(upload, scale, fmt)
         except Invalid as e:
             raise Refused(str(e), code=e.code) from None
-        try:  # after the scale check, which names the scales the installation has at all
-            check_network(network, scale, settings.MODEL_MANIFEST.parent)
-        except EngineError as e:
-            raise Refused(str(e), code="unsupported_network") from None
+        network = choose_network(
+            network, scale
+        )  # after the scale check, which names the installation's scales
     quota = check_quotas(
         user, header, scale, upload.size
     )  # early, before anything is stored (again under a lock)
