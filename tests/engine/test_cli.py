@@ -68,7 +68,7 @@ def test_it_upscales_the_tiffs_and_heics_of_a_folder(tmp_path, capsys):
     ("args", "message"),
     [
         (["missing.png", "out.png"], "does not exist"),
-        (["in.png", "out.tiff"], "Cannot tell the output format"),
+        (["in.png", "out.bmp"], "Cannot tell the output format"),
         (["in.png", "out.png", "--scale", "4"], "x4 is not available yet"),
         (["in.png", "out.png", "--tile", "16"], "The tile must be larger than 16 pixels"),
     ],
@@ -232,3 +232,19 @@ def test_a_jpeg_format_limit_names_the_largest_scale_that_fits(tmp_path, capsys)
         "JPEG output cannot exceed 65500 pixels a side (32751x1 at x2 would be 65502x2). No scale fits"
         in capsys.readouterr().err
     )
+
+
+def test_a_tif_output_suffix_writes_a_tiff(tmp_path):
+    (tmp_path / "in.png").write_bytes(encode(gradient(20, 10)))
+    args = [
+        "upscale",
+        str(tmp_path / "in.png"),
+        str(tmp_path / "out.tif"),
+        "--scale",
+        "2",
+        "--precision",
+        "f32",
+    ]
+    assert main(args) == 0
+    with Image.open(tmp_path / "out.tif") as im:
+        assert im.format == "TIFF" and im.size == (40, 20)

@@ -203,7 +203,7 @@ def upscale_file(
     options: Options = Options(),
     on_result: OnResult = lambda rgb, alpha: None,
 ) -> Result:
-    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg, webp or avif).
+    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg, webp, avif or tiff).
 
     ``on_result(rgb, alpha)`` sees the upscaled pixels before they are encoded (alpha None when opaque),
     e.g. to make previews without decoding ``dst`` again; it must not change them. The model variant is
@@ -269,7 +269,7 @@ def prepare_file(
     Raises EngineError for a bad request, a missing model or an unreadable or too large picture, Cancelled
     when ``cancelled()`` turns True while the file is decoded."""
     if fmt not in pixels.OUTPUT_FORMATS:
-        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG, WebP or AVIF.")
+        raise EngineError(f"Output format {fmt!r} is not supported; {pixels.WRITABLE}.")
     if pinned is not None and pinned.scale != scale:
         raise EngineError(f"The pinned plan is for x{pinned.scale}, not x{scale}.")
     plan = None if pinned else _checked(scale, options, _compression(data))  # a missing model fails at once
