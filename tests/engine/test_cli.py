@@ -248,3 +248,11 @@ def test_a_tif_output_suffix_writes_a_tiff(tmp_path):
     assert main(args) == 0
     with Image.open(tmp_path / "out.tif") as im:
         assert im.format == "TIFF" and im.size == (40, 20)
+
+
+@pytest.mark.parametrize("head", [b"\xff\x0a\xfa\x7f", b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl "])
+def test_a_jpeg_xl_file_is_refused_by_name(tmp_path, capsys, head):
+    """A bare JPEG XL codestream and its container (ISO/IEC 18181-2): named, with what to save it as."""
+    (tmp_path / "in.jxl").write_bytes(head + bytes(64))
+    assert main(["upscale", str(tmp_path / "in.jxl"), str(tmp_path / "out.png"), "--scale", "2"]) == 1
+    assert "JPEG XL is not supported yet; save it as PNG, JPEG, WebP" in capsys.readouterr().err
