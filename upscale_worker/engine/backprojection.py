@@ -55,12 +55,17 @@ def reduce(plane: np.ndarray, scale: int) -> np.ndarray:
 
 
 def back_project(
-    lr: np.ndarray, sr: np.ndarray, scale: int, rounds: int = 1, peak: float = 255.0, settle: int = SETTLE
+    lr: np.ndarray,
+    sr: np.ndarray,
+    scale: int,
+    rounds: int = 1,
+    peak: float = 255.0,
+    settle: int | None = None,
 ) -> np.ndarray:
     """``sr`` (float32 C x sH x sW) moved so that each plane's reduction (reduce()) matches ``lr``'s (float32
     C x H x W, the same range 0..``peak``), ``rounds`` times, clipped to 0..peak before each reduction;
-    then, after any round, up to ``settle`` rounds of settle_clipping(). Returns a new float32 C x sH x sW
-    array, not clipped after the last round."""
+    then, after any round, up to ``settle`` (None: SETTLE) rounds of settle_clipping(). Returns a new
+    float32 C x sH x sW array, not clipped after the last round."""
     out = sr.astype(np.float32, copy=True)
     size = (out.shape[2], out.shape[1])
     for _ in range(rounds):
@@ -69,7 +74,7 @@ def back_project(
             plane += cv2.resize(residual, size, interpolation=cv2.INTER_CUBIC)
     if rounds:
         for target, plane in zip(lr, out):
-            settle_clipping(target, plane, scale, settle, peak)
+            settle_clipping(target, plane, scale, SETTLE if settle is None else settle, peak)
     return out
 
 
