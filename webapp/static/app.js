@@ -20,7 +20,7 @@ function setupUpload() {
   input.addEventListener("change", () => { addFiles(input.files); input.value = ""; });
   form.querySelector("[name=scale]").addEventListener("change", () => cards.forEach(describe));
   const format = form.querySelector("[name=format]"), quality = form.querySelector("label.quality");
-  const lossy = () => { quality.hidden = format.value === "png"; };  // PNG has no quality
+  const lossy = () => { quality.hidden = ["png", "tiff"].includes(format.value); };  // lossless: no quality
   format.addEventListener("change", () => { lossy(); cards.forEach(describe); });
   lossy();
 
