@@ -32,14 +32,22 @@ from upscale_worker.evaluate import SUFFIXES
 # A folder's files that are upscaled: the evaluation's suffixes and the other formats the site accepts.
 INPUT_SUFFIXES = SUFFIXES | {".gif", ".heic", ".heif", ".avif", ".tif", ".tiff"}
 
-FORMAT_OF_SUFFIX = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp", ".avif": "avif"}
+FORMAT_OF_SUFFIX = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".webp": "webp",
+    ".avif": "avif",
+    ".tif": "tiff",
+    ".tiff": "tiff",
+}
 
 
 def output_format(path: Path, requested: str | None) -> str:
     fmt = requested or FORMAT_OF_SUFFIX.get(path.suffix.lower())
     if fmt is None:
         raise EngineError(
-            f"Cannot tell the output format from {path.name}; use .png, .jpg, .webp or .avif, or --format."
+            f"Cannot tell the output format from {path.name}; use .png, .jpg, .webp, .avif or .tif, or --format."
         )
     return fmt
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from upscale_worker.engine import Options, api, upscale_array, upscale_file
-from upscale_worker.engine.backprojection import back_project, reduce
+from upscale_worker.engine.backprojection import back_project, reduce, settle_clipping
 from upscale_worker.engine.imresize import imresize
 
 
@@ -72,3 +72,26 @@ def test_a_files_quality_decides_the_rounds(tmp_path):
         decoded = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
         forced = upscale_array(decoded, 2, Options(source="compressed", back_projection=expected))
         assert np.array_equal(np.asarray(Image.open(out)), forced), quality
+
+
+def test_settling_gives_back_the_mean_that_clipping_takes():
+    """A one-pixel checkerboard of 255 and 128 enlarged with its contrast overshooting both ways: clipping
+    cuts the top (293 -> 255) but not the bottom (89), so the mean falls 19 levels; each round of settling
+    gives back about half of what is left (half the pixels lie clipped)."""
+    y, x = np.mgrid[0:16, 0:16]
+    lr = np.where((x + y) % 2 == 0, 255, 128).astype(np.float32)
+    sr = 191.5 + (cv2.resize(lr, (32, 32), interpolation=cv2.INTER_NEAREST) - 191.5) * 1.6
+    gaps = []
+    for rounds in (0, 1, 2, 6):
+        settled = sr.copy()
+        settle_clipping(lr, settled, 2, rounds)
+        gaps.append(abs(np.clip(settled, 0, 255).mean() - lr.mean()))
+    assert gaps[0] > 19 and gaps[1] < gaps[0] * 0.6 and gaps[2] < gaps[0] * 0.3 and gaps[3] < 1, gaps
+
+
+def test_settling_leaves_a_result_within_range_alone():
+    lr = smooth(12, 10)[0]
+    sr = cv2.resize(lr, (20, 24), interpolation=cv2.INTER_CUBIC).clip(0, 255)
+    settled = sr.copy()
+    settle_clipping(lr, settled, 2, rounds=2)
+    assert np.array_equal(settled, sr)

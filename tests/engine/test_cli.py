@@ -68,7 +68,7 @@ def test_it_upscales_the_tiffs_and_heics_of_a_folder(tmp_path, capsys):
     ("args", "message"),
     [
         (["missing.png", "out.png"], "does not exist"),
-        (["in.png", "out.tiff"], "Cannot tell the output format"),
+        (["in.png", "out.bmp"], "Cannot tell the output format"),
         (["in.png", "out.png", "--scale", "4"], "x4 is not available yet"),
         (["in.png", "out.png", "--tile", "16"], "The tile must be larger than 16 pixels"),
     ],
@@ -297,3 +297,27 @@ def test_it_runs_the_network_asked_for_and_refuses_a_scale_it_lacks_in_one_line(
     assert main([*args, "--scale", "3"]) == 1
     assert capsys.readouterr().err == "error: RLFN has no x3 model; choose x2, or the EDSR network.\n"
     assert not (tmp_path / "out.png").exists()  # refused, never run on EDSR instead
+
+
+def test_a_tif_output_suffix_writes_a_tiff(tmp_path):
+    (tmp_path / "in.png").write_bytes(encode(gradient(20, 10)))
+    args = [
+        "upscale",
+        str(tmp_path / "in.png"),
+        str(tmp_path / "out.tif"),
+        "--scale",
+        "2",
+        "--precision",
+        "f32",
+    ]
+    assert main(args) == 0
+    with Image.open(tmp_path / "out.tif") as im:
+        assert im.format == "TIFF" and im.size == (40, 20)
+
+
+@pytest.mark.parametrize("head", [b"\xff\x0a\xfa\x7f", b"\0\0\0\x0cJXL \r\n\x87\n\0\0\0\x14ftypjxl "])
+def test_a_jpeg_xl_file_is_refused_by_name(tmp_path, capsys, head):
+    """A bare JPEG XL codestream and its container (ISO/IEC 18181-2): named, with what to save it as."""
+    (tmp_path / "in.jxl").write_bytes(head + bytes(64))
+    assert main(["upscale", str(tmp_path / "in.jxl"), str(tmp_path / "out.png"), "--scale", "2"]) == 1
+    assert "JPEG XL is not supported yet; save it as PNG, JPEG, WebP" in capsys.readouterr().err

@@ -229,3 +229,62 @@ def test_the_density_turns_with_the_picture():
     Image.new("RGB", (8, 4)).save(buf, "JPEG", dpi=(300, 150), exif=exif.tobytes())
     picture = pixels.load(io.BytesIO(buf.getvalue()))
     assert picture.size == (4, 8) and picture.dpi == (150.0, 300.0)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize(("channels", "grey"), [(3, False), (4, False), (3, True), (4, True)])
+def test_tiff_output_holds_exactly_the_pixels_given(tmp_path, monkeypatch, channels, grey, dtype):
+    from upscale_worker.engine import tiff
+
+    monkeypatch.setattr(tiff, "STRIP_BYTES", 1000)  # several strips, each its own deflate stream
+    img = gradient(13, 47, channels=channels, dtype=dtype)
+    rgb, alpha = img[..., :3], img[..., 3] if channels == 4 else None
+    if grey:
+        rgb = np.repeat(rgb[..., :1], 3, axis=2)
+    pixels.save(pixels.Picture(rgb.copy(), alpha, grey), tmp_path / "out.tif", "tiff", 95, False)
+    with Image.open(tmp_path / "out.tif") as im:  # Pillow reads the tags; libtiff decodes (8-bit)
+        assert im.tag_v2[259] == 8 and im.tag_v2[317] == 2  # Adobe Deflate, horizontal differencing
+        assert im.tag_v2.get(338) == ((2,) if alpha is not None else None)  # alpha labelled unassociated
+        deep_grey_alpha = dtype == np.uint16 and grey and alpha is not None  # goes as RGBA (tiff.py)
+        assert im.tag_v2[262] == (1 if grey and not deep_grey_alpha else 2)
+        back = np.asarray(im) if dtype == np.uint8 else None
+    if dtype == np.uint16:  # Pillow reads 16-bit colour as 8-bit: OpenCV (libtiff)
+        back = cv2.imread(str(tmp_path / "out.tif"), cv2.IMREAD_UNCHANGED)
+        if back.ndim == 3:
+            back = cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA if back.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    colour = rgb if not grey or (dtype == np.uint16 and alpha is not None) else rgb[..., 0]
+    expected = colour if alpha is None else np.dstack([colour, alpha])
+    assert back.dtype == dtype and np.array_equal(back, expected)
+
+
+def test_tiff_output_keeps_the_profile_and_density_and_xmp_on_request(tmp_path):
+    xmp = b"<x:xmpmeta xmlns:x='adobe:ns:meta/'/>"
+    picture = pixels.Picture(gradient(12, 8), None, False, icc=SRGB, xmp=xmp, dpi=(300.0, 150.0))
+    pixels.save(picture, tmp_path / "kept.tif", "tiff", 95, True)
+    pixels.save(picture, tmp_path / "stripped.tif", "tiff", 95, False)
+    with Image.open(tmp_path / "kept.tif") as kept, Image.open(tmp_path / "stripped.tif") as stripped:
+        assert kept.info["icc_profile"] == SRGB == stripped.info["icc_profile"]
+        assert kept.info["dpi"] == (300, 150) == stripped.info["dpi"]
+        assert "adobe:ns:meta" in xmp_of(kept) and not xmp_of(stripped)
+
+
+def test_a_16_bit_picture_upscaled_to_tiff_stays_16_bit(tmp_path):
+    img = gradient(12, 8, dtype=np.uint16)
+    _, png = cv2.imencode(".png", cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
+    upscale_file(io.BytesIO(png.tobytes()), tmp_path / "out.tif", scale=2, fmt="tiff")
+    back = cv2.imread(str(tmp_path / "out.tif"), cv2.IMREAD_UNCHANGED)
+    assert back.dtype == np.uint16 and back.shape == (16, 24, 3)
+    assert np.any(back % 257)  # values that 8 bits cannot hold
+
+
+def test_an_unknown_output_format_names_every_format_offered(tmp_path):
+    with pytest.raises(EngineError, match="choose PNG, JPEG, WebP, AVIF or TIFF"):
+        pixels.save(pixels.Picture(gradient(4, 4), None, False), tmp_path / "out.bmp", "bmp", 95, False)
+
+
+def test_a_tiff_result_past_classic_tiffs_4_gb_is_refused_before_any_work():
+    from upscale_worker.engine import limits
+
+    with pytest.raises(limits.TooLarge, match="the limit for TIFF is 500 megapixels"):
+        limits.check_output(16_000, 10_000, 2, "tiff", limits.NO_LIMITS)  # 640 MP: up to 5 GB as 16-bit RGBA
+    limits.check_output(16_000, 10_000, 2, "png", limits.NO_LIMITS)

@@ -77,7 +77,14 @@ def test_the_schema_lists_each_operations_errors_and_the_results_image_types():
     assert "403" in schema["paths"]["/api/v1/auth/register/"]["post"]["responses"]
     assert "404" in schema["paths"]["/api/v1/jobs/"]["get"]["responses"]  # a page past the end
     result = schema["paths"]["/api/v1/jobs/{id}/result/"]["get"]["responses"]["200"]["content"]
-    assert set(result) == {"image/png", "image/jpeg", "image/webp", "image/avif", "application/octet-stream"}
+    assert set(result) == {
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "image/avif",
+        "image/tiff",
+        "application/octet-stream",
+    }
     batch = schema["paths"]["/api/v1/batches/{id}/download/"]["get"]["responses"]["200"]["content"]
     assert set(batch) == {"application/zip", "application/octet-stream"}
     assert set(schema["components"]["schemas"]["Error"]["required"]) == {"detail", "code"}

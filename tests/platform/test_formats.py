@@ -133,6 +133,16 @@ def test_it_refuses_jpeg_xl_by_name(alice_api, head):
     assert detail.startswith("JPEG XL is not supported yet; save it as PNG, JPEG, WebP")
 
 
+def result_of(api, data) -> tuple[str, bytes]:
+    """(content type, bytes) of the result of a job posted with ``data``, once done."""
+    r = api.post("/api/v1/jobs", data, format="multipart")
+    assert r.status_code == 201, r.content
+    job = wait_for(r.json()["id"])
+    assert job.status == "done", job.error
+    result = api.get(f"/api/v1/jobs/{job.id}/result")
+    return result["Content-Type"], b"".join(result.streaming_content)
+
+
 def test_it_writes_an_avif_result(alice_api):
     rgb = picture()
     data = {
@@ -141,16 +151,23 @@ def test_it_writes_an_avif_result(alice_api):
         "format": "avif",
         "quality": 95,
     }
-    r = alice_api.post("/api/v1/jobs", data, format="multipart")
-    assert r.status_code == 201, r.content
-    job = wait_for(r.json()["id"])
-    assert job.status == "done", job.error
-    result = alice_api.get(f"/api/v1/jobs/{job.id}/result")
-    assert result["Content-Type"] == "image/avif"
-    with Image.open(io.BytesIO(b"".join(result.streaming_content))) as im:
+    content_type, content = result_of(alice_api, data)
+    assert content_type == "image/avif"
+    with Image.open(io.BytesIO(content)) as im:
         assert im.format == "AVIF" and im.size == (80, 48)
         back = cv2.resize(np.asarray(im.convert("RGB")), (40, 24), interpolation=cv2.INTER_AREA)
     assert np.abs(back[2:10, 2:18].astype(int) - rgb[2:10, 2:18]).mean() < 8
+
+
+def test_it_writes_a_16_bit_tiff_result_from_a_16_bit_input(alice_api):
+    rgb = picture()
+    data = {"image": upload_file("a.png", opencv(".png", 16)(rgb)), "scale": 2, "format": "tiff"}
+    content_type, content = result_of(alice_api, data)
+    assert content_type == "image/tiff"
+    out = cv2.imdecode(np.frombuffer(content, np.uint8), cv2.IMREAD_UNCHANGED)  # libtiff: 16 bits kept
+    assert out.dtype == np.uint16 and out.shape == (48, 80, 3)
+    back = cv2.resize(cv2.cvtColor(out, cv2.COLOR_BGR2RGB), (40, 24), interpolation=cv2.INTER_AREA) / 257
+    assert np.abs(back[2:10, 2:18] - rgb[2:10, 2:18]).mean() < 3
 
 
 def test_avif_results_have_a_megapixel_cap_of_their_own(alice_api, settings):

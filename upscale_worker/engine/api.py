@@ -207,7 +207,7 @@ def upscale_file(
     on_result: OnResult = lambda rgb, alpha: None,
     target: Target | None = None,
 ) -> Result:
-    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg, webp or avif).
+    """Read ``src``, upscale it and write ``dst`` as ``fmt`` (png, jpeg, webp, avif or tiff).
 
     With a ``target``, ``scale`` must reach it (limits.scale_for_target chooses the smallest that does) and
     the network's output is resized down to exactly ``target.size()`` (pixels.resize) before it is written.
@@ -288,7 +288,7 @@ def prepare_file(
     not larger than the picture: TargetTooSmall), Cancelled when ``cancelled()`` turns True while the file is
     decoded."""
     if fmt not in pixels.OUTPUT_FORMATS:
-        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG, WebP or AVIF.")
+        raise EngineError(f"Output format {fmt!r} is not supported; {pixels.WRITABLE}.")
     if pinned is not None and pinned.scale != scale:
         raise EngineError(f"The pinned plan is for x{pinned.scale}, not x{scale}.")
     if pinned is not None and target is not None and pinned.target != target:

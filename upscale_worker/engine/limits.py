@@ -3,8 +3,9 @@
 Input and output megapixels are the caller's (the site's settings and the CLI read MAX_INPUT_MEGAPIXELS and
 MAX_OUTPUT_MEGAPIXELS); each output format also has a side limit of its own that no setting lifts:
 libjpeg writes at most 65,500 pixels a side (JPEG_MAX_DIMENSION), WebP 16,383 (its 14-bit size fields),
-PNG 2^31 - 1 (its 4-byte fields), AVIF 32,768 (what libavif decodes by default). AVIF results also have a
-megapixel cap of their own (FORMAT_MEGAPIXELS), its encoder being slow.
+PNG 2^31 - 1 (its 4-byte fields), AVIF 32,768 (what libavif decodes by default), TIFF 2^32 - 1. AVIF and TIFF
+results also have a megapixel cap of their own (FORMAT_MEGAPIXELS): AVIF's encoder is slow, TIFF's offsets
+32 bits.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from upscale_worker.engine.vocabulary import SCALES
 
 DEFAULT_INPUT_MEGAPIXELS = 16.0
 DEFAULT_OUTPUT_MEGAPIXELS = 100.0
-MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_500, "webp": 16_383, "avif": 32_768}  # AVIF: libavif's decoders
-FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
+MAX_SIDE = {"png": 2**31 - 1, "jpeg": 65_500, "webp": 16_383, "avif": 32_768, "tiff": 2**32 - 1}
+FORMAT_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "tiff": "TIFF"}
 # AVIF encoding (libaom through Pillow) is slow: 3 MP took 5.4 s on the 2-core AMD EPYC under load, so its
-# results are capped below the general output limit (25 MP: about 45 s there).
-FORMAT_MEGAPIXELS = {"avif": 25.0}
+# results are capped below the general output limit (25 MP: about 45 s there). A classic TIFF's offsets are
+# 32 bits: 500 MP of 16-bit RGBA is 4.0 GB even where deflate cannot shrink it, under the 4.29 GB they reach.
+FORMAT_MEGAPIXELS = {"avif": 25.0, "tiff": 500.0}
 
 
 class TooLarge(EngineError):

@@ -25,13 +25,14 @@ from isal import isal_zlib
 from numpy.typing import DTypeLike
 from PIL import Image, ImageCms, TiffImagePlugin, UnidentifiedImageError
 
-from upscale_worker.engine import header, structure
+from upscale_worker.engine import header, structure, tiff
 from upscale_worker.engine.errors import Cancelled, EngineError
 from upscale_worker.engine.vocabulary import OUTPUT_FORMATS
 
 # Animated GIF/WebP/PNG: the first frame only (the upload check refuses animations); MPO: its first picture.
 READABLE_FORMATS = {"PNG", "JPEG", "MPO", "WEBP", "HEIF", "AVIF", "TIFF", "BMP", "GIF"}
 READABLE = f"use {header.names()}"
+WRITABLE = f"choose {header.names(OUTPUT_FORMATS)}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 EXIF_ORIENTATION = 0x0112
 EXIF_X_RESOLUTION, EXIF_Y_RESOLUTION, EXIF_RESOLUTION_UNIT = 0x011A, 0x011B, 0x0128
@@ -416,9 +417,11 @@ def resize(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def save(picture: Picture, dst: str | Path, fmt: str, quality: int, keep_metadata: bool) -> None:
     if fmt not in OUTPUT_FORMATS:
-        raise EngineError(f"Output format {fmt!r} is not supported; choose PNG, JPEG, WebP or AVIF.")
+        raise EngineError(f"Output format {fmt!r} is not supported; {WRITABLE}.")
     if fmt == "png":
         _write_png(picture, Path(dst), keep_metadata)
+    elif fmt == "tiff":
+        _write_tiff(picture, dst, keep_metadata)
     else:
         _save_with_pillow(picture, dst, fmt, quality, keep_metadata)
 
@@ -458,6 +461,18 @@ def _write_png(picture: Picture, dst: Path, keep_metadata: bool) -> None:
         raise EngineError("The result could not be written as PNG.") from e
 
 
+def _write_tiff(picture: Picture, dst: str | Path, keep_metadata: bool) -> None:
+    """8 or 16 bits, grey or RGB, alpha, ICC and density as for PNG, XMP on request (tiff.py). 16-bit grey
+    with alpha goes as RGBA: Pillow cannot open a 16-bit grey + alpha TIFF and OpenCV reads it as 8-bit grey,
+    so neither this product nor many viewers could read it back (a grey profile cannot describe RGB: dropped)."""
+    picture = to_srgb(picture)  # TIFF has no gAMA
+    if picture.grey and picture.alpha is not None and picture.rgb.dtype == np.uint16:
+        grey_icc = (picture.icc or b"")[16:20] == b"GRAY"
+        picture = replace(picture, grey=False, icc=None if grey_icc else picture.icc)
+    xmp = picture.xmp if keep_metadata else None
+    tiff.write(_channels(picture), dst, picture.icc, picture.dpi, xmp)
+
+
 def _up_filtered_bands(x: np.ndarray):
     """PNG scanlines, a band of rows at a time: filter type 2 ("up": each byte minus the one above it)."""
     rows = x.reshape(len(x), -1)
@@ -487,17 +502,19 @@ def png_gamma(colour_chunks: bytes) -> float | None:
 
 
 def to_srgb(picture: Picture) -> Picture:
-    """An 8-bit picture whose PNG gAMA differs from sRGB's (1/2.2) and that has no ICC profile, its colour
-    values re-encoded as sRGB, for formats without a gAMA chunk (JPEG, WebP), which viewers take as sRGB:
-    light = value ^ (1 / gamma) (PNG specification, 11.3.3.2), then the sRGB curve (IEC 61966-2-1).
-    Otherwise the same picture."""
+    """A picture (8- or 16-bit) whose PNG gAMA differs from sRGB's (1/2.2) and that has no ICC profile, its
+    colour values re-encoded as sRGB, for formats without a gAMA chunk (JPEG, WebP, AVIF, TIFF), which
+    viewers take as sRGB: light = value ^ (1 / gamma) (PNG specification, 11.3.3.2), then the sRGB curve
+    (IEC 61966-2-1). Otherwise the same picture."""
     gamma = png_gamma(picture.colour_chunks)
     if picture.icc or gamma is None or abs(gamma - 1 / 2.2) < 0.01:
         return picture
-    light = (np.arange(256) / 255.0) ** (1 / gamma)
+    top = peak(picture.rgb.dtype)
+    light = (np.arange(top + 1) / top) ** (1 / gamma)
     encoded = np.where(light <= 0.0031308, 12.92 * light, 1.055 * light ** (1 / 2.4) - 0.055)
-    lut = np.clip(np.rint(encoded * 255), 0, 255).astype(np.uint8)
-    return replace(picture.with_pixels(cv2.LUT(picture.rgb, lut), picture.alpha), colour_chunks=b"")
+    lut = np.clip(np.rint(encoded * top), 0, top).astype(picture.rgb.dtype)
+    rgb = cv2.LUT(picture.rgb, lut) if top == 255 else lut[picture.rgb]  # cv2.LUT takes 8-bit only
+    return replace(picture.with_pixels(rgb, picture.alpha), colour_chunks=b"")
 
 
 def rgb_profile(picture: Picture) -> Picture:

@@ -28,7 +28,7 @@ function setupUpload() {
   showTarget();
   const network = field("network");  // absent when the server offers one network
   const format = form.querySelector("[name=format]"), quality = form.querySelector("label.quality");
-  const lossy = () => { quality.hidden = format.value === "png"; };  // PNG has no quality
+  const lossy = () => { quality.hidden = ["png", "tiff"].includes(format.value); };  // lossless: no quality
   format.addEventListener("change", () => { lossy(); cards.forEach(describe); });
   lossy();
 
