@@ -60,16 +60,15 @@ def changed(job_id, sources, target, reason):
         metrics.job_handed_back()
 
 
-def claimable(job_id):
-    """True while a worker could take the job: QUEUED, or RUNNING with its lease run out."""
-    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=timezone.now())
-    return Job.objects.filter(takeable, pk=job_id).exists()
+def claimable(now):
+    """The rows a worker may take (a Q for Job or Part): QUEUED, or RUNNING with its lease run out."""
+    return Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
 
 
 def publish(job_id):
-    """Ring the doorbell, unless a message for the job is already out; the row stays the truth, so a failed
-    publish is retried by the sweeper. True when a message was sent."""
-    if queue.publish(job_id, still_wanted=lambda: claimable(job_id)):
+    """Ring the doorbell for the job and note when; the row stays the truth, so a failed publish is redone by
+    the sweeper. True when a bell was rung."""
+    if queue.ring():
         Job.objects.filter(pk=job_id).update(published_at=timezone.now())
         return True
     return False
