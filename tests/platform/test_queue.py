@@ -169,6 +169,34 @@ def test_two_workers_claiming_at_once_never_take_the_same_job(alice, broker):
     assert sorted(taken[0] + taken[1]) == sorted(ids)  # every job once: none twice, none missed
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_bell_that_meets_a_row_locked_by_another_writer_still_claims_it(alice, broker):
+    """A publish's note (or any short UPDATE) holds the row's lock the moment the woken worker looks: SKIP
+    LOCKED passes over it, and the claim looks again instead of wasting the bell (found measuring: a job
+    stayed queued until the next sweep)."""
+    from django.db import transaction
+
+    job = make_job(alice)
+    locked, release = threading.Event(), threading.Event()
+
+    def hold():
+        try:
+            with transaction.atomic():
+                Job.objects.select_for_update().filter(pk=job.pk).update(published_at=timezone.now())
+                locked.set()
+                release.wait(5)
+        finally:
+            connection.close()
+
+    writer = threading.Thread(target=hold)
+    writer.start()
+    assert locked.wait(5)
+    threading.Timer(0.2, release.set).start()
+    claimed = worker.claim_next()
+    writer.join(5)
+    assert claimed is not None and claimed.id == job.id
+
+
 def test_a_process_that_imports_only_the_queue_publishes_through_the_project_app(broker):
     """No worker, no conftest: importing any part of webapp creates the project's app (webapp/__init__.py), so
     publishing never falls back to Celery's default app (which would try amqp://localhost and fail)."""

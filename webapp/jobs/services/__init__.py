@@ -66,11 +66,13 @@ def claimable(now):
 
 
 def publish(job_id):
-    """Ring the doorbell for the job and note when; the row stays the truth, so a failed publish is redone by
-    the sweeper. True when a bell was rung."""
+    """Note the time, then ring the doorbell for the job; the row stays the truth, so a failed publish is redone
+    by the sweeper. The note comes first: the worker the bell wakes claims with SKIP LOCKED, which would pass
+    over the row while the note's UPDATE still held its lock (and skip the bell). True when a bell was rung."""
+    Job.objects.filter(pk=job_id).update(published_at=timezone.now())
     if queue.ring():
-        Job.objects.filter(pk=job_id).update(published_at=timezone.now())
         return True
+    Job.objects.filter(pk=job_id).update(published_at=None)  # the next sweep rings for it
     return False
 
 

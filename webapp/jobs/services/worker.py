@@ -125,7 +125,8 @@ def finish(job, target, **fields):
     return move(job.pk, [Status.RUNNING], target, where={"attempts": job.attempts}, **fields)
 
 
-CLAIM_TRIES = 8  # rows given up (attempts exhausted) on the way to a claimable one, per bell
+CLAIM_TRIES = 8  # per bell: rows given up (attempts exhausted) or locked by other writers on the way
+CLAIM_WAIT = 0.05  # seconds before looking again when every claimable row was locked by another writer
 
 
 def claim_next():
@@ -138,11 +139,15 @@ def claim_next():
         with transaction.atomic():
             rows = Job.objects.select_for_update(skip_locked=True).filter(claimable(timezone.now()))
             job_id = rows.order_by("created_at").values_list("pk", flat=True).first()
-            if job_id is None:
-                return None
-            job = claim(job_id)  # None when it was given up: its attempts ran out
+            job = claim(job_id) if job_id else None  # None when given up: its attempts ran out
         if job is not None:
             return job
+        if job_id is None:
+            # SKIP LOCKED also passes over a row that another writer (not a claim) holds for a moment:
+            # look again rather than waste the bell.
+            if not Job.objects.filter(claimable(timezone.now())).exists():
+                return None
+            time.sleep(CLAIM_WAIT)
     return None
 
 
