@@ -10,7 +10,6 @@ and a finished job never runs again.
 import logging
 
 from django.db import transaction
-from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -58,11 +57,6 @@ def changed(job_id, sources, target, reason):
             metrics.job_finished(job, reason)
     elif target == Status.QUEUED and Status.RUNNING in sources:
         metrics.job_handed_back()
-
-
-def claimable(now):
-    """The rows a worker may take (a Q for Job or Part): QUEUED, or RUNNING with its lease run out."""
-    return Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
 
 
 def publish(job_id):

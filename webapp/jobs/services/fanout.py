@@ -32,8 +32,7 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import Job, Part, Status
-from webapp.jobs.services import claimable
+from webapp.jobs.models import Job, Part, Status, claimable
 from webapp.jobs.services.files import remove, storage_name
 
 log = logging.getLogger(__name__)

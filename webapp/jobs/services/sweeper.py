@@ -10,8 +10,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import ACTIVE, Job, Part, Status
-from webapp.jobs.services import claimable, delete_files, publish, remove
+from webapp.jobs.models import ACTIVE, Job, Part, Status, claimable
+from webapp.jobs.services import delete_files, publish, remove
 
 log = logging.getLogger(__name__)
 

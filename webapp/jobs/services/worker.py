@@ -20,8 +20,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from webapp import logs
-from webapp.jobs.models import ACTIVE, Job, Status
-from webapp.jobs.services import claimable, fanout, move, publish, remove, storage_folder, storage_name
+from webapp.jobs.models import ACTIVE, Job, Status, claimable
+from webapp.jobs.services import fanout, move, publish, remove, storage_folder, storage_name
 from webapp.jobs.services.host import _pid_is_dead, engine_config, lease, worker_id
 
 log = logging.getLogger(__name__)
