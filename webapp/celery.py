@@ -34,10 +34,10 @@ def retry_broker_commands(conf=None, **kwargs):
 
 @signals.task_prerun.connect
 def log_the_job(task=None, args=None, **kwargs):
-    """Every line a job's task writes carries its job id (Celery's own lines get it from the task id)."""
+    """A task names no job until it claims one (webapp.jobs.services.worker.run_job sets it)."""
     from webapp import logs
 
-    logs.job_id.set(str(args[0]) if task is not None and task.name == logs.TASK and args else None)
+    logs.job_id.set(None)
 
 
 @signals.task_prerun.connect

@@ -1,6 +1,7 @@
 """Logging: plain lines, or with LOG_FORMAT=json one JSON object per line (python-json-logger), in web and
 worker processes alike. Every line carries the request id of the request it belongs to and the job id of the
-job it is about, Celery's own lines about a job included (their task ids begin with the job id).
+job it is about (set by the worker once it has claimed a job; Celery's line that a bell was received comes
+before any claim and names no job).
 
 Free of Django: gunicorn's configuration reads it too.
 """
@@ -13,7 +14,6 @@ import uuid
 request_id = contextvars.ContextVar("request_id", default=None)
 job_id = contextvars.ContextVar("job_id", default=None)
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
-TASK = "webapp.jobs.tasks.upscale"
 FIELDS = "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s"
 
 
@@ -25,15 +25,6 @@ def new_request_id(sent, trusted):
     return uuid.uuid4().hex
 
 
-def task_id(job):
-    """A task id that begins with the job id, so that Celery's own lines name the job."""
-    return f"{job}.{uuid.uuid4().hex[:12]}"
-
-
-def job_of_task(task):
-    return task.partition(".")[0] if isinstance(task, str) and "." in task else None
-
-
 class ContextFilter(logging.Filter):
     """Adds ``request_id`` and ``job_id`` to the records that have them (a handler filter: every logger's
     records pass it, Celery's included)."""
@@ -41,8 +32,6 @@ class ContextFilter(logging.Filter):
     def filter(self, record):
         rid, jid = request_id.get(), job_id.get()
         args = record.args if isinstance(record.args, dict) else {}
-        if jid is None and args.get("name") == TASK:  # Celery's "received", "succeeded", "failed" lines
-            jid = job_of_task(args.get("id"))
         if rid is None:  # gunicorn's access lines: the id the response echoed
             rid = args.get("{x-request-id}o") or None
         rid, jid = getattr(record, "request_id", rid), getattr(record, "job_id", jid)  # extra= wins

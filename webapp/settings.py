@@ -320,7 +320,6 @@ JOB_SOFT_TIME_LIMIT = env_int("JOB_SOFT_TIME_LIMIT", 1800)
 JOB_TIME_LIMIT = JOB_SOFT_TIME_LIMIT + 60
 SWEEP_INTERVAL = env_float("SWEEP_INTERVAL", 30)
 REPUBLISH_AFTER = env_float("REPUBLISH_AFTER", 30)  # a fresh row is left to its own publish this long
-QUEUE_MARKER_TTL = env_int("QUEUE_MARKER_TTL", 86400)  # a marker whose publish failed half-way is forgotten
 WORKER_HEARTBEAT = env_float("WORKER_HEARTBEAT", 10)  # seconds between a worker's liveness writes (TTL 3x)
 STORAGE_SWEEP_INTERVAL = env_float("STORAGE_SWEEP_INTERVAL", 900)
 WORKER_TMP_DIR = Path(env("WORKER_TMP_DIR", VAR_DIR / "tmp"))

@@ -83,7 +83,7 @@ def test_its_gauges_match_the_rows(token, alice):
     make_job(alice, "running", scale=4, source="compressed", lease_expires_at=now + timedelta(minutes=1))
     make_job(alice, "done")
     queue.broker().delete(queue.QUEUE)
-    queue.publish(make_job(alice, "done").id)  # one message waiting, for a job already done
+    queue.ring()  # one bell waiting
     samples = scrape()
     assert value(samples, "upscale_jobs", status="queued", scale="2", variant="auto") == 3  # not chosen yet
     assert value(samples, "upscale_jobs", status="queued", scale="4", variant="jpeg") == 1

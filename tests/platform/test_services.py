@@ -8,7 +8,7 @@ from django.utils import timezone
 from tests.conftest import image_bytes, media_files, upload_file
 from tests.platform.factories import make_job, stored
 from upscale_worker.engine import previews
-from webapp.jobs import services
+from webapp.jobs import queue, services
 from webapp.jobs.models import Job
 from webapp.jobs.services import sweeper, worker
 
@@ -51,7 +51,8 @@ def test_it_reclaims_at_once_when_the_workers_process_is_dead(alice):
         worker=f"{socket.gethostname()}:999999",
         lease_expires_at=timezone.now() + timedelta(minutes=5),
     )
-    assert worker.claim(job.id).attempts == 2
+    claimed = worker.claim_next()
+    assert (claimed.id, claimed.attempts) == (job.id, 2)
 
 
 @pytest.mark.parametrize("attempts", [1, "max"])
@@ -102,9 +103,11 @@ def test_it_never_claims_a_finished_job(alice):
 
 
 def test_the_sweeper_republishes_lost_jobs(alice, settings):
+    queue.broker().delete(queue.QUEUE)
     never_published = make_job(alice)
     stale = make_job(alice, published_at=timezone.now() - timedelta(seconds=settings.REPUBLISH_AFTER + 1))
     make_job(alice, published_at=timezone.now())
+    queue.ring()  # the fresh one's own bell
     dead = make_job(alice, "running", lease_expires_at=timezone.now() - timedelta(seconds=1))
     make_job(alice, "running", lease_expires_at=timezone.now() + timedelta(minutes=1))
     make_job(alice, "done")
@@ -112,7 +115,8 @@ def test_the_sweeper_republishes_lost_jobs(alice, settings):
     for job in (never_published, stale, dead):
         job.refresh_from_db()
         assert job.published_at > timezone.now() - timedelta(seconds=5)
-    assert sweeper.sweep() == 0  # each has its message out now: nothing is published twice
+    assert sweeper.sweep() == 0  # a bell waits for each claimable job now: nothing is rung twice
+    assert queue.length() == 4
 
 
 def test_it_expires_old_files_and_keeps_the_row(alice, settings):

@@ -19,6 +19,13 @@ class Status(models.TextChoices):
 
 ACTIVE = (Status.QUEUED, Status.RUNNING)
 FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
+
+
+def claimable(now):
+    """The rows a worker may take (a Q for Job or Part): QUEUED, or RUNNING with its lease run out."""
+    return models.Q(status=Status.QUEUED) | models.Q(status=Status.RUNNING, lease_expires_at__lte=now)
+
+
 FORMATS = OUTPUT_FORMATS
 
 

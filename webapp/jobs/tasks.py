@@ -5,17 +5,12 @@ from celery import shared_task
 
 
 @shared_task(name="webapp.jobs.tasks.upscale")
-def upscale(job_id):
+def upscale(*earlier):
+    """A doorbell (webapp/jobs/queue.py). ``earlier``: the job id that messages published before the doorbell
+    carried, ignored: they ring as any bell does."""
     from webapp.jobs.services.worker import run_job
 
-    return run_job(job_id)
-
-
-@shared_task(name="webapp.jobs.tasks.upscale_part")
-def upscale_part(job_id, run):
-    from webapp.jobs.services.fanout import help_with
-
-    return help_with(job_id, run)
+    return run_job()
 
 
 @shared_task(name="webapp.jobs.tasks.sweep")

@@ -10,7 +10,6 @@ and a finished job never runs again.
 import logging
 
 from django.db import transaction
-from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -60,18 +59,14 @@ def changed(job_id, sources, target, reason):
         metrics.job_handed_back()
 
 
-def claimable(job_id):
-    """True while a worker could take the job: QUEUED, or RUNNING with its lease run out."""
-    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=timezone.now())
-    return Job.objects.filter(takeable, pk=job_id).exists()
-
-
 def publish(job_id):
-    """Ring the doorbell, unless a message for the job is already out; the row stays the truth, so a failed
-    publish is retried by the sweeper. True when a message was sent."""
-    if queue.publish(job_id, still_wanted=lambda: claimable(job_id)):
-        Job.objects.filter(pk=job_id).update(published_at=timezone.now())
+    """Note the time, then ring the doorbell for the job; the row stays the truth, so a failed publish is redone
+    by the sweeper. The note comes first: the worker the bell wakes claims with SKIP LOCKED, which would pass
+    over the row while the note's UPDATE still held its lock (and skip the bell). True when a bell was rung."""
+    Job.objects.filter(pk=job_id).update(published_at=timezone.now())
+    if queue.ring():
         return True
+    Job.objects.filter(pk=job_id).update(published_at=None)  # the next sweep rings for it
     return False
 
 

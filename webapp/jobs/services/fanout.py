@@ -2,8 +2,8 @@
 help with, while the worker that claimed the job coordinates it (docs/fanout.md).
 
 - The coordinator pins the engine's plan (precision, float type, window side, back-projection) in the job row,
-  creates one Part row per share under a fresh ``run`` token and wakes helpers with messages that carry no
-  marker. It then computes parts itself until none is left to take, and retakes parts whose lease ran out
+  creates one Part row per share under a fresh ``run`` token and rings the doorbell for helpers (a worker
+  with no job to claim helps with the oldest shared-out job's parts). It then computes parts itself until none is left to take, and retakes parts whose lease ran out
   (or whose worker, on its own host, is dead); so a lost message or a dead helper costs only that part.
 - A part is claimed by one conditional UPDATE (QUEUED, or RUNNING with its lease run out, fewer than
   JOB_MAX_ATTEMPTS claims not counting hand-backs) and is valid while the job is RUNNING with the same run.
@@ -28,11 +28,11 @@ import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db.models import F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import Job, Part, Status
+from webapp.jobs.models import Job, Part, Status, claimable
 from webapp.jobs.services.files import remove, storage_name
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ def split(job, prepared):
     ):
         discard(job.pk)
         raise Cancelled()
-    helpers = queue.publish_parts(job.pk, run, min(len(spans) - 1, settings.FANOUT_HELPERS))
+    helpers = queue.ring(min(len(spans) - 1, settings.FANOUT_HELPERS))
     windows = prepared.cut.total
     log.info("job %s split: %s windows in %s parts, %s helpers asked", job.pk, windows, len(spans), helpers)
     return run
@@ -125,10 +125,8 @@ def claim_part(job_id, run, worker):
     The job must be RUNNING with that run and a live coordinator. Returns the Part or None."""
     if not coordinated(job_id, run):
         return None
-    now = timezone.now()
-    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
     cap = F("handbacks") + settings.JOB_MAX_ATTEMPTS
-    candidates = Part.objects.filter(takeable, job_id=job_id, run=run, attempts__lt=cap)
+    candidates = Part.objects.filter(claimable(timezone.now()), job_id=job_id, run=run, attempts__lt=cap)
     for pk, output in candidates.order_by("index").values_list("pk", "output")[:8]:
         if candidates.filter(pk=pk).update(
             status=Status.RUNNING,
@@ -296,9 +294,17 @@ def hand_back_parts(workers):
     )
 
 
+def help_any():
+    """A bell with no job to claim: help with the oldest shared-out job that has a part to take (help_with).
+    Returns what was done, for the log; "skipped" when no part waits (a surplus bell)."""
+    waiting = Part.objects.filter(claimable(timezone.now()), job__status=Status.RUNNING, run=F("job__fanout"))
+    job_run = waiting.order_by("job__created_at").values_list("job_id", "run").first()
+    return help_with(*job_run) if job_run else "skipped"
+
+
 def help_with(job_id, run):
-    """A helper's task: take parts of the job's ``run`` one after another until none is left. Returns what it
-    did, for the log; a message for a finished or re-split job, or with nothing left to take, is skipped."""
+    """A helper: take parts of the job's ``run`` one after another until none is left. Returns what it did,
+    for the log; "skipped" for a finished or re-split job, or with nothing left to take."""
     from webapp.jobs.services.host import worker_id
 
     job = Job.objects.filter(pk=job_id).first()

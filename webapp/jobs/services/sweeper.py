@@ -1,8 +1,7 @@
-"""The beat's side: re-publish what the broker may have lost, expire old files, sweep orphan objects."""
+"""The beat's side: ring again the bells the broker may have lost, expire old files, sweep orphan objects."""
 
 import logging
 from datetime import timedelta
-from itertools import islice
 
 import redis
 from django.conf import settings
@@ -11,50 +10,28 @@ from django.db.models import Q
 from django.utils import timezone
 
 from webapp.jobs import queue
-from webapp.jobs.models import ACTIVE, Job, Part, Status
-from webapp.jobs.services import claimable, delete_files, publish, remove
+from webapp.jobs.models import ACTIVE, Job, Part, Status, claimable
+from webapp.jobs.services import delete_files, publish, remove
 
 log = logging.getLogger(__name__)
 
 
 def sweep():
-    """Publish, oldest first, every active job that has no message out: QUEUED rows without a marker (the
-    broker lost their message, or it was never sent), and RUNNING rows whose lease ran out (their worker died),
-    whose unacknowledged message is put back rather than a second one published. Rows published less than
-    REPUBLISH_AFTER seconds ago are left to that publish. Returns how many were published or put back."""
+    """Ring the doorbell for every claimable job that no waiting bell covers: claimable jobs (QUEUED, or RUNNING
+    with their lease run out: their worker died) minus the bells in the queue, since any bell serves any job.
+    The bells go to the oldest of those rows, passing over QUEUED rows published in the last REPUBLISH_AFTER
+    seconds (a fresh row is left to its own publish). Returns how many were rung."""
     now = timezone.now()
-    stale = now - timedelta(seconds=settings.REPUBLISH_AFTER)
-    queued = Job.objects.filter(Q(published_at=None) | Q(published_at__lte=stale), status=Status.QUEUED)
-    count = 0
-    ids = iter(queued.order_by("created_at").values_list("pk", flat=True))
+    claimable_jobs = Job.objects.filter(claimable(now))
     try:
-        while chunk := list(islice(ids, queue.CHUNK)):
-            out = queue.published(chunk)
-            count += sum(publish(job_id) for job_id in chunk if str(job_id) not in out)
-        return count + recover_expired(now)
+        missing = claimable_jobs.count() - queue.length()
     except redis.RedisError as e:  # the broker is down: the next sweep tries again
         log.warning("sweep stopped: %s", e)
-        return count
-
-
-def recover_expired(now):
-    """RUNNING rows whose lease ran out and that have no marker: put their unacknowledged message back, give a
-    marker to one Celery requeued, or publish one. Returns how many."""
-    expired = Job.objects.filter(status=Status.RUNNING, lease_expires_at__lt=now).order_by("created_at")
-    expired = list(expired.values_list("pk", flat=True)[:1000])
-    out = queue.published(expired) if expired else set()
-    lost = [job_id for job_id in expired if str(job_id) not in out]
-    if not lost:
         return 0
-    carried_unacked, carried_waiting = queue.unacked(), queue.waiting()
-    count = 0
-    for job_id in lost:
-        if not claimable(job_id):
-            continue  # claimed again meanwhile
-        count += (
-            queue.restore(job_id, carried_unacked) or queue.adopt(job_id, carried_waiting) or publish(job_id)
-        )
-    return count
+    stale = now - timedelta(seconds=settings.REPUBLISH_AFTER)
+    due = claimable_jobs.filter(Q(status=Status.RUNNING) | Q(published_at=None) | Q(published_at__lte=stale))
+    due = due.order_by("created_at")
+    return sum(publish(job_id) for job_id in due.values_list("pk", flat=True)[: max(0, missing)])
 
 
 def expire():

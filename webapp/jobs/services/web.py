@@ -16,7 +16,6 @@ from django.utils import timezone
 from upscale_worker.engine.errors import EngineError
 from upscale_worker.engine.models import check_network, default_network
 from upscale_worker.engine.vocabulary import SCALES
-from webapp.jobs import queue
 from webapp.jobs.models import ACTIVE, Job, Source, Status
 from webapp.jobs.services import delete_files, move, publish, storage_name
 from webapp.jobs.services.partial import drop
@@ -89,16 +88,14 @@ def store_input(upload, name):
 
 
 def cancel(job):
-    """Cancel a queued job (its waiting message is removed, so the queue's length stays true) or a running
-    one (its worker stops between tiles). True if it was active."""
-    job_id = job.id  # delete() clears job.id before the commit
-    if move(job_id, [Status.QUEUED], Status.CANCELLED, error="Cancelled."):
-        transaction.on_commit(lambda: queue.withdraw(job_id))
-        return True
-    if move(job_id, [Status.RUNNING], Status.CANCELLED, error="Cancelled."):
-        drop(job_id)  # its partial preview, in case its worker is gone (a live one removes its own too)
-        return True
-    return False
+    """Cancel a queued job (its bell stays, and rings for the next job or none) or a running one (its worker
+    stops between tiles). True if it was active."""
+    if not move(job.id, [Status.QUEUED, Status.RUNNING], Status.CANCELLED, error="Cancelled."):
+        return False
+    drop(
+        job.id
+    )  # a running job's partial preview, in case its worker is gone (a live one removes its own too)
+    return True
 
 
 def retry(job):

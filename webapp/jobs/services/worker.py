@@ -15,11 +15,12 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db.models import F, Q
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from webapp.jobs import queue
-from webapp.jobs.models import ACTIVE, Job, Status
+from webapp import logs
+from webapp.jobs.models import ACTIVE, Job, Status, claimable
 from webapp.jobs.services import fanout, move, publish, remove, storage_folder, storage_name
 from webapp.jobs.services.host import _pid_is_dead, engine_config, lease, worker_id
 from webapp.jobs.services.partial import Partial, drop
@@ -28,15 +29,12 @@ log = logging.getLogger(__name__)
 
 
 def claim(job_id):
-    """Take the job: a QUEUED row, or a RUNNING row whose worker is gone. Returns the Job or None."""
+    """Take the job: a QUEUED row, or a RUNNING row whose lease ran out (given up instead after
+    JOB_MAX_ATTEMPTS claims). Returns the Job or None."""
     now = timezone.now()
     job = Job.objects.filter(pk=job_id).first()
     if job is None or job.status not in ACTIVE:
         return None
-    if job.status == Status.RUNNING and _pid_is_dead(job.worker):
-        # Our own host's pool child died mid-job (kill -9, OOM): no need to wait for its lease.
-        Job.objects.filter(pk=job_id, status=Status.RUNNING, worker=job.worker).update(lease_expires_at=now)
-    takeable = Q(status=Status.QUEUED) | Q(status=Status.RUNNING, lease_expires_at__lte=now)
     tries = F("handbacks") + settings.JOB_MAX_ATTEMPTS  # hand-backs are claims that are no one's fault
     if job.status == Status.RUNNING and move(
         job_id,
@@ -50,7 +48,7 @@ def claim(job_id):
         remove(job.attempt_files)
         drop(job_id)
         return None
-    claimed = Job.objects.filter(takeable, pk=job_id, attempts__lt=tries).update(
+    claimed = Job.objects.filter(claimable(now), pk=job_id, attempts__lt=tries).update(
         status=Status.RUNNING,
         attempts=F("attempts") + 1,
         lease_expires_at=lease(),
@@ -130,12 +128,51 @@ def finish(job, target, **fields):
     return move(job.pk, [Status.RUNNING], target, where={"attempts": job.attempts}, **fields)
 
 
-def run_job(job_id):
-    """The worker's whole job: claim, upscale, store, record the outcome. Returns the final status."""
-    job = claim(job_id)
-    queue.taken(job_id)  # after the claim: a sweep between the two sees the row RUNNING, not QUEUED
+CLAIM_TRIES = 8  # per bell: rows given up (attempts exhausted) or locked by other writers on the way
+CLAIM_WAIT = 0.05  # seconds before looking again when every claimable row was locked by another writer
+
+
+def claim_next():
+    """Take the oldest claimable job (QUEUED, or RUNNING with its lease run out), passing over rows another
+    worker is claiming this moment: ``SELECT ... FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite every
+    transaction is immediate (``BEGIN IMMEDIATE``, settings.py), so claims run one at a time. Returns the Job,
+    or None when no job is claimable."""
+    expire_dead_here()
+    for _ in range(CLAIM_TRIES):
+        with transaction.atomic():
+            rows = Job.objects.select_for_update(skip_locked=True).filter(claimable(timezone.now()))
+            job_id = rows.order_by("created_at").values_list("pk", flat=True).first()
+            job = claim(job_id) if job_id else None  # None when given up: its attempts ran out
+        if job is not None:
+            return job
+        if job_id is None:
+            # SKIP LOCKED also passes over a row that another writer (not a claim) holds for a moment:
+            # look again rather than waste the bell.
+            if not Job.objects.filter(claimable(timezone.now())).exists():
+                return None
+            time.sleep(CLAIM_WAIT)
+    return None
+
+
+def expire_dead_here():
+    """End the lease of RUNNING jobs whose worker on this host is dead (a pool child killed or out of memory),
+    so the bell Celery redelivers for it claims the job at once rather than after the lease."""
+    now = timezone.now()
+    running = Job.objects.filter(
+        status=Status.RUNNING, worker__startswith=f"{socket.gethostname()}:", lease_expires_at__gt=now
+    )
+    for pk, worker in running.values_list("pk", "worker"):
+        if _pid_is_dead(worker):
+            Job.objects.filter(pk=pk, status=Status.RUNNING, worker=worker).update(lease_expires_at=now)
+
+
+def run_job():
+    """What a bell does: claim the oldest claimable job and run it (upscale, store, record the outcome), or,
+    with none to claim, help with the parts of a job shared out. Returns the final status, for the log."""
+    job = claim_next()
     if job is None:
-        return "skipped"
+        return fanout.help_any()
+    logs.job_id.set(str(job.pk))  # the worker's lines and Celery's last one name the job
     log.info("job %s claimed, attempt %s", job.pk, job.attempts)
     saved = []  # storage names written so far, removed again unless the job ends DONE
     partial = Partial(job)
