@@ -11,6 +11,7 @@ training/export.py; while a benchmark times something, the background training (
 BENCHMARKS = [
     "engine_peers",
     "engine_peak",
+    "window_cache",
     "engine_overhead",
     "intel_peer",
     "memory",
