@@ -1,6 +1,7 @@
-"""Seam-free tiling: a few fixed tile shapes serve every image size, with memory bounded by tile + output.
+"""Seam-free tiling: windows of a bounded size serve every image size, with memory bounded by window + output.
 
-The image is cut into windows of ``tile`` x ``tile`` pixels (shorter where the image is) that lie inside
+The image is cut into windows of ``tile`` pixels, square or (height, width), chosen per image among a few
+configured tile sides and sides fitted to the image (best_window()), shorter where the image is, that lie inside
 it and overlap; from each window only an interior is kept that is at least ``overlap`` pixels from any
 window edge other than the image's own border. The network zero-pads every window edge, as it did at the
 edges of its training patches; inside the image that padding is wrong, but with an overlap at least as
