@@ -12,6 +12,7 @@ BENCHMARKS = [
     "engine_peers",
     "networks",
     "engine_peak",
+    "window_cache",
     "engine_overhead",
     "intel_peer",
     "memory",

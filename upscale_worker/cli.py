@@ -122,7 +122,7 @@ def config_from_env(
 ) -> EngineConfig:
     """The engine's configuration for a process outside the site (the CLI, benchmarks, tools): the arguments
     given, then UPSCALE_MODELS_DIR, UPSCALE_CACHE_DIR, UPSCALE_PRECISION, UPSCALE_THREADS (0 or empty: every
-    core), UPSCALE_TILE (comma-separated sides), UPSCALE_MODELS (networks offered) and UPSCALE_DEFAULT_NETWORK, then ``base`` (default: the engine's defaults). Raises
+    core), UPSCALE_TILE (comma-separated sides), UPSCALE_WINDOW_AREA, UPSCALE_WINDOW_COSTS, UPSCALE_MODELS (networks offered) and UPSCALE_DEFAULT_NETWORK, then ``base`` (default: the engine's defaults). Raises
     EngineError on a value it cannot read."""
     default = base or EngineConfig()
     sides = [t for t in environ.get("UPSCALE_TILE", "").split(",") if t.strip()]
@@ -134,6 +134,8 @@ def config_from_env(
         if threads is not None
         else _env_number(environ, "UPSCALE_THREADS", int) or default.threads,
         tiles=tuple(_env_number({"UPSCALE_TILE": t}, "UPSCALE_TILE", int) for t in sides) or default.tiles,
+        window_area=_env_number(environ, "UPSCALE_WINDOW_AREA", int, default.window_area),
+        window_costs=Path(environ.get("UPSCALE_WINDOW_COSTS") or default.window_costs),
         networks=tuple(n.strip() for n in environ.get("UPSCALE_MODELS", "").split(",") if n.strip())
         or default.networks,
         default_network=environ.get("UPSCALE_DEFAULT_NETWORK") or default.default_network,

@@ -12,7 +12,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from upscale_worker.engine import limits
-from upscale_worker.engine.config import DEFAULT_TILES, PRECISIONS
+from upscale_worker.engine.config import DEFAULT_TILES, PRECISIONS, WINDOW_AREA
 from webapp import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -308,6 +308,8 @@ UPSCALE_THREADS = env_int(
     "UPSCALE_THREADS", 0
 )  # 0: the worker process' share of the cores (webapp/celery.py)
 UPSCALE_TILE = env_int_list("UPSCALE_TILE", DEFAULT_TILES)
+UPSCALE_WINDOW_AREA = env_int("UPSCALE_WINDOW_AREA", WINDOW_AREA)  # largest fitted window; 0: tiles only
+UPSCALE_WINDOW_COSTS = Path(env("UPSCALE_WINDOW_COSTS") or BASE_DIR / "var" / "window-costs.json")
 UPSCALE_MODELS = tuple(env_list("UPSCALE_MODELS"))  # the networks offered (edsr, rlfn); empty: every one
 UPSCALE_DEFAULT_NETWORK = env("UPSCALE_DEFAULT_NETWORK") or "edsr"  # what a request without a choice gets
 

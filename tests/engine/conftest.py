@@ -18,6 +18,7 @@ from upscale_worker.engine.config import DEFAULT_TILES
 
 ROOT = Path(__file__).resolve().parents[2]
 TILE = 64  # small tiles keep tests fast and still cut small images into several tiles
+WINDOW_AREA = TILE * 3 // 2 * TILE  # fitted windows as small: tests' images get several, often not square
 SET5 = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "benchmark" / "Set5"
 
 
@@ -88,8 +89,10 @@ def engine_env(models_dir, monkeypatch, tmp_path_factory):
         monkeypatch,
         models_dir=models_dir,
         tiles=(TILE,),
+        window_area=WINDOW_AREA,
         precision="f32",
         cache_dir=tmp_path_factory.getbasetemp() / "ov-cache",
+        window_costs=tmp_path_factory.getbasetemp() / "no-window-costs.json",  # never this host's table
     )
 
 

@@ -87,11 +87,11 @@ def test_it_compiles_once_per_window_shape(tmp_path):
     from upscale_worker.engine import runtime
 
     upscale_file(io.BytesIO(encode(gradient(8, 8))), tmp_path / "a.png", scale=2)
-    before = runtime.compiled_window.cache_info().misses
+    before = runtime.recent_windows.misses
     upscale_file(io.BytesIO(encode(gradient(8, 8))), tmp_path / "b.png", scale=2)
-    assert runtime.compiled_window.cache_info().misses == before
+    assert runtime.recent_windows.misses == before
     upscale_file(io.BytesIO(encode(gradient(9, 8))), tmp_path / "c.png", scale=2)  # smaller than a tile
-    assert runtime.compiled_window.cache_info().misses == before + 1
+    assert runtime.recent_windows.misses == before + 1
 
 
 def test_the_output_is_close_to_the_model_on_the_whole_image(tmp_path):

@@ -36,9 +36,17 @@ def test_the_cli_builds_it_from_the_environment_and_its_flags_come_first(tmp_pat
         "UPSCALE_PRECISION": "int8",
         "UPSCALE_THREADS": "3",
         "UPSCALE_TILE": "280, 96",
+        "UPSCALE_WINDOW_AREA": "0",
+        "UPSCALE_WINDOW_COSTS": str(tmp_path / "costs.json"),
     }
     assert cli.config_from_env(environ) == EngineConfig(
-        models_dir=Path("/models/from/env"), cache_dir=tmp_path, precision="int8", threads=3, tiles=(96, 280)
+        models_dir=Path("/models/from/env"),
+        cache_dir=tmp_path,
+        precision="int8",
+        threads=3,
+        tiles=(96, 280),
+        window_area=0,
+        window_costs=tmp_path / "costs.json",
     )
     flagged = cli.config_from_env(environ, models_dir=Path("/flag"), threads=1)
     assert (flagged.models_dir, flagged.threads) == (Path("/flag"), 1)
@@ -54,6 +62,7 @@ def test_the_cli_builds_it_from_the_environment_and_its_flags_come_first(tmp_pat
         ("UPSCALE_THREADS", "two", "UPSCALE_THREADS='two' is not a int number"),
         ("UPSCALE_TILE", "128,big", "UPSCALE_TILE='big' is not a int number"),
         ("UPSCALE_PRECISION", "fp16", "Unknown precision 'fp16'"),
+        ("UPSCALE_WINDOW_AREA", "-1", "The window area must be 0 or more"),
         ("UPSCALE_THREADS", "0", None),  # 0 reads as unset: every core
     ],
 )

@@ -1,14 +1,18 @@
 """One job in parts: plan once, run any subset of windows in any process, assemble: the same bytes as whole."""
 
 import io
+import json
+from dataclasses import asdict
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.conftest import configure_engine
 from upscale_worker.engine import EngineError
 from upscale_worker.engine.api import (
     OVERLAP,
+    Pinned,
     assemble,
     finish_file,
     prepare_file,
@@ -44,13 +48,18 @@ def test_it_places_windows_computed_in_any_order_where_the_whole_run_puts_them(s
     assert np.array_equal(out, whole)
 
 
-def test_a_file_run_in_two_processes_parts_equals_the_file_run_whole(tmp_path):
-    """16-bit RGBA: the coordinator pins the plan, a 'helper' runs every other window with it, and the
+def test_a_file_run_in_two_processes_parts_equals_the_file_run_whole(tmp_path, monkeypatch):
+    """16-bit RGBA: the coordinator pins the plan (a window fitted to the picture, not square), a 'helper'
+    whose own choice would differ gets it through JSON and runs every other window with it, and the
     assembled, encoded result has the same bytes as upscale_file's."""
     data = rgba16(150, 110)
     upscale_file(io.BytesIO(data), tmp_path / "whole.png", scale=2)
     coordinator = prepare_file(data, 2)
-    helper = prepare_file(data, 2, pinned=coordinator.pinned)
+    configure_engine(monkeypatch, window_area=0)  # the helper alone would run the 64 tile
+    assert prepare_file(data, 2).cut.win_h == 64
+    pinned = Pinned(**json.loads(json.dumps(asdict(coordinator.pinned))))  # as Job.plan carries it
+    helper = prepare_file(data, 2, pinned=pinned)
+    assert coordinator.pinned.win_h != coordinator.pinned.win_w and helper.cut == coordinator.cut
     assert coordinator.cut.total >= 2
     every = range(coordinator.cut.total)
     interiors = dict(run_windows(helper, every[1::2])) | dict(run_windows(coordinator, every[::2]))

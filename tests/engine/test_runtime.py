@@ -60,7 +60,7 @@ def test_only_one_module_imports_openvino():
 
 
 def test_each_image_gets_the_compiled_tile_that_computes_fewest_pixels(monkeypatch):
-    configure_engine(monkeypatch, tiles=(64, 40))
+    configure_engine(monkeypatch, tiles=(64, 40), window_area=0)  # the tiles only
     used = []
     infer_function = runtime.infer_function
     monkeypatch.setattr(
@@ -92,20 +92,34 @@ def test_without_the_setting_the_tiles_are_128_and_280(monkeypatch):
 
 def test_the_tile_option_overrides_the_environment():
     upscale_array(np.zeros((50, 50, 3), np.uint8), 2, Options(tile=40, precision="f32"))
-    hits = runtime.compiled_window.cache_info().hits
+    hits = runtime.recent_windows.hits
     runtime.compiled_model(
         runtime.models_dir(), 2, "clean", "f32", 40, 40, runtime.threads()
     )  # compiled above: a hit
-    assert runtime.compiled_window.cache_info().hits == hits + 1
+    assert runtime.recent_windows.hits == hits + 1
 
 
-def test_only_the_last_two_image_sized_windows_stay_compiled():
+def test_only_the_last_few_image_sized_windows_stay_compiled(monkeypatch):
     """Each compiled shape holds its own activations: many small image sizes must not pile them up."""
-    upscale_array(np.zeros((100, 100, 3), np.uint8), 2)  # the 64 tile
+    configure_engine(monkeypatch, compiled_windows=2)
+    upscale_array(np.zeros((100, 100, 3), np.uint8), 2, Options(tile=TILE))  # the 64 tile
     for side in (20, 21, 22):  # each smaller than the tile: a window of its own size
         upscale_array(np.zeros((side, side, 3), np.uint8), 2)
-    assert runtime.compiled_window.cache_info().currsize == 2
+    assert len(runtime.recent_windows.models) == 2
     assert runtime.compiled_tile.cache_info().currsize >= 1  # the tile stays
-    misses = runtime.compiled_window.cache_info().misses
+    misses = runtime.recent_windows.misses
     upscale_array(np.zeros((20, 20, 3), np.uint8), 2)  # evicted: compiled again
-    assert runtime.compiled_window.cache_info().misses == misses + 1
+    assert runtime.recent_windows.misses == misses + 1
+
+
+def test_a_worker_alternating_window_shapes_compiles_each_once(monkeypatch):
+    """Six shapes in turn (variants, precisions and sizes, as a worker sees them) stay compiled by default."""
+    configure_engine(monkeypatch, compiled_windows=EngineConfig().compiled_windows)
+    f32, int8, jpeg = Options(precision="f32"), Options(precision="int8"), Options(source="compressed")
+    shapes = [(20, 20, f32), (21, 30, f32), (20, 20, int8), (20, 20, jpeg), (23, 19, int8), (25, 25, jpeg)]
+    for h, w, options in shapes:
+        upscale_array(np.zeros((h, w, 3), np.uint8), 2, options)
+    misses = runtime.recent_windows.misses
+    for h, w, options in shapes * 2:
+        upscale_array(np.zeros((h, w, 3), np.uint8), 2, options)
+    assert runtime.recent_windows.misses == misses

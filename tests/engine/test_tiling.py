@@ -10,8 +10,17 @@ from training.edsr import from_state_dict
 from upscale_worker.engine import Options, api, upscale_array
 from upscale_worker.engine.api import BACK_PROJECTION, BORDER, OVERLAP, PAD
 from upscale_worker.engine.backprojection import back_project
+from upscale_worker.engine.costs import CostTable
 from upscale_worker.engine.pixels import from_model, to_model
-from upscale_worker.engine.tiling import best_tile, computed_pixels, padded, upscale_tiled, windows
+from upscale_worker.engine.tiling import (
+    best_tile,
+    best_window,
+    computed_pixels,
+    fitted_sides,
+    padded,
+    upscale_tiled,
+    windows,
+)
 
 
 def noise(width: int, height: int) -> np.ndarray:
@@ -184,3 +193,70 @@ def test_int8_at_the_engines_tiles_equals_one_window_within_one_level_almost_eve
     assert api.rounds("clean", None) == BACK_PROJECTION > 0  # both back-projected, as a job is
     off = np.abs(tiled.astype(int) - whole).max(axis=2) >= 2
     assert off.mean() < 0.001, f"{100 * off.mean():.3f}% of pixels differ by 2 levels or more"
+
+
+# Windows that fit the picture (issue 19): any side, not only the configured tiles, chosen per image.
+
+COMMON_SIZES = [
+    (640, 480), (800, 600), (1024, 768), (1280, 720), (1280, 960), (1600, 1200), (1920, 1080), (2048, 1536),
+    (2560, 1440), (3000, 2000), (3840, 2160), (4000, 3000), (512, 512), (1080, 1080), (1200, 800),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("length", "overlap", "grid", "low"), [(616, 8, 1, 64), (1014, 8, 6, 120), (90, 8, 1, 40)]
+)
+def test_each_fitted_side_cuts_its_axis_into_one_more_window(length, overlap, grid, low):
+    sides = fitted_sides(length, overlap, grid, low)
+    assert sides[0] == length and all(side % grid == 0 for side in sides)
+    for n, side in enumerate(sides, start=1):
+        assert len(windows(length, side, overlap, grid)) == n
+        if side - grid >= low:  # the smallest such side: one grid step less needs another window
+            assert len(windows(length, side - grid, overlap, grid)) > n
+
+
+def geometric_mean(values):
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def test_fitted_windows_compute_fewer_pixels_on_common_photo_sizes():
+    """The pair of tiles (128, 280) computes 1.33x a photo's pixels over these sizes; windows fitted to each
+    picture, at most 400 x 400, 1.09x (padded as the engine pads)."""
+
+    def ratio(w, h, area):
+        W, H = w + 2 * PAD, h + 2 * PAD
+        win_h, win_w = best_window(W, H, (128, 280), OVERLAP, 1, area, None, 128)
+        count = len(windows(H, win_h, OVERLAP)) * len(windows(W, win_w, OVERLAP))
+        return count * win_h * win_w / (w * h)
+
+    assert geometric_mean([ratio(w, h, 0) for w, h in COMMON_SIZES]) == pytest.approx(1.334, abs=1e-3)
+    fitted = [ratio(w, h, 400 * 400) for w, h in COMMON_SIZES]
+    assert geometric_mean(fitted) == pytest.approx(1.093, abs=1e-3) and max(fitted) < 1.12
+
+
+def test_a_fitted_window_respects_the_area_and_the_network_grid():
+    win_h, win_w = best_window(1014, 768, (120, 276), OVERLAP, 6, 300 * 300, None, 120)
+    assert win_h * win_w <= 300 * 300 and win_h % 6 == 0 and win_w % 6 == 0 and min(win_h, win_w) >= 120
+
+
+def test_a_cost_table_that_finds_large_windows_slow_gets_smaller_ones():
+    """Where the time per pixel grows with the side (as measured on AMX), fewer pixels are not the cheapest."""
+    table = CostTable(((128, 128 * 128 * 1.0), (400, 400 * 400 * 3.0)))  # ms: 3x the time per pixel at 400
+    by_pixels = best_window(1016, 766, (128, 280), OVERLAP, 1, 400 * 400, None, 128)
+    by_cost = best_window(1016, 766, (128, 280), OVERLAP, 1, 400 * 400, table.window_ms, 128)
+    assert by_pixels[0] * by_pixels[1] > 300 * 300 and by_cost[0] * by_cost[1] < 200 * 200
+
+
+@pytest.mark.parametrize("window", [(64, 40), (40, 96), (17, 200)])
+def test_every_pixel_comes_from_the_right_non_square_window(window):
+    img = noise(333, 217)
+    out = upscale_tiled(img, 2, nearest, window, OVERLAP, pad=PAD, border="replicate")
+    assert np.array_equal(out, img.repeat(2, axis=0).repeat(2, axis=1))
+
+
+def test_fitted_windows_equal_one_inference_on_the_whole_image(whole_image_model, monkeypatch):
+    configure_engine(monkeypatch, tiles=(64,), window_area=64 * 96)
+    img = noise(190, 121)
+    tiled = upscale_array(img, 2)
+    whole = untiled(whole_image_model, img, PAD, BORDER, BACK_PROJECTION)
+    assert np.abs(tiled.astype(int) - whole).max() <= 1

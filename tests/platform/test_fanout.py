@@ -20,8 +20,13 @@ from webapp.jobs.services import fanout, web
 from webapp.jobs.services import worker as services
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
-SIZE = 600  # 600x600 at x2 with 128-pixel windows: 36 windows, in 12 parts of 3
-SPLIT = {"FANOUT_MIN_MEGAPIXELS": "0.1", "FANOUT_MAX_PARTS": "12", "UPSCALE_TILE": "128"}
+SIZE = 600  # 600x600 at x2, windows of at most 30,000 pixels: 15 fitted 216 x 136 windows, in 12 parts
+SPLIT = {
+    "FANOUT_MIN_MEGAPIXELS": "0.1",
+    "FANOUT_MAX_PARTS": "12",
+    "UPSCALE_TILE": "128",
+    "UPSCALE_WINDOW_AREA": "30000",  # a window the coordinator pins: not square, no tile
+}
 SLOW = {**SPLIT, "TEST_TILE_DELAY": "0.15"}  # parts long enough to cut one mid-way
 
 

@@ -10,15 +10,17 @@ from typing import BinaryIO
 
 import numpy as np
 
-from upscale_worker.engine import compression, limits, pixels
+from upscale_worker.engine import compression, costs, limits, pixels
 from upscale_worker.engine.compression import Compression
+from upscale_worker.engine.config import current
 from upscale_worker.engine.errors import Cancelled, EngineError
 from upscale_worker.engine.target import Target, smallest_scale
 from upscale_worker.engine.tiling import (
     BORDERS,
     Grid,
     Progress,
-    best_tile,
+    WindowCost,
+    best_window,
     on_grid,
     run_window,
     source_of,
@@ -100,9 +102,7 @@ class Options:
     """Runtime choices; None means the environment's default (see runtime.py)."""
 
     precision: str | None = None
-    tile: int | None = (
-        None  # one tile side for every image; None: per image, the best of runtime.tile_sizes()
-    )
+    tile: int | None = None  # one tile side for every image; None: per image, a tile or a fitted window
     # "auto": the JPEG-aware model for a lossy file below compression.JPEG_QUALITY_THRESHOLD, else the clean
     # one (an array has no file, so auto means clean); "clean" or "compressed" force one (see compression.py).
     source: str = "auto"
@@ -127,6 +127,8 @@ class Plan:
     rounds: int  # of back-projection
     network: str = "edsr"
     geometry: Geometry = Geometry()
+    fitted: bool = True  # windows fitted to each picture too (False: options.tile forces one side)
+    model_sha: str = ""  # the IR's weights' sha256: the window cost table's key (costs.py)
 
 
 def _checked(scale: int, options: Options, found: Compression | None = None) -> Plan:
@@ -163,6 +165,8 @@ def _checked(scale: int, options: Options, found: Compression | None = None) -> 
         rounds(choice.variant, quality) if options.back_projection is None else options.back_projection,
         network,
         geometry,
+        not options.tile,
+        model.entry["sha256"]["bin"],
     )
 
 
@@ -238,7 +242,8 @@ class Pinned:
     variant: str
     precision: str  # f32, bf16 or int8
     inference: str  # the float type the precision's float layers run in: f32 or bf16 (runtime.py)
-    tile: int  # the window side chosen for this image
+    win_h: int  # the window chosen for this image (tiling.best_window): height and width in input pixels
+    win_w: int
     border: str
     rounds: int  # of back-projection
     model: str
@@ -397,20 +402,29 @@ def finish_file(
 
 
 def _pinned(width: int, height: int, scale: int, plan: Plan) -> Pinned:
-    """The plan for one width x height picture: the tile computing the fewest pixels, this CPU's float type,
-    the network's window geometry."""
+    """The plan for one width x height picture: the window costing least (a tile, or fitted to the picture
+    where ``plan.fitted``; weighed by this host's cost table when it has one, else by pixels), this CPU's
+    float type, the network's window geometry."""
     from upscale_worker.engine import runtime
 
     g = plan.geometry
-    w, h = computed_size(width, height, g)
-    tile = best_tile(w, h, plan.tiles, g.overlap, g.grid)
     inference = runtime.inference_type(plan.precision).get_type_name()
+    win_h, win_w = best_window(
+        *computed_size(width, height, g),
+        plan.tiles,
+        g.overlap,
+        g.grid,
+        current().window_area if plan.fitted else 0,
+        _window_cost(plan, inference),
+        max(min(plan.tiles), g.min_tile),
+    )
     return Pinned(
         scale,
         plan.variant,
         plan.precision,
         inference,
-        tile,
+        win_h,
+        win_w,
         g.border,
         plan.rounds,
         plan.model,
@@ -423,9 +437,22 @@ def _pinned(width: int, height: int, scale: int, plan: Plan) -> Pinned:
     )
 
 
+def _window_cost(plan: Plan, inference: str) -> WindowCost | None:
+    """Milliseconds per window from this host's cost table for the plan's model (costs.py), or None (choose
+    by pixels) when it has none."""
+    from upscale_worker.engine import runtime
+
+    table = costs.lookup(
+        current().window_costs, costs.key(runtime.cpu_name(), plan.model_sha, inference, runtime.threads())
+    )
+    return table.window_ms if table else None
+
+
 def _prepared(rgb: np.ndarray, pinned: Pinned, picture: pixels.Picture | None = None) -> Prepared:
     p = pinned
-    cut = window_grid(rgb.shape[0], rgb.shape[1], p.scale, p.tile, p.overlap, p.pad, p.step, p.min_window)
+    cut = window_grid(
+        rgb.shape[0], rgb.shape[1], p.scale, (p.win_h, p.win_w), p.overlap, p.pad, p.step, p.min_window
+    )
     picture = picture or pixels.Picture(rgb, None, False)
     return Prepared(picture, source_of(rgb, cut, p.border), cut, pinned)
 

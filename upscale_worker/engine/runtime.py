@@ -13,7 +13,8 @@ about 0.01 dB and is 6x faster than f32), else f32. Shipped models, Set5 f32 / b
 from __future__ import annotations
 
 import os
-from functools import cache, lru_cache
+from collections import OrderedDict
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -61,6 +62,11 @@ def _core(folder: Path) -> ov.Core:
     core = ov.Core()
     core.set_property({props.cache_dir: str(folder)})
     return core
+
+
+def cpu_name() -> str:
+    """The CPU's model name as OpenVINO reports it (the window cost table's key, costs.py)."""
+    return str(core().get_property("CPU", props.device.full_name))
 
 
 def cpu_has_bf16() -> bool:
@@ -135,7 +141,34 @@ def compiled_tile(
     return _compile(folder, scale, variant, precision, side, side, threads, cache_dir(), inference, network)
 
 
-@lru_cache(maxsize=2)
+class _Recent:
+    """The last ``current().compiled_windows`` compiled window shapes, least recently used dropped first;
+    ``hits`` and ``misses`` count lookups (tests and benchmarks read them)."""
+
+    def __init__(self) -> None:
+        self.models: OrderedDict[tuple, ov.CompiledModel] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def get(self, key: tuple) -> ov.CompiledModel:
+        if key in self.models:
+            self.hits += 1
+            self.models.move_to_end(key)
+            return self.models[key]
+        self.misses += 1
+        folder, scale, variant, precision, height, width, threads, inference, network = key
+        model = _compile(folder, scale, variant, precision, height, width, threads, "", inference, network)
+        self.models[key] = model
+        while len(self.models) > current().compiled_windows:
+            self.models.popitem(last=False)
+        return model
+
+    def clear(self) -> None:
+        self.models.clear()
+
+
+recent_windows = _Recent()
+
+
 def compiled_window(
     folder: Path,
     scale: int,
@@ -147,10 +180,12 @@ def compiled_window(
     inference: str | None = None,
     network: str = "edsr",
 ) -> ov.CompiledModel:
-    """Any other shape (an image smaller than the tile on a side): compiled in about 0.15 s and kept only
-    while it is one of the last two used, so that many image sizes cannot pile up gigabytes; the disk cache
-    would grow with every size seen, so they stay out of it."""
-    return _compile(folder, scale, variant, precision, height, width, threads, "", inference, network)
+    """Any other shape (a window fitted to a picture, or a picture smaller than the tile): compiled in 0.2-0.7
+    s and kept while it is one of the last ``compiled_windows`` used (config.py), so that a worker alternating
+    scales, variants or sizes does not compile again, while many sizes cannot pile up gigabytes of
+    activations; the disk cache would grow with every size seen, so they stay out of it."""
+    key = (folder, scale, variant, precision, height, width, threads, inference, network)
+    return recent_windows.get(key)
 
 
 def _compile(

@@ -1,6 +1,7 @@
-"""Seam-free tiling: a few fixed tile shapes serve every image size, with memory bounded by tile + output.
+"""Seam-free tiling: windows of a bounded size serve every image size, with memory bounded by window + output.
 
-The image is cut into windows of ``tile`` x ``tile`` pixels (shorter where the image is) that lie inside
+The image is cut into windows of ``tile`` pixels, square or (height, width), chosen per image among a few
+configured tile sides and sides fitted to the image (best_window()), shorter where the image is, that lie inside
 it and overlap; from each window only an interior is kept that is at least ``overlap`` pixels from any
 window edge other than the image's own border. The network zero-pads every window edge, as it did at the
 edges of its training patches; inside the image that padding is wrong, but with an overlap at least as
@@ -64,6 +65,59 @@ def best_tile(width: int, height: int, tiles: tuple[int, ...], overlap: int, gri
     return min(sorted(tiles), key=lambda tile: computed_pixels(width, height, tile, overlap, grid))
 
 
+WindowCost = Callable[[int, int], float]  # (window height, width) in input pixels -> cost of one window
+
+
+def fitted_sides(length: int, overlap: int, grid: int = 1, low: int = 1, high: int = 1 << 30) -> list[int]:
+    """Along one axis of ``length`` pixels (a multiple of ``grid``): for each count of windows n = 1, 2, ...,
+    the smallest window side on the grid with which windows() cuts ``length`` into n windows, kept when it
+    lies in low..high (one window, ``length`` itself, needs only to be at most ``high``). windows() needs n windows of side t when
+    (length - t) <= (n - 1) * (t - 2 * overlap - grid + 1), so t = ceil((length + (n - 1) * (2 * overlap +
+    grid - 1)) / n), rounded up to the grid. Sides fall with n towards 2 * overlap; the list stops below
+    ``low`` or below 4 * overlap + grid (a window keeping less than its overlaps wastes over half its work)."""
+    sides, n = [length] if length <= high else [], 2
+    while True:
+        side = -(-(length + (n - 1) * (2 * overlap + grid - 1)) // n)
+        side += (-side) % grid
+        if side < max(low, 4 * overlap + grid):
+            return sides
+        if side <= high and side not in sides:
+            sides.append(side)
+        n += 1
+
+
+def best_window(
+    width: int,
+    height: int,
+    tiles: tuple[int, ...],
+    overlap: int,
+    grid: int = 1,
+    max_area: int = 0,
+    cost: WindowCost | None = None,
+    low: int = 1,
+) -> tuple[int, int]:
+    """The window (height, width) with which an image of width x height (padded, on the grid) costs least:
+    each square side of ``tiles``, and each pair of fitted_sides() of at least ``low`` whose window area is
+    at most ``max_area`` (0: the tiles alone). The cost of a choice is its count of windows times ``cost(h,
+    w)`` of one window (None: its pixels, so the fewest computed pixels win); ties go to fewer pixels, then
+    to the smaller window. Returns the sides cut to the image (a side equal to the image's is one window)."""
+    square = [(min(height, t), min(width, t)) for t in tiles]
+    fitted = [
+        (h, w)
+        for h in fitted_sides(height, overlap, grid, low)
+        for w in fitted_sides(width, overlap, grid, low)
+        if h * w <= max_area
+    ]
+    price = cost or (lambda h, w: float(h * w))
+
+    def total(window: tuple[int, int]) -> tuple[float, int, int]:
+        h, w = window
+        count = len(windows(height, h, overlap, grid)) * len(windows(width, w, overlap, grid))
+        return count * price(h, w), count * h * w, h * w
+
+    return min(dict.fromkeys(square + fitted), key=total)
+
+
 def on_grid(length: int, grid: int = 1, min_window: int = 1) -> int:
     """``length`` extended to at least ``min_window`` and then to a multiple of ``grid``."""
     length = max(length, min_window)
@@ -112,22 +166,24 @@ def window_grid(
     height: int,
     width: int,
     scale: int,
-    tile: int,
+    tile: int | tuple[int, int],
     overlap: int,
     pad: int = 0,
     grid: int = 1,
     min_window: int = 1,
 ) -> Grid:
     """The windows upscale_tiled() runs for a height x width picture padded by ``pad`` on each side, then
-    extended at its bottom and right to ``min_window`` and a multiple of ``grid`` (on_grid()); ``tile`` is cut
-    to a multiple of ``grid``. Raises ValueError when ``tile`` leaves no interior."""
-    tile -= tile % grid
-    if tile - 2 * overlap < grid:
-        raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
+    extended at its bottom and right to ``min_window`` and a multiple of ``grid`` (on_grid()); ``tile`` (one
+    side, or (height, width) of a non-square window) is cut to a multiple of ``grid``. Raises ValueError when
+    ``tile`` leaves no interior on an axis it cuts into several windows."""
+    tile_h, tile_w = (tile, tile) if isinstance(tile, int) else tile
+    tile_h, tile_w = tile_h - tile_h % grid, tile_w - tile_w % grid
     full_h, full_w = (on_grid(n + 2 * pad, grid, min_window) for n in (height, width))
-    rows = _cropped(windows(full_h, tile, overlap, grid), pad, height)
-    cols = _cropped(windows(full_w, tile, overlap, grid), pad, width)
-    win_h, win_w = min(full_h, tile), min(full_w, tile)
+    if any(t < full and t - 2 * overlap < grid for t, full in ((tile_h, full_h), (tile_w, full_w))):
+        raise ValueError(f"tile {tile} leaves no interior with an overlap of {overlap}")
+    rows = _cropped(windows(full_h, tile_h, overlap, grid), pad, height)
+    cols = _cropped(windows(full_w, tile_w, overlap, grid), pad, width)
+    win_h, win_w = min(full_h, tile_h), min(full_w, tile_w)
     return Grid(height, width, scale, pad, win_h, win_w, tuple(rows), tuple(cols), full_h, full_w)
 
 
@@ -156,7 +212,7 @@ def upscale_tiled(
     rgb: np.ndarray,
     scale: int,
     infer: Infer,
-    tile: int,
+    tile: int | tuple[int, int],
     overlap: int,
     progress: Progress = lambda done, total: None,
     cancelled: Callable[[], bool] = lambda: False,
@@ -168,7 +224,8 @@ def upscale_tiled(
 ) -> np.ndarray:
     """Upscale an H x W x 3 uint8/uint16 array window by window, the image first padded by ``pad`` pixels
     of ``border`` (see padded(); none for "zero") and extended by on_grid() at its bottom and right;
-    ``infer`` takes windows of min(that padded side, tile cut to a multiple of ``grid``) on each axis, and
+    ``infer`` takes windows of min(that padded side, tile cut to a multiple of ``grid``) on each axis (``tile``:
+    one side, or a (height, width) pair), and
     each window's output gets ``rounds`` of back-projection onto its input (backprojection.py).
     Returns the same dtype, H x W scale times larger: the padding's output is never stored."""
     pad = pad if BORDERS[border] is not None else 0

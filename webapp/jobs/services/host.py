@@ -41,6 +41,8 @@ def engine_config():
         precision=settings.UPSCALE_PRECISION,
         threads=settings.UPSCALE_THREADS or None,
         tiles=settings.UPSCALE_TILE,
+        window_area=settings.UPSCALE_WINDOW_AREA,
+        window_costs=settings.UPSCALE_WINDOW_COSTS,
         networks=settings.UPSCALE_MODELS,
         default_network=settings.UPSCALE_DEFAULT_NETWORK,
     )
