@@ -3,8 +3,8 @@ claims the oldest claimable row itself (``webapp.jobs.services.worker.claim_next
 which job runs; a bell carries no job id and needs no bookkeeping here.
 
 A lost bell (a flushed broker, a failed publish) costs a wait for the next sweep, which keeps at least as many
-bells waiting as there are claimable jobs; a surplus bell costs its worker one query (docs/operations.md, "The queue and the database row";
-docs/development.md, "The queue: a job-agnostic doorbell").
+bells waiting as there are claimable jobs; a surplus bell costs its worker one query (docs/operations.md,
+"The queue and the database row"; the decision and its numbers: docs/development.md).
 """
 
 import logging
