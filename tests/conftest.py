@@ -369,3 +369,33 @@ def _fresh_cache_and_media(request):
     yield
     for child in Path(settings.MEDIA_ROOT).iterdir():  # folders of kinds, and a file saved at the root
         shutil.rmtree(child, ignore_errors=True) if child.is_dir() else child.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_survives_a_deadlock():
+    """Django empties the tables after each transactional test (one TRUNCATE of them all) while a module's
+    worker processes may be answering a doorbell (SELECT ... FOR UPDATE SKIP LOCKED over jobs and parts);
+    PostgreSQL then breaks the lock cycle by failing one of the two, sometimes the TRUNCATE. The flush is one
+    transaction, rolled back whole, so it is run again (at most three times)."""
+    from django.core.management.base import CommandError
+    from django.db.utils import OperationalError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        for attempt in range(3):
+            try:
+                return original(self)
+            except CommandError as e:
+                if (
+                    attempt == 2
+                    or not isinstance(e.__cause__, OperationalError)
+                    or "deadlock" not in str(e.__cause__)
+                ):
+                    raise
+                time.sleep(0.2)
+
+    TransactionTestCase._fixture_teardown = teardown
+    yield
+    TransactionTestCase._fixture_teardown = original

@@ -19,7 +19,12 @@ WIDTHS = (390, 1280)
 HEIGHTS = {390: 844, 1280: 800}  # a phone's window; a laptop's
 PHOTOS = ROOT.parent / "shared" / "datasets" / "benchmark"
 # The running job: 9 windows of 128 px, each at least 0.5 s, a new partial preview every 0.3 s.
-SLOW = {"UPSCALE_TILE": "128", "TEST_TILE_DELAY": "0.5", "PARTIAL_PREVIEW_INTERVAL": "0.3"}
+SLOW = {
+    "UPSCALE_TILE": "128",
+    "UPSCALE_WINDOW_AREA": "0",
+    "TEST_TILE_DELAY": "0.5",
+    "PARTIAL_PREVIEW_INTERVAL": "0.3",
+}
 
 
 def photo(folder, name, side, fallback):

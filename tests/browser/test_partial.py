@@ -12,6 +12,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 # 300x300 x2 in 128-pixel windows: 9 windows of at least 0.6 s each; a new preview every 0.3 s.
 SLOW = {
     "UPSCALE_TILE": "128",
+    "UPSCALE_WINDOW_AREA": "0",  # the tiles only, not one window fitted to the picture
     "TEST_TILE_DELAY": "0.6",
     "PARTIAL_PREVIEW_INTERVAL": "0.3",
     "FANOUT_MIN_MEGAPIXELS": "1000",

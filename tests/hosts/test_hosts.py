@@ -24,6 +24,7 @@ SETTINGS = {
     "STORAGE_SWEEP_INTERVAL": "2",
     "TEST_TILE_DELAY": "0.1",
     "UPSCALE_TILE": "48",
+    "UPSCALE_WINDOW_AREA": "0",  # the tiles only: windows fitted to 224x224 would be one
     "UPSCALE_THREADS": "1",
     "UPLOADS_PER_MINUTE": "1000",
     "MAX_QUEUED_JOBS_PER_USER": "200",

@@ -14,7 +14,12 @@ from webapp.jobs.models import Job
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 # 300x300 x2 with 128-pixel windows: 9 windows, one every 0.3 s at least; a preview every 0.2 s.
-SLOW = {"UPSCALE_TILE": "128", "TEST_TILE_DELAY": "0.3", "PARTIAL_PREVIEW_INTERVAL": "0.2"}
+SLOW = {
+    "UPSCALE_TILE": "128",
+    "UPSCALE_WINDOW_AREA": "0",
+    "TEST_TILE_DELAY": "0.3",
+    "PARTIAL_PREVIEW_INTERVAL": "0.2",
+}
 WHOLE = {**SLOW, "FANOUT_MIN_MEGAPIXELS": "1000"}
 IN_PARTS = {**SLOW, "FANOUT_MIN_MEGAPIXELS": "0.01", "FANOUT_MAX_PARTS": "3"}
 
