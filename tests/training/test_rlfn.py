@@ -94,3 +94,33 @@ def images_folder(tmp_path: Path) -> Path:
     for i in range(6):
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
     return folder
+
+
+def test_it_starts_x3_from_the_x2_body_and_leaves_the_upsampler_its_own():
+    x3 = rlfn.RLFN(3)
+    fresh_upsampler = x3.upsampler[0].weight.clone()
+    copied = x3.load_body_from(published(2))
+    state = x3.state_dict()
+    assert copied == len(state) - 2  # all but the upsampler's weight and bias
+    assert torch.equal(state["block_3.esa.conv2.weight"], published(2)["block_3.esa.conv2.weight"])
+    assert torch.equal(x3.upsampler[0].weight, fresh_upsampler)
+
+
+def test_it_fits_the_upsampler_to_the_least_squares_optimum():
+    torch.manual_seed(0)
+    model = rlfn.RLFN(3, grid=True)
+    model.load_body_from(published(2))
+    hr = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 72, 72).mul(255), 5, 1, 2)
+    lr = torch.nn.functional.avg_pool2d(hr, 3)  # a degradation the fit can learn to undo in part
+    mse = lambda: float((model(lr) - hr).pow(2).mean())  # noqa: E731
+    with torch.no_grad():
+        before = mse()
+        rms = rlfn.fit_upsampler(model, lr, hr, ridge=0)
+        fitted = mse()
+        assert fitted < before / 10 and abs(fitted**0.5 - rms) < 1e-3 * rms
+        for name in ("weight", "bias"):  # any step away from the fit is worse
+            param = getattr(model.upsampler[0], name)
+            step = torch.randn_like(param) * 1e-3
+            param += step
+            assert mse() > fitted
+            param -= step
