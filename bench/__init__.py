@@ -10,6 +10,7 @@ training/export.py; while a benchmark times something, the background training (
 
 BENCHMARKS = [
     "engine_peers",
+    "network_precision",
     "engine_peak",
     "engine_overhead",
     "intel_peer",
