@@ -124,3 +124,16 @@ def test_it_fits_the_upsampler_to_the_least_squares_optimum():
             param += step
             assert mse() > fitted
             param -= step
+
+
+def test_the_shipped_int8_twin_keeps_the_searched_layers_in_float():
+    import openvino as ov
+
+    from training import export
+    from upscale_worker.engine.config import REPO_ROOT
+
+    int8 = export.int8_convs(ov.Core().read_model(REPO_ROOT / "models" / "rlfn_x2_int8.xml"))
+    searched = set(export.RLFN_ACCURACY_CONTROL[2])
+    assert "block_2.c1_r" in int8 and "block_6.c3_r" in int8  # the body's convs run int8
+    assert not int8 & (searched | {"conv_1", "upsampler.0"})
+    assert not [name for name in int8 if ".esa." in name]
