@@ -173,7 +173,14 @@ def describe(model: EDSR | rlfn.RLFN, jpeg: bool) -> tuple[str, dict]:
             f"RLFN ({model.blocks} residual local feature blocks, {rlfn.FEATURES} features, ESA "
             f"{rlfn.ESA_CHANNELS} channels; attention map resized by a fixed x{rlfn.GRID})"
         )
-        source = {k: v.format(scale=model.scale) for k, v in RLFN_SOURCE.items()}
+        # The authors published x2 and x4; another scale starts from their x2 body (train.py --init-from).
+        published = model.scale in rlfn.PUBLISHED_SCALES
+        source = {k: v.format(scale=model.scale if published else 2) for k, v in RLFN_SOURCE.items()}
+        if not published:
+            source["source"] += (
+                f" (the body; the x{model.scale} upsampler fitted by least squares and the whole network "
+                "fine-tuned here: training/train.py --init-from)"
+            )
         return "rlfn" + suffix, {
             "network": "rlfn",
             "architecture": architecture,

@@ -30,6 +30,7 @@ from upscale_worker.engine.config import REPO_ROOT
 # The authors' files (see ../shared/weights/SOURCES.md); UPSCALE_SHARED_DIR where ../shared lies elsewhere.
 SHARED = Path(os.environ.get("UPSCALE_SHARED_DIR") or REPO_ROOT.parent / "shared")
 PUBLISHED = SHARED / "weights" / "rlfn"
+PUBLISHED_SCALES = (2, 4)  # the authors' rlfn_x2.pth and rlfn_x4.pth
 FEATURES, BLOCKS, ESA_CHANNELS = 52, 6, 16
 NEGATIVE_SLOPE = 0.05
 # ESA's grid: a stride-2 conv then a stride-3 pool, so one coarse cell per 6 input pixels.
