@@ -11,6 +11,7 @@ training/export.py; while a benchmark times something, the background training (
 BENCHMARKS = [
     "engine_peers",
     "networks",
+    "network_precision",
     "engine_peak",
     "window_cache",
     "engine_overhead",

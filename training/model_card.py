@@ -15,8 +15,19 @@ from pathlib import Path
 from training.blocks import DOCS, write_block
 from upscale_worker.engine import EngineError, Options, runtime
 from upscale_worker.engine.compression import JPEG_QUALITY_THRESHOLD
-from upscale_worker.engine.models import VARIANT_NAMES, VARIANTS, entries_for, find_model, measured_psnr
-from upscale_worker.evaluate import evaluate, mean_row
+from upscale_worker.engine.models import (
+    NETWORK_NAMES,
+    VARIANT_NAMES,
+    VARIANTS,
+    available_scales,
+    entries_for,
+    find_model,
+    int8_is_faithful,
+    measured_psnr,
+    read_manifest,
+    write_manifest,
+)
+from upscale_worker.evaluate import Row, evaluate, mean_row
 
 ROOT = Path(__file__).resolve().parent.parent
 SETS = ("Set5", "Set14", "B100")
@@ -27,32 +38,85 @@ PAPER = {
     "Set14": {2: 33.57, 3: 30.28, 4: 28.58},
     "B100": {2: 32.16, 3: 29.08, 4: 27.57},
 }
+# RLFN's published weights on the paper's protocol (PyTorch f32, issue 23), the bar its rows are read against.
+PAPER_RLFN = {
+    "Set5": {2: 38.08, 4: 32.24},
+    "Set14": {2: 33.72, 4: 28.62},
+    "B100": {2: 32.24, 4: 27.61},
+}
 FIRST_BAR_SET5 = {2: 37.0, 3: 33.3, 4: 31.0}
 FIRST_BAR_FRACTION = 0.65
 
 
-def measure(benchmarks: Path, precision: str | None) -> dict:
+# Each cell measured, keyed by what decides it (network, set, scale, precision, the model file's sha256 and
+# the CPU's bf16): a card regenerated after one model changes measures only that model's cells again.
+CELLS = ROOT / "models" / "card_cells.json"
+
+
+def measure(
+    benchmarks: Path,
+    precision: str | None,
+    network: str = "edsr",
+    scales: tuple[int, ...] = SCALES,
+    cache: Path | None = CELLS,
+) -> dict:
+    """(set, scale) -> the evaluate tool's mean Row for ``network`` at ``precision`` (None: the engine's
+    default for each scale on this CPU); bicubic alone where the network has no model for the scale. Cells
+    whose key is in ``cache`` are read from it, the others measured and added."""
+    known = json.loads(cache.read_text()) if cache and cache.exists() else {}
     cells = {}
     for name in SETS:
-        for scale in SCALES:
+        for scale in scales:
+            chosen = precision or runtime.precision(scale, "clean", network)
             try:
-                find_model(scale, precision or runtime.precision(scale))
-                options = Options(precision=precision)
+                model = find_model(scale, chosen, network=network)
+                options, model_id = (
+                    Options(precision=precision, network=network),
+                    model.entry["sha256"]["bin"],
+                )
             except EngineError:  # no model for this scale yet: bicubic only
-                options = None
-            mean = mean_row(evaluate(benchmarks / name, scale, options))
+                options, model_id = None, "bicubic"
+            key = f"{network}/{name}/x{scale}/{chosen}/{model_id}/bf16={runtime.cpu_has_bf16()}"
+            if key not in known:
+                known[key] = list(mean_row(evaluate(benchmarks / name, scale, options)).__dict__.values())
+                if cache:
+                    cache.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+            mean = Row(*known[key])
             cells[(name, scale)] = mean
-            print(f"{name} x{scale}: bicubic {mean.bicubic_psnr:.2f}, ours {mean.psnr:.2f}", flush=True)
+            print(f"{name} x{scale}: bicubic {mean.bicubic_psnr:.2f}, {network} {mean.psnr:.2f}", flush=True)
     return cells
 
 
-def training_facts() -> dict:
-    """{(scale, variant): the run's meta.json} for the clean runs (training/runs/xN) and the JPEG-aware
-    twins (training/runs/xN-jpeg) that exist."""
+def measure_jpeg_sets(benchmarks: Path, sets: list[str], qualities: tuple[int, ...] = (50, 75, 90)) -> None:
+    """Add ``sets`` to the ``psnr_by_quality`` of every network's JPEG-aware entries in the manifest (bicubic,
+    the clean and the JPEG-aware model on the same decoded JPEG LR, each at the engine's default precision),
+    as training.export --variant jpeg --evaluate measures Set5 and the held-out images."""
+    from training.export import measure_by_quality
+
+    folder = runtime.models_dir()
+    for network in NETWORK_NAMES:
+        for scale in available_scales(folder, network):
+            if not entries_for(scale, "jpeg", folder, network):
+                continue
+            table = measure_by_quality(
+                folder, scale, list(qualities), [benchmarks / s for s in sets], network
+            )
+            manifest = read_manifest(folder)
+            for entry in manifest["models"]:
+                same = entry["scale"] == scale and entry.get("network", "edsr") == network
+                if same and entry.get("variant") == "jpeg":
+                    entry.setdefault("psnr_by_quality", {}).update(table)
+            write_manifest(manifest, folder)
+
+
+def training_facts(network: str = "edsr") -> dict:
+    """{(scale, variant): the run's meta.json} for the clean runs (training/runs/xN, RLFN's rlfn-xN) and
+    the JPEG-aware twins (training/runs/xN-jpeg, rlfn-xN-jpeg) that exist."""
+    prefix = "" if network == "edsr" else f"{network}-"
     facts = {}
     for scale in SCALES:
         for variant, suffix in (("clean", ""), ("jpeg", "-jpeg")):
-            meta = ROOT / "training" / "runs" / f"x{scale}{suffix}" / "meta.json"
+            meta = ROOT / "training" / "runs" / f"{prefix}x{scale}{suffix}" / "meta.json"
             if meta.exists():
                 facts[scale, variant] = json.loads(meta.read_text())
     return facts
@@ -85,8 +149,12 @@ def training_table(facts: dict) -> str:
     for (scale, variant), m in sorted(facts.items()):
         name = f"x{scale}" + (" JPEG-aware" if variant == "jpeg" else "")
         start = (
-            f"the clean x{scale} weights"
+            "the authors' weights"
+            if "/weights/rlfn/" in m.get("init_weights", "")
+            else f"the clean x{scale} weights"
             if m.get("init_weights")
+            else "the authors' x2 body, the upsampler fitted by least squares"
+            if m.get("upsampler_fit")
             else "the x2 body"
             if m.get("init_from")
             else "scratch"
@@ -103,7 +171,7 @@ def training_table(facts: dict) -> str:
     return "\n".join(lines)
 
 
-def precision_table() -> str:
+def precision_table(network: str = "edsr") -> str:
     """PSNR of each precision as the export measured it, per image set, and the one the engine runs by default."""
     lines = [
         "| scale | model | image set | f32 | bf16 | int8 | engine default |",
@@ -111,19 +179,19 @@ def precision_table() -> str:
     ]
     for scale in SCALES:
         for variant in VARIANTS:  # the JPEG-aware model measured on JPEG inputs (its entry's psnr_input)
-            for image_set, psnr in measured_psnr(scale, variant=variant).items():
+            for image_set, psnr in measured_psnr(scale, variant=variant, network=network).items():
                 cells = [
                     f"{psnr[p]:.3f} ({psnr[p] - psnr['f32']:+.3f})" if p in psnr and "f32" in psnr else "-"
                     for p in ("f32", "bf16", "int8")
                 ]
                 lines.append(
                     f"| x{scale} | {VARIANT_NAMES[variant]} | {image_set} | {' | '.join(cells)} | "
-                    f"{runtime.precision(scale, variant)} |"
+                    f"{runtime.precision(scale, variant, network)} |"
                 )
     return "\n".join(lines)
 
 
-def jpeg_table() -> str:
+def jpeg_table(network: str = "edsr") -> str:
     """Per scale, image set and JPEG quality: bicubic, the clean and the JPEG-aware model on the same decoded
     JPEG LR, as training.export --variant jpeg measured them, and what `auto` runs at that quality."""
     lines = [
@@ -132,7 +200,12 @@ def jpeg_table() -> str:
     ]
     for scale in SCALES:
         by_quality = next(
-            (e["psnr_by_quality"] for e in entries_for(scale, "jpeg") if "psnr_by_quality" in e), {}
+            (
+                e["psnr_by_quality"]
+                for e in entries_for(scale, "jpeg", network=network)
+                if "psnr_by_quality" in e
+            ),
+            {},
         )
         for image_set, cells in by_quality.items():
             for quality, c in sorted(cells.items(), key=lambda kv: int(kv[0])):
@@ -144,6 +217,88 @@ def jpeg_table() -> str:
                     f"{gain(c.get('jpeg'))} | {auto}: {gain(ran)} |"
                 )
     return "\n".join(lines) if len(lines) > 2 else "No JPEG-aware model has been exported yet."
+
+
+def side_by_side(edsr: dict, rlfn: dict) -> str:
+    """Per set and RLFN scale: bicubic, EDSR and RLFN each at the engine's default precision on this CPU, their
+    difference, and RLFN's published weights on the paper's protocol (PAPER_RLFN)."""
+    lines = [
+        "| set | scale | bicubic | EDSR (PSNR / SSIM) | RLFN (PSNR / SSIM) | RLFN - EDSR | RLFN published, paper's protocol |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, scale in rlfn:
+        e, r = edsr[(name, scale)], rlfn[(name, scale)]
+        paper = PAPER_RLFN[name].get(scale)  # none at x3: the authors published x2 and x4
+        lines.append(
+            f"| {name} | x{scale} | {r.bicubic_psnr:.2f} / {r.bicubic_ssim:.4f} | {e.psnr:.2f} / {e.ssim:.4f} | "
+            f"**{r.psnr:.2f}** / {r.ssim:.4f} | {r.psnr - e.psnr:+.2f} dB | {f'{paper:.2f}' if paper else '-'} |"
+        )
+    return "\n".join(lines)
+
+
+def default_per_cpu(network: str, scales: list[int]) -> str:
+    """The engine's precision rule (runtime.precision) for ``network`` per CPU family, from the manifest."""
+    faithful = [s for s in scales if int8_is_faithful(s, runtime.models_dir(), "clean", network)]
+    other = [s for s in scales if s not in faithful]
+    here = "this CPU has native bf16" if runtime.cpu_has_bf16() else "this CPU has no native bf16"
+    lines = []
+    if faithful:
+        lines.append(f"- x{', x'.join(map(str, faithful))}: **int8** on every CPU (the twin holds 0.05 dB).")
+    if other:
+        lines.append(
+            f"- x{', x'.join(map(str, other))}: the int8 twin misses 0.05 dB, so **bf16** where the CPU runs it "
+            "natively (AVX-512 bf16 or AMX: Intel Xeon Sapphire Rapids and later, AMD Zen 4 and later) and "
+            f"**f32** elsewhere (AVX2 only, e.g. the AMD EPYC of earlier rounds); {here}."
+        )
+    return "\n".join(lines)
+
+
+def rlfn_section(edsr: dict, rlfn: dict) -> list[str]:
+    """The card's RLFN part, every table from measurements: this run's, the manifest's and the runs'."""
+    scales = available_scales(runtime.models_dir(), "rlfn")
+    defaults = ", ".join(f"x{s} {runtime.precision(s, 'clean', 'rlfn')}" for s in scales)
+    return [
+        f"## RLFN (issue 23): `rlfn_x{'`, `rlfn_x'.join(map(str, scales))}` and their twins",
+        "",
+        "RLFN (Kong et al., CVPR 2022 workshops, arXiv 2205.07514), written in `training/rlfn.py` from the paper, "
+        "with the **authors' published weights** (bytedance/RLFN `model_zoo/rlfn_x{2,4}.pth`, Apache-2.0: "
+        "`LICENSE-RLFN`, `NOTICE-RLFN`). The authors trained them on **DIV2K + Flickr2K** (research datasets "
+        "whose own terms differ from the weights' licence), so an operator can judge; `UPSCALE_MODELS=edsr` "
+        "leaves RLFN out. The engine runs the seam-free variant (attention map resized by a fixed x6, see "
+        "docs/rlfn.md). Chosen with `--network rlfn` / `network=rlfn`.",
+        "",
+        "### Quality beside EDSR",
+        "",
+        f"Same protocol and engine as the table above, each network at the engine's default precision here "
+        f"(RLFN: {defaults}; its border: "
+        "zeros, the grid's extension reflected). The last column is the published weights in PyTorch f32 on "
+        "the paper's protocol (no tiling, no border), for reference.",
+        "",
+        side_by_side(edsr, rlfn),
+        "",
+        "### Precision: the default per CPU family",
+        "",
+        default_per_cpu("rlfn", scales),
+        "",
+        "Measured by `training.export --evaluate` (PSNR in dB, difference to f32). The int8 twin keeps the first "
+        "conv, every attention branch, the upsampler and the skip adds in float (`training/export.py`, "
+        "`RLFN_FLOAT_OPS`). Speed of each precision on this CPU: docs/benchmarks.md, block `network-precision`; "
+        "on the 2-core AMD EPYC (AVX2, load 12-15) of the earlier round, 1280x720 at x4 through the CLI: EDSR "
+        "int8 206.6 / 154.0 s, RLFN f32 66.0 / 70.2 s.",
+        "",
+        precision_table("rlfn"),
+        "",
+        "### Compressed inputs (RLFN's JPEG-aware twins)",
+        "",
+        "As for EDSR above: the same decoded JPEG LR for bicubic, clean RLFN and its JPEG-aware twin.",
+        "",
+        jpeg_table("rlfn"),
+        "",
+        "### Trained here",
+        "",
+        training_table(training_facts("rlfn")),
+        "",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,9 +313,18 @@ def main(argv: list[str] | None = None) -> None:
         default=ROOT / "training" / "model_card_notes.md",
         help="hand-written part of the card, appended as it is",
     )
+    p.add_argument(
+        "--jpeg-sets",
+        default="",
+        help="comma-separated benchmark sets to add to the JPEG tables first (e.g. Set14,B100; slow)",
+    )
     args = p.parse_args(argv)
+    if args.jpeg_sets:
+        measure_jpeg_sets(args.benchmarks, args.jpeg_sets.split(","))
     precision = args.precision or "default: " + ", ".join(f"x{s} {runtime.precision(s)}" for s in SCALES)
     cells = measure(args.benchmarks, args.precision)
+    rlfn_scales = tuple(available_scales(runtime.models_dir(), "rlfn"))
+    rlfn_cells = measure(args.benchmarks, args.precision, "rlfn", rlfn_scales) if rlfn_scales else {}
     card = [
         "# Model card: EDSR-baseline x2, x3, x4",
         "",
@@ -216,13 +380,20 @@ def main(argv: list[str] | None = None) -> None:
         jpeg_table(),
         "",
     ]
+    if rlfn_cells:
+        card += rlfn_section(cells, rlfn_cells)
     if args.notes.exists():
         card.append(args.notes.read_text())
     (ROOT / "models" / "README.md").write_text("\n".join(card))
     write_block(
         "model-card",
         f"Engine precision {precision}; details, training and the way to the paper's numbers "
-        f"in [models/README.md](../models/README.md).\n\n{table(cells)}",
+        f"in [models/README.md](../models/README.md).\n\n{table(cells)}"
+        + (
+            f"\n\nRLFN beside EDSR (issue 23), each at its default precision:\n\n{side_by_side(cells, rlfn_cells)}"
+            if rlfn_cells
+            else ""
+        ),
         DOCS / "models.md",
     )
     print(f"wrote {ROOT / 'models' / 'README.md'}")

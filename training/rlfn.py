@@ -30,6 +30,7 @@ from upscale_worker.engine.config import REPO_ROOT
 # The authors' files (see ../shared/weights/SOURCES.md); UPSCALE_SHARED_DIR where ../shared lies elsewhere.
 SHARED = Path(os.environ.get("UPSCALE_SHARED_DIR") or REPO_ROOT.parent / "shared")
 PUBLISHED = SHARED / "weights" / "rlfn"
+PUBLISHED_SCALES = (2, 4)  # the authors' rlfn_x2.pth and rlfn_x4.pth
 FEATURES, BLOCKS, ESA_CHANNELS = 52, 6, 16
 NEGATIVE_SLOPE = 0.05
 # ESA's grid: a stride-2 conv then a stride-3 pool, so one coarse cell per 6 input pixels.
@@ -101,11 +102,51 @@ class RLFN(nn.Module):
         self.upsampler = nn.Sequential(conv3(feats, 3 * scale * scale), nn.PixelShuffle(scale))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.upsampler(self.body(x))
+
+    def body(self, x: torch.Tensor) -> torch.Tensor:
+        """Everything before the upsampler: N x 3 x H x W -> N x feats x H x W (the same at every scale)."""
         features = self.conv_1(x)
         out = features
         for i in range(1, self.blocks + 1):
             out = getattr(self, f"block_{i}")(out)
-        return self.upsampler(self.conv_2(out) + features)
+        return self.conv_2(out) + features
+
+    def load_body_from(self, other_state: dict[str, torch.Tensor]) -> int:
+        """Copy every tensor but the upsampler's from another scale's state dict (EDSR's x2 -> x3 start);
+        returns how many were copied."""
+        own = self.state_dict()
+        shared = {k: v for k, v in other_state.items() if not k.startswith(UPSAMPLER) and k in own}
+        own.update(shared)
+        self.load_state_dict(own)
+        return len(shared)
+
+
+UPSAMPLER = "upsampler.0."
+
+
+@torch.no_grad()
+def fit_upsampler(model: RLFN, lr: torch.Tensor, hr: torch.Tensor, ridge: float = 1e-3) -> float:
+    """Set the upsampler's conv (3x3, feats -> 3 s^2, then the pixel shuffle) to the least-squares fit of
+    ``hr`` from the body's features of ``lr``, the body held as it is: with a body from another scale this
+    starts training where a random upsampler would need thousands of iterations.
+
+    ``lr``: N x 3 x h x w float in 0..255; ``hr``: N x 3 x sh x sw, the same range. The conv is linear in
+    its 9 * feats inputs (im2col, ``F.unfold``), so the fit solves the normal equations (A^T A + ridge *
+    trace/n I) w = A^T t in float64, A the unfolded features with a column of ones (the bias), t the HR
+    pixels pixel-unshuffled to 3 s^2 channels. Returns the fit's RMS error in grey levels.
+    """
+    conv, s = model.upsampler[0], model.scale
+    features = model.body(lr).double()
+    a = F.unfold(features, 3, padding=1).transpose(1, 2).reshape(-1, conv.in_channels * 9)
+    a = torch.cat([a, torch.ones(len(a), 1, dtype=a.dtype)], 1)
+    t = F.pixel_unshuffle(hr.double(), s).flatten(2).transpose(1, 2).reshape(len(a), -1)
+    gram = a.T @ a
+    gram += ridge * gram.diagonal().mean() * torch.eye(len(gram), dtype=gram.dtype)
+    w = torch.linalg.solve(gram, a.T @ t)
+    conv.weight.copy_(w[:-1].T.reshape(conv.weight.shape))
+    conv.bias.copy_(w[-1])
+    return float((a @ w - t).pow(2).mean().sqrt())
 
 
 def scale_of(state: dict[str, torch.Tensor]) -> int:

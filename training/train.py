@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from training import rlfn
 from training.data import (
     JpegDegradation,
     PatchSampler,
@@ -267,6 +268,21 @@ def build(args: argparse.Namespace, run: Run) -> tuple[nn.Module, torch.optim.Op
     return model, opt, meta
 
 
+# Patches the least-squares start of an RLFN upsampler is fitted on (about 55k LR pixels at 48x48: 0.2 GB).
+UPSAMPLER_FIT_PATCHES = 24
+
+
+def start_upsampler(model: nn.Module, sampler: PatchSampler, args: argparse.Namespace, meta: dict) -> None:
+    """RLFN from another scale's body (--init-from): its new upsampler starts as the least-squares fit on
+    training patches (rlfn.fit_upsampler) rather than at random."""
+    lr_np, hr_np = sampler.batch(UPSAMPLER_FIT_PATCHES)
+    model.to(memory_format=torch.contiguous_format)
+    rms = rlfn.fit_upsampler(model.cpu(), torch.from_numpy(lr_np), torch.from_numpy(hr_np))
+    model.to(args.device, memory_format=torch.channels_last)
+    meta["upsampler_fit"] = f"least squares on {UPSAMPLER_FIT_PATCHES} training patches, RMS {rms:.2f} levels"
+    print(meta["upsampler_fit"], flush=True)
+
+
 def learning_rate(args: argparse.Namespace, iteration: int, minutes: float = 0.0) -> float:
     steps = [int(s) for s in args.decay.split(",") if s]
     at_minutes = [float(m) for m in args.decay_minutes.split(",") if m]
@@ -337,6 +353,8 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed + meta["iteration"],
         degradation=degradation,
     )
+    if args.arch == "rlfn" and args.init_from and meta["iteration"] == 0 and "upsampler_fit" not in meta:
+        start_upsampler(model, sampler, args, meta)
     autocast = torch.autocast(device_type=args.device.split(":")[0], dtype=torch.bfloat16, enabled=args.bf16)
     loss_fn = nn.L1Loss()
     started = time.monotonic()

@@ -340,7 +340,7 @@ def parser() -> argparse.ArgumentParser:
         sub.add_argument(
             "--network",
             choices=NETWORKS,
-            help="edsr (the product's model) or rlfn (faster, sharper; x2 and x4 only); "
+            help="edsr (the product's model) or rlfn (sharper; the scales its models cover); "
             "default: UPSCALE_DEFAULT_NETWORK, else edsr",
         )
     return p

@@ -76,3 +76,21 @@ def test_the_cli_takes_the_network_and_refuses_a_scale_it_lacks_in_one_line(with
     assert "rlfn_x2" in capsys.readouterr().out
     assert main(["upscale", str(src), str(tmp_path / "b.png"), "--scale", "4", "--network", "rlfn"]) == 1
     assert capsys.readouterr().err.endswith("error: Upscaling x4 is not available yet (available: x2).\n")
+
+
+def test_rlfn_runs_bf16_where_the_cpu_has_it_natively_and_f32_elsewhere(shipped_models, monkeypatch):
+    from pathlib import Path
+
+    from upscale_worker.engine import runtime
+    from upscale_worker.engine.models import int8_is_faithful
+
+    configure_engine(monkeypatch, models_dir=shipped_models, precision=None)
+    flags = set(Path("/proc/cpuinfo").read_text().split())
+    if flags & {"avx512_bf16", "amx_bf16"}:  # OpenVINO sees what the CPU's flags say (this Xeon: AMX)
+        assert runtime.cpu_has_bf16()
+    for scale in (2, 4):
+        assert not int8_is_faithful(scale, shipped_models, "clean", "rlfn")  # the manifest's measurement
+        assert runtime.precision(scale, "clean", "rlfn") == ("bf16" if runtime.cpu_has_bf16() else "f32")
+        assert runtime.precision(scale, "clean", "edsr") == "int8"  # EDSR's twin holds 0.05 dB
+    monkeypatch.setattr(runtime, "cpu_has_bf16", lambda: False)  # an AVX2 CPU
+    assert runtime.precision(4, "clean", "rlfn") == "f32"

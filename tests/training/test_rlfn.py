@@ -94,3 +94,47 @@ def images_folder(tmp_path: Path) -> Path:
     for i in range(6):
         Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / f"img{i}.png")
     return folder
+
+
+def test_it_starts_x3_from_the_x2_body_and_leaves_the_upsampler_its_own():
+    x3 = rlfn.RLFN(3)
+    fresh_upsampler = x3.upsampler[0].weight.clone()
+    copied = x3.load_body_from(published(2))
+    state = x3.state_dict()
+    assert copied == len(state) - 2  # all but the upsampler's weight and bias
+    assert torch.equal(state["block_3.esa.conv2.weight"], published(2)["block_3.esa.conv2.weight"])
+    assert torch.equal(x3.upsampler[0].weight, fresh_upsampler)
+
+
+def test_it_fits_the_upsampler_to_the_least_squares_optimum():
+    torch.manual_seed(0)
+    model = rlfn.RLFN(3, grid=True)
+    model.load_body_from(published(2))
+    model.double()  # float64 throughout: a step off the optimum must show above the rounding
+    hr = torch.nn.functional.avg_pool2d(torch.rand(4, 3, 72, 72, dtype=torch.float64).mul(255), 5, 1, 2)
+    lr = torch.nn.functional.avg_pool2d(hr, 3)  # a degradation the fit can learn to undo in part
+    mse = lambda: float((model(lr) - hr).pow(2).mean())  # noqa: E731
+    with torch.no_grad():
+        before = mse()
+        rms = rlfn.fit_upsampler(model, lr, hr, ridge=0)
+        fitted = mse()
+        assert fitted < before / 10 and abs(fitted**0.5 - rms) < 1e-3 * rms
+        for name in ("weight", "bias"):  # any step away from the fit is worse
+            param = getattr(model.upsampler[0], name)
+            step = torch.randn_like(param) * 1e-2
+            param += step
+            assert mse() > fitted
+            param -= step
+
+
+def test_the_shipped_int8_twin_keeps_the_searched_layers_in_float():
+    import openvino as ov
+
+    from training import export
+    from upscale_worker.engine.config import REPO_ROOT
+
+    int8 = export.int8_convs(ov.Core().read_model(REPO_ROOT / "models" / "rlfn_x2_int8.xml"))
+    searched = set(export.RLFN_ACCURACY_CONTROL[2])
+    assert "block_2.c1_r" in int8 and "block_6.c3_r" in int8  # the body's convs run int8
+    assert not int8 & (searched | {"conv_1", "upsampler.0"})
+    assert not [name for name in int8 if ".esa." in name]
