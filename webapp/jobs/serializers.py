@@ -62,7 +62,7 @@ class JobSerializer(serializers.ModelSerializer):
             "source": {
                 "help_text": "What was asked: auto (from the file's compression), clean or compressed."
             },
-            "network": {"help_text": "The network asked for: edsr or rlfn (fast and sharp; x2 and x4 only)."},
+            "network": {"help_text": "The network asked for: edsr or rlfn (fast and sharp)."},
             "model": {"help_text": "The model that ran; empty until a worker ran the job."},
             "variant": {"help_text": "The variant that ran: clean or jpeg (JPEG-aware); empty until then."},
             "model_choice": {"help_text": "Why that variant ran."},
@@ -132,8 +132,9 @@ SOURCE_HELP = (
     "one; clean or compressed: force either"
 )
 NETWORK_HELP = (
-    "edsr (the product's model) or rlfn (fast and sharp; x2 and x4 only: other scales are refused with "
-    "code unsupported_network); default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
+    "edsr (the product's model) or rlfn (fast and sharp); a scale the network lacks where this server "
+    "installed it (UPSCALE_MODELS, the manifest) is refused with code unsupported_network, never switched; "
+    "default: the server's (UPSCALE_DEFAULT_NETWORK, else edsr)"
 )
 
 
