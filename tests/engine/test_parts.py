@@ -57,7 +57,7 @@ def test_a_file_run_in_two_processes_parts_equals_the_file_run_whole(tmp_path, m
     coordinator = prepare_file(data, 2)
     configure_engine(monkeypatch, window_area=0)  # the helper alone would run the 64 tile
     assert prepare_file(data, 2).cut.win_h == 64
-    pinned = Pinned(**json.loads(json.dumps(asdict(coordinator.pinned))))  # as Job.plan carries it
+    pinned = Pinned.from_dict(json.loads(json.dumps(asdict(coordinator.pinned))))  # as Job.plan carries it
     helper = prepare_file(data, 2, pinned=pinned)
     assert coordinator.pinned.win_h != coordinator.pinned.win_w and helper.cut == coordinator.cut
     assert coordinator.cut.total >= 2
@@ -65,6 +65,21 @@ def test_a_file_run_in_two_processes_parts_equals_the_file_run_whole(tmp_path, m
     interiors = dict(run_windows(helper, every[1::2])) | dict(run_windows(coordinator, every[::2]))
     finish_file(coordinator, assemble(coordinator, interiors), tmp_path / "parts.png")
     assert (tmp_path / "parts.png").read_bytes() == (tmp_path / "whole.png").read_bytes()
+
+
+def test_a_plan_pinned_with_one_square_tile_runs_as_that_window(tmp_path):
+    """A coordinator of the release before fitted windows wrote ``tile``: a newer helper reads it as (tile, tile)
+    and its windows equal a run pinned to that square window."""
+    data = rgba16(150, 110)
+    plan = asdict(prepare_file(data, 2).pinned)
+    plan["win_h"] = plan["win_w"] = 64
+    square = prepare_file(data, 2, pinned=Pinned(**plan))
+    old = {k: v for k, v in plan.items() if k not in ("win_h", "win_w")} | {"tile": 64}
+    helper = prepare_file(data, 2, pinned=Pinned.from_dict(json.loads(json.dumps(old))))
+    assert helper.cut == square.cut and (helper.cut.win_h, helper.cut.win_w) == (64, 64)
+    assert np.array_equal(dict(run_windows(helper, [1]))[1], dict(run_windows(square, [1]))[1])
+    with pytest.raises(TypeError):
+        Pinned.from_dict(old | {"unknown": 1})
 
 
 def test_it_refuses_to_assemble_with_a_window_missing():

@@ -265,6 +265,16 @@ class Pinned:
     def target(self) -> Target | None:
         return Target.of_fields(self.target_side, self.target_pixels, self.target_dpi)
 
+    @classmethod
+    def from_dict(cls, plan: dict) -> Pinned:
+        """The plan from its JSON form (``dataclasses.asdict``). A plan pinned before windows were fitted to
+        the picture names one square ``tile``: it becomes (tile, tile), so a helper of a newer release still
+        takes parts of a job an older coordinator split (a rolling upgrade). Raises TypeError on unknown keys."""
+        plan = dict(plan)
+        if "tile" in plan:
+            plan["win_h"] = plan["win_w"] = plan.pop("tile")
+        return cls(**plan)
+
 
 @dataclass(frozen=True)
 class Prepared:

@@ -331,7 +331,7 @@ def _prepare(job):
 
     configure(engine_config())  # this worker's threads and folders; the plan itself is the coordinator's
     with job.input_file.open("rb") as src:
-        return prepare_file(src.read(), job.scale, job.format, pinned=Pinned(**job.plan))
+        return prepare_file(src.read(), job.scale, job.format, pinned=Pinned.from_dict(job.plan))
 
 
 def store_part(part, interiors):
