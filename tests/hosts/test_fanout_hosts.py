@@ -7,8 +7,7 @@ import time
 import pytest
 
 from scripts import cluster as hosts
-from tests.conftest import MODELS_DIR
-from tests.hosts.test_hosts import LARGE, SETTINGS, host_of, results, wait_done
+from tests.hosts.test_hosts import LARGE, SETTINGS, cluster, host_of, results, wait_done
 
 pytestmark = pytest.mark.slow
 SPLIT = {**SETTINGS, "FANOUT_MIN_MEGAPIXELS": "0.05", "FANOUT_MAX_PARTS": "12"}  # 224x224: 49 windows of 48
@@ -16,14 +15,7 @@ SPLIT = {**SETTINGS, "FANOUT_MIN_MEGAPIXELS": "0.05", "FANOUT_MAX_PARTS": "12"} 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    reason = hosts.unavailable()
-    if reason:
-        pytest.skip(reason)
-    built = hosts.Cluster(tmp_path_factory.mktemp("fanout-hosts"), MODELS_DIR, **SPLIT)
-    yield built
-    tag = built.net.tag
-    built.close()
-    assert hosts.our_links(tag) == []
+    yield from cluster(tmp_path_factory, "fanout-hosts", SPLIT)
 
 
 @pytest.fixture(scope="module")

@@ -37,16 +37,21 @@ LARGE = image_bytes(224, 224)  # 7 x 7 tiles: about 5 s
 ORDER = {"queued": 0, "running": 1, "done": 2, "failed": 2, "cancelled": 2}
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
+def cluster(tmp_path_factory, name, settings):
+    """A module's platform on namespace hosts (skipped where they cannot be made); no link left behind."""
     reason = hosts.unavailable()
     if reason:
         pytest.skip(reason)
-    built = hosts.Cluster(tmp_path_factory.mktemp("hosts"), MODELS_DIR, **SETTINGS)
+    built = hosts.Cluster(tmp_path_factory.mktemp(name), MODELS_DIR, **settings)
     yield built
     tag = built.net.tag
     built.close()
     assert hosts.our_links(tag) == []
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    yield from cluster(tmp_path_factory, "hosts", SETTINGS)
 
 
 @pytest.fixture(scope="module")
