@@ -74,7 +74,7 @@ def estimate(request):
             limits.check(width, height, scale, q["output_format"], site_limits(), available_scales())
         else:
             result = target.size(width, height)
-            scales = _target_scales(network)
+            scales = web.target_scales(network)
             scale = smallest_scale(target, width, height, scales) or max(scales)  # what the refusal is about
             scale = limits.check_target(width, height, target, q["output_format"], site_limits(), scales)
     except EngineError as e:  # TooLarge, TargetTooSmall: said, with the numbers of the scale that would run
@@ -91,14 +91,6 @@ def estimate(request):
             "too_large": too_large,
         }
     )
-
-
-def _target_scales(network):
-    """The scales of ``network`` (edsr, rlfn) that this server has installed and offers."""
-    from upscale_worker.engine.models import available_scales as network_scales
-
-    offered = [s for s in network_scales(settings.MODEL_MANIFEST.parent, network) if s in available_scales()]
-    return offered or available_scales()
 
 
 @extend_schema(

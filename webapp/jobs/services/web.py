@@ -265,19 +265,27 @@ def submit(
     return create_job(user, upload, header, scale, fmt, quality, keep_metadata, source, network, target)
 
 
-def _validated_target(upload, target, fmt, network):
-    """(header, scale) for an upload asking for ``target``: the network checked first (its scales decide:
-    RLFN has no x3), then the file and the smallest scale that reaches the target. Raises Refused."""
+def target_scales(network):
+    """The scales ``network`` has installed here, among which a target size chooses (a network without x3 never
+    runs x3); all three when the manifest names none (the worker will say). Raises Refused (code
+    unsupported_network) for a network unknown, left out or unreadable."""
     from upscale_worker.engine.models import available_scales
-    from webapp.jobs.validation import Invalid, validate_target_upload
 
     folder = settings.MODEL_MANIFEST.parent
     try:
         check_network(network, None, folder)
-        scales = available_scales(folder, network)
+        return available_scales(folder, network) or list(SCALES)
     except (EngineError, OSError, ValueError, KeyError) as e:
         raise Refused(str(e), code="unsupported_network") from None
+
+
+def _validated_target(upload, target, fmt, network):
+    """(header, scale) for an upload asking for ``target``: the network checked first (its scales decide),
+    then the file and the smallest scale that reaches the target. Raises Refused."""
+    from webapp.jobs.validation import Invalid, validate_target_upload
+
+    scales = target_scales(network)
     try:
-        return validate_target_upload(upload, target, fmt, scales or SCALES)
+        return validate_target_upload(upload, target, fmt, scales)
     except Invalid as e:
         raise Refused(str(e), code=e.code) from None
