@@ -2,6 +2,7 @@
 
     python -m bench.photo_latency [--sizes 640x480x4,1920x1080x2,1920x1080x4,4000x3000x2] [--pairs 3]
     python -m bench.photo_latency --quick      # 640x480 x4 and 1600x1200 x2 only
+    python -m bench.photo_latency --sizes 1280x720x4 --networks edsr,rlfn   # both networks, same run
 
 Three private stacks (bench/stack.py) run side by side, each with its own database, Redis database and
 media folder: one worker with one thread (taskset to one core), two workers with one thread each (one core
@@ -9,7 +10,9 @@ each: like two small hosts), and one worker with two threads on both cores. Each
 every size, then the photos go round the stacks in turn (interleaved, the first stack rotating each round),
 and the time from the upload's POST to the poll that sees the job done is taken (polls every 0.1 s). The
 table gives the median of ``--pairs`` rounds and the ratio of two one-core workers to one; the goal (issue
-19) is at most 0.65 at 1600x1200 x2. ``--peak-gmacs`` adds the floor: the job's MACs over that rate.
+19) is at most 0.65 at 1600x1200 x2. ``--networks`` runs every size with each network (issue 23: RLFN beside
+EDSR in the same run). ``--peak-gmacs`` adds the floor: the job's MACs (counted from the network's IR) over
+that rate.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ import time
 import numpy as np
 
 from bench import prepare
-from bench.common import ROOT, fmt, markdown_table, publish, training_paused, write_block
+from bench.common import fmt, markdown_table, publish, training_paused
+from bench.engine_peak import network_macs
 from bench.stack import Stack
 
 SIZES = "640x480x4,1920x1080x2,1920x1080x4,4000x3000x2,1600x1200x2"
 QUICK = "640x480x4,1600x1200x2"
-# EDSR-baseline's multiply-accumulates per input pixel (issue 19: body + upsampler + tail).
-MACS_PER_PIXEL = {2: 1.37e6, 3: 1.6e6, 4: 1.98e6}
+COUNTED_ON = 276  # window side whose convolutions give the MACs per input pixel (on RLFN's 6-pixel grid)
 SETUPS = (("1 worker x 1 thread", 1, 1), ("2 workers x 1 thread", 2, 1), ("1 worker x 2 threads", 1, 2))
 
 
@@ -45,6 +48,14 @@ def photo(width: int, height: int) -> bytes:
     return buf.getvalue()
 
 
+def macs_per_pixel(scale: int, network: str) -> float:
+    """Multiply-accumulates per input pixel of the shipped ``network`` model at ``scale``, counted from its IR."""
+    from upscale_worker.engine.models import find_model
+
+    xml = find_model(scale, "f32", prepare.MODELS, network=network).xml  # the int8 twin: the same convs
+    return network_macs(xml, COUNTED_ON, COUNTED_ON) / COUNTED_ON**2
+
+
 def parse(sizes: str) -> list[tuple[int, int, int]]:
     return [tuple(int(v) for v in size.split("x")) for size in sizes.split(",")]  # type: ignore[misc]
 
@@ -59,9 +70,9 @@ def start(name: str, workers: int, threads: int) -> Stack:
     return stack
 
 
-def latency(stack: Stack, image: bytes, scale: int) -> tuple[float, dict]:
+def latency(stack: Stack, image: bytes, scale: int, network: str) -> tuple[float, dict]:
     started = time.perf_counter()
-    job_id = stack.submit(image, scale, "photo.jpg")["id"]
+    job_id = stack.submit(image, scale, "photo.jpg", network)["id"]
     job = stack.wait_done(job_id, poll=0.1, timeout=3600)
     return time.perf_counter() - started, job
 
@@ -79,39 +90,46 @@ def main(argv: list[str] | None = None) -> str:
     p.add_argument("--sizes", default=SIZES, help="WxHxSCALE,... (default: %(default)s)")
     p.add_argument("--quick", action="store_true", help=f"only {QUICK}")
     p.add_argument("--pairs", type=int, default=3, help="interleaved rounds (median of them)")
+    p.add_argument("--networks", default="edsr", help="comma-separated: each size runs with each network")
     p.add_argument("--peak-gmacs", type=float, help="the CPU's measured int8 peak, for the floor column")
     args = p.parse_args(argv)
-    sizes = parse(QUICK if args.quick else args.sizes)
-    images = {(w, h): photo(w, h) for w, h, _ in sizes}
+    cases = [
+        (w, h, s, n)
+        for w, h, s in parse(QUICK if args.quick else args.sizes)
+        for n in args.networks.split(",")
+    ]
+    images = {(w, h): photo(w, h) for w, h, _, _ in cases}
     stacks = []
     try:
         for _name, workers, threads in SETUPS:
             stacks.append(start(f"latency{workers}x{threads}", workers, threads))
         for stack in stacks:  # warm-up: every model compiled, every size decoded once
-            for w, h, s in sizes:
-                latency(stack, images[w, h], s)
+            for w, h, s, n in cases:
+                latency(stack, images[w, h], s, n)
         times: dict[tuple, list[float]] = {}
         helped: dict[tuple, int] = {}
         with training_paused():
             for round_ in range(args.pairs):
-                for w, h, s in sizes:
+                for case in cases:
+                    w, h, s, n = case
                     order = stacks[round_ % len(stacks) :] + stacks[: round_ % len(stacks)]
                     for stack in order:
-                        seconds, job = latency(stack, images[w, h], s)
-                        key = (stacks.index(stack), w, h, s)
+                        seconds, job = latency(stack, images[w, h], s, n)
+                        key = (stacks.index(stack), *case)
                         times.setdefault(key, []).append(seconds)
                         helped[key] = helped.get(key, 0) + bool(helpers(stack, job["id"]))
-                        print(SETUPS[key[0]][0], f"{w}x{h} x{s}", f"{seconds:.2f} s", flush=True)
+                        print(SETUPS[key[0]][0], label(case), f"{seconds:.2f} s", flush=True)
     finally:
         for stack in stacks:
             stack.__exit__(None, None, None)
     rows = []
-    for w, h, s in sizes:
-        medians = [statistics.median(times[i, w, h, s]) for i in range(len(SETUPS))]
-        floor = w * h * MACS_PER_PIXEL[s] / (args.peak_gmacs * 1e9) if args.peak_gmacs else None
+    for case in cases:
+        w, h, s, n = case
+        medians = [statistics.median(times[(i, *case)]) for i in range(len(SETUPS))]
+        floor = w * h * macs_per_pixel(s, n) / (args.peak_gmacs * 1e9) if args.peak_gmacs else None
         rows.append(
-            [f"{w}x{h} x{s}", *(fmt(m, 2) for m in medians), f"**{medians[1] / medians[0]:.2f}**"]
-            + [f"{medians[2] / medians[0]:.2f}", f"{helped[1, w, h, s]}/{args.pairs}"]
+            [label(case), *(fmt(m, 2) for m in medians), f"**{medians[1] / medians[0]:.2f}**"]
+            + [f"{medians[2] / medians[0]:.2f}", f"{helped[(1, *case)]}/{args.pairs}"]
             + ([fmt(floor, 2)] if floor else [])
         )
     headers = ["photo", *(f"{name} (s)" for name, _, _ in SETUPS), "2x1 / 1x1", "1x2 / 1x1", "helped"]
@@ -126,8 +144,12 @@ def main(argv: list[str] | None = None) -> str:
     ]
     title = "Photo latency: one job on one or two workers"
     text = publish("photo-latency", title, markdown_table(headers, rows), notes)
-    write_block("photo-latency", text, ROOT / "docs" / "fanout.md")  # where fan-out is documented
     return text
+
+
+def label(case: tuple[int, int, int, str]) -> str:
+    w, h, s, network = case
+    return f"{w}x{h} x{s}" + ("" if network == "edsr" else f" ({network.upper()})")
 
 
 if __name__ == "__main__":

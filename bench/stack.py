@@ -203,11 +203,11 @@ class Stack:
     def use(self, token: str) -> None:
         self.session.headers["Authorization"] = f"Token {token}"
 
-    def submit(self, image: bytes, scale: int, name: str = "bench.png") -> dict:
+    def submit(self, image: bytes, scale: int, name: str = "bench.png", network: str | None = None) -> dict:
         r = self.session.post(
             self.url + "/api/v1/jobs/",
             files={"image": (name, image, "image/png")},
-            data={"scale": str(scale)},
+            data={"scale": str(scale), **({"network": network} if network else {})},
             timeout=60,
         )
         if r.status_code != 201:
