@@ -166,6 +166,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--lr", type=float, default=2e-5)
     p.add_argument(
+        "--range-lr", type=float, default=1e-3, help="quantiser ranges' learning rate, relative to each range"
+    )
+    p.add_argument(
         "--hr-weight", type=float, default=0.0, help="weight of L1 to the HR patch beside distillation"
     )
     p.add_argument("--batch", type=int, default=16)
@@ -179,6 +182,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=export.REPO_ROOT / "models")
     p.add_argument("--evaluate", type=Path, action="append", default=[], help="with --export: measure on")
     return p.parse_args(argv)
+
+
+def param_groups(twin: nn.Module, lr: float, range_lr: float) -> list[dict]:
+    """Adam's groups: the network's weights and biases at ``lr``, and each quantiser's trainable ranges (NNCF's
+    input_low / input_range of an activation, scale of a weight) at ``range_lr`` times the range's own mean
+    magnitude. One learning rate for all moves nothing: an activation range of 300 levels and a weight scale of
+    0.2 want steps four decades apart (measured: at 3e-5 the ranges moved 0.007 in 200 iterations)."""
+    weights, groups = [], []
+    for name, param in twin.named_parameters():
+        if not param.requires_grad:
+            continue
+        if name.startswith("__nncf_hooks"):
+            groups.append(
+                {"params": [param], "lr": range_lr * float(param.detach().abs().mean().clamp(min=1e-3))}
+            )
+        else:
+            weights.append(param)
+    return [{"params": weights, "lr": lr}, *groups]
 
 
 def build(
@@ -202,7 +223,7 @@ def build(
         crops = export.calibration_crops(args.data, args.scale, args.calibration_crops, 96, args.seed)
         twin = quantize(teacher, crops, args.scale)
         meta["calibration"] = f"{len(crops)} LR crops of 96x96 from {args.data.name} (seed {args.seed})"
-    opt = torch.optim.Adam(twin.parameters(), lr=args.lr)
+    opt = torch.optim.Adam(param_groups(twin, args.lr, args.range_lr))
     if run.last.exists():
         opt.load_state_dict(saved["optimizer"])
         meta.update(saved["meta"])
@@ -246,6 +267,7 @@ def train(args: argparse.Namespace) -> dict:
     meta.update(
         planned_iterations=args.iterations,
         lr=args.lr,
+        range_lr=args.range_lr,
         hr_weight=args.hr_weight,
         batch=args.batch,
         patch=args.patch,

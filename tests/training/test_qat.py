@@ -38,7 +38,9 @@ def test_a_few_steps_train_the_twin_and_it_converts_with_fake_quantize_nodes(sma
 
     model, twin, crop = small
     twin.train()
-    opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    groups = qat.param_groups(twin, 1e-3, 1e-2)
+    assert len(groups) > 1 and all(g["lr"] < 1e-2 * 1e3 for g in groups)  # ranges at their own rate
+    opt = torch.optim.Adam(groups)
     before = {k: v.clone() for k, v in twin.state_dict().items()}
     losses = [qat.step(twin, model, opt, crop, torch.zeros(1, 3, 120, 120)) for _ in range(3)]
     assert all(np.isfinite(losses))
