@@ -282,22 +282,10 @@ def search_float_layers(
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedAccuracyRestorerParameters
 
-    from upscale_worker.engine.metrics import psnr_y
-
-    pairs = []
-    for path in split_validation(list_images(train_dir))[1]:
-        hr = np.asarray(Image.open(path).convert("RGB"))
-        h, w = (n - n % (rlfn.GRID * scale) for n in hr.shape[:2])
-        lr = imresize(hr[:h, :w], 1 / scale).astype(np.float32).transpose(2, 0, 1)[None]
-        pairs.append((lr, hr[:h, :w]))
+    pairs = held_out_pairs(train_dir, scale)
 
     def validate(compiled: ov.CompiledModel, data) -> tuple[float, list[float]]:
-        scores = [
-            psnr_y(
-                np.clip(np.round(compiled([lr])[0][0].transpose(1, 2, 0)), 0, 255).astype(np.uint8), hr, scale
-            )
-            for lr, hr in data
-        ]
+        scores = openvino_scores(compiled, data, scale)
         return float(np.mean(scores)), scores
 
     quantized = nncf.quantize_with_accuracy_control(
@@ -313,6 +301,30 @@ def search_float_layers(
     )
     int8 = int8_convs(quantized)
     return sorted(c for c in int8_convs(quantize_int8(ov_model, crops, "rlfn")) if c not in int8)
+
+
+def held_out_pairs(train_dir: Path, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(LR 1 x 3 x h x w float32, HR H x W x 3 uint8) per held-out training image of ``train_dir`` (never a
+    benchmark set), whole, cut to a multiple of RLFN's grid times the scale: what its int8 twins are judged on."""
+    pairs = []
+    for path in split_validation(list_images(train_dir))[1]:
+        hr = np.asarray(Image.open(path).convert("RGB"))
+        h, w = (n - n % (rlfn.GRID * scale) for n in hr.shape[:2])
+        lr = imresize(hr[:h, :w], 1 / scale).astype(np.float32).transpose(2, 0, 1)[None]
+        pairs.append((lr, np.ascontiguousarray(hr[:h, :w])))
+    return pairs
+
+
+def openvino_scores(
+    compiled: ov.CompiledModel, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int
+) -> list[float]:
+    """Y-PSNR (dB, ``scale`` pixels shaved) of a compiled model on each (LR, HR) pair, output rounded to 8 bits."""
+    from upscale_worker.engine.metrics import psnr_y
+
+    return [
+        psnr_y(np.clip(np.round(compiled([lr])[0][0].transpose(1, 2, 0)), 0, 255).astype(np.uint8), hr, scale)
+        for lr, hr in pairs
+    ]
 
 
 def int8_convs(ov_model: ov.Model) -> set[str]:

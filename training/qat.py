@@ -36,14 +36,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from training import export, rlfn
 from training.data import PatchSampler, list_images, load_pair, split_validation
 from training.train import Run, cpu_model
-from upscale_worker.engine.imresize import imresize
-from upscale_worker.engine.metrics import psnr_y
 
 # NNCF compiles its fake-quantise kernels on first use; on 2 busy cores that takes minutes, past its default
 # 60-second limit.
@@ -107,28 +104,12 @@ def to_openvino(twin: nn.Module):
     return ov_model
 
 
-def held_out_pairs(train_dir: Path, scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(LR 1 x 3 x h x w float32, HR H x W x 3 uint8) per held-out training image, cut to a multiple of the
-    grid times the scale (as export.search_float_layers measures)."""
-    pairs = []
-    for path in split_validation(list_images(train_dir))[1]:
-        hr = np.asarray(Image.open(path).convert("RGB"))
-        h, w = (n - n % (rlfn.GRID * scale) for n in hr.shape[:2])
-        lr = imresize(hr[:h, :w], 1 / scale).astype(np.float32).transpose(2, 0, 1)[None]
-        pairs.append((lr, np.ascontiguousarray(hr[:h, :w])))
-    return pairs
-
-
 def openvino_psnr(ov_model, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int, threads: int) -> float:
-    """Mean Y-PSNR (dB, ``scale`` pixels shaved) of an OpenVINO model on ``pairs``, output rounded to 8 bits."""
+    """Mean Y-PSNR (dB) of an OpenVINO model on ``pairs`` (export.held_out_pairs), compiled with ``threads``."""
     import openvino as ov
 
     compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_NUM_THREADS": threads})
-    scores = []
-    for lr, hr in pairs:
-        sr = np.clip(np.round(compiled([lr])[0][0].transpose(1, 2, 0)), 0, 255).astype(np.uint8)
-        scores.append(psnr_y(sr, hr, scale))
-    return float(np.mean(scores))
+    return float(np.mean(export.openvino_scores(compiled, pairs, scale)))
 
 
 def step(
@@ -259,7 +240,7 @@ def train(args: argparse.Namespace) -> dict:
     for p in teacher.parameters():
         p.requires_grad_(False)
     train_paths = split_validation(list_images(args.data))[0]
-    pairs = held_out_pairs(args.data, args.scale)
+    pairs = export.held_out_pairs(args.data, args.scale)
     twin, opt, meta = build(args, run, teacher)
     if "val_psnr_f32" not in meta:
         meta["val_psnr_f32"] = openvino_psnr(export.to_openvino(teacher), pairs, args.scale, args.threads)
