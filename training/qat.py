@@ -105,10 +105,15 @@ def to_openvino(twin: nn.Module):
 
 
 def openvino_psnr(ov_model, pairs: list[tuple[np.ndarray, np.ndarray]], scale: int, threads: int) -> float:
-    """Mean Y-PSNR (dB) of an OpenVINO model on ``pairs`` (export.held_out_pairs), compiled with ``threads``."""
+    """Mean Y-PSNR (dB) of an OpenVINO model on ``pairs`` (export.held_out_pairs), compiled with ``threads`` and
+    the float type the engine gives an int8 model's float layers on this CPU (bf16 where native): the checkpoint
+    is chosen as it will run."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(ov_model, "CPU", {"INFERENCE_NUM_THREADS": threads})
+    from upscale_worker.engine import runtime
+
+    config = {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": runtime.inference_type("int8")}
+    compiled = ov.Core().compile_model(ov_model, "CPU", config)
     return float(np.mean(export.openvino_scores(compiled, pairs, scale)))
 
 
