@@ -204,6 +204,28 @@ def to_openvino(model: EDSR | FoldedEDSR | rlfn.RLFN) -> ov.Model:
     return ov_model
 
 
+def tiled_vs_one_window(out: Path, scale: int, network: str, variant: str, train_dir: Path) -> dict:
+    """The int8 twin of ``out`` through the engine on a 300x200 crop of train_dir's first held-out image
+    (never a benchmark), 128-px windows (as the engine's tiles) against one window: the share of pixels 2
+    grey levels or more apart (0..1) and the largest difference (levels), for models.SEAM_SHARE."""
+    from upscale_worker.engine import Options, upscale_array
+
+    engine_config.update(models_dir=out)
+    path = split_validation(list_images(train_dir))[1][0]
+    rgb = np.ascontiguousarray(np.asarray(Image.open(path).convert("RGB"))[:200, :300])
+    source = "compressed" if variant == "jpeg" else "clean"
+    tiled, whole = (
+        upscale_array(rgb, scale, Options(precision="int8", tile=tile, source=source, network=network))
+        for tile in (128, 1024)
+    )
+    off = np.abs(tiled.astype(int) - whole)
+    return {
+        "share_2_levels": round(float((off.max(axis=2) >= 2).mean()), 5),
+        "max_levels": int(off.max()),
+        "image": f"{path.name}, {rgb.shape[1]}x{rgb.shape[0]} crop",
+    }
+
+
 def calibration_crops(
     folder: Path, scale: int, count: int, side: int, seed: int = 0, degradation: JpegDegradation | None = None
 ) -> list[np.ndarray]:
@@ -507,6 +529,10 @@ def export(
                 if jpeg:
                     entry["psnr_input"] = (
                         f"LR saved as JPEG at quality {args.reference_quality} (Pillow, 4:2:0)"
+                    )
+                if entry["weights"] == "int8" and args.held_out:
+                    entry["tiled_vs_one_window"] = tiled_vs_one_window(
+                        out, model.scale, entry.get("network", "edsr"), args.variant, args.held_out
                     )
                 add_entry(out, entry)
             if jpeg:  # at the engine's default precisions, which the entries just measured decide

@@ -246,7 +246,8 @@ def default_per_cpu(network: str, scales: list[int]) -> str:
         lines.append(f"- x{', x'.join(map(str, faithful))}: **int8** on every CPU (the twin holds 0.05 dB).")
     if other:
         lines.append(
-            f"- x{', x'.join(map(str, other))}: the int8 twin misses 0.05 dB, so **bf16** where the CPU runs it "
+            f"- x{', x'.join(map(str, other))}: the int8 twin misses 0.05 dB or breaks the tiling's promise "
+            "(its windows against one window, `tiled_vs_one_window` in the manifest), so **bf16** where the CPU runs it "
             "natively (AVX-512 bf16 or AMX: Intel Xeon Sapphire Rapids and later, AMD Zen 4 and later) and "
             f"**f32** elsewhere (AVX2 only, e.g. the AMD EPYC of earlier rounds); {here}."
         )

@@ -336,6 +336,9 @@ def export_best(args: argparse.Namespace) -> dict:
             entry["psnr"] = export.measure(
                 args.out, args.scale, ["int8"], [*args.evaluate, *held_out], network="rlfn"
             )
+        entry["tiled_vs_one_window"] = export.tiled_vs_one_window(
+            args.out, args.scale, "rlfn", "clean", args.data
+        )
         export.add_entry(args.out, entry)
     print(f"wrote {args.out / entry['files']['xml']}", flush=True)
     return entry

@@ -108,7 +108,8 @@ def test_other_precisions_run_and_stay_close(precision, floor):
 def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(monkeypatch, tmp_path):
     from upscale_worker.engine import runtime
 
-    def manifest(int8_psnr, held_out_int8=32.40):
+    def manifest(int8_psnr, held_out_int8=32.40, seams=None):
+        measured_seams = {} if seams is None else {"tiled_vs_one_window": {"share_2_levels": seams}}
         return {
             "models": [
                 {
@@ -126,6 +127,7 @@ def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(m
                         "Set5": {"int8": {"psnr": int8_psnr}},
                         "held-out": {"int8": {"psnr": held_out_int8}},
                     },
+                    **measured_seams,
                 },
                 {"scale": 4, "weights": "fp16"},  # never evaluated: no claim, no int8
                 {"scale": 4, "weights": "int8"},
@@ -146,8 +148,23 @@ def test_the_default_precision_is_int8_only_where_the_export_found_it_faithful(m
         json.dumps(manifest(37.70, held_out_int8=32.30))
     )  # fine on Set5 only
     assert runtime.precision(2) == float_default
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.66, seams=0.0002)))
+    assert runtime.precision(2) == "int8"  # its windows keep the tiling's promise
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest(37.66, seams=0.008)))
+    assert runtime.precision(2) == float_default  # faithful, but 0.8% of pixels 2 levels off at seams
     configure_engine(monkeypatch, precision="f32")
     assert runtime.precision(4) == "f32"
+
+
+def test_the_export_measures_each_int8_twins_windows_against_one_window(shipped_models, monkeypatch):
+    from training import export
+    from upscale_worker.engine.models import SEAM_SHARE
+
+    configure_engine(monkeypatch, models_dir=shipped_models, precision=None)
+    edsr = export.tiled_vs_one_window(shipped_models, 2, "edsr", "clean", export.TRAIN_DIR)
+    rlfn = export.tiled_vs_one_window(shipped_models, 4, "rlfn", "clean", export.TRAIN_DIR)
+    assert edsr["share_2_levels"] <= SEAM_SHARE < rlfn["share_2_levels"]  # EDSR keeps the promise, RLFN not
+    assert rlfn["max_levels"] >= 2 and rlfn["image"].endswith("300x200 crop")
 
 
 def official_copy(tmp_path, checkpoint, prefix=None):
