@@ -30,7 +30,7 @@ WEIGHTS_FOR_PRECISION = {"f32": "fp16", "bf16": "fp16", "int8": "int8"}
 FAITHFUL_DB = 0.05
 # The tiling's promise for int8 (issue 21): the engine's windows against one window, at most this share of
 # pixels 2 levels or more apart (EDSR's twins: 0.002% at 128-px windows). An int8 twin whose export measured
-# more (``tiled_vs_one_window``: RLFN's, 3-5%, docs/rlfn.md) is never a default, however faithful its PSNR.
+# more (``tiled_vs_one_window``: RLFN's, 0.7-0.8%, docs/rlfn.md) is never a default, however faithful its PSNR.
 SEAM_SHARE = 0.001
 VARIANTS = ("clean", "jpeg")
 VARIANT_NAMES = {"clean": "clean", "jpeg": "JPEG-aware"}

@@ -5,9 +5,10 @@ folders), never from the environment; each tile side is compiled on first use.
 
 The default precision, per scale: int8 where the export measured the int8 twin within 0.05 dB of f32 on
 Set5 and on held-out training images, its windows keeping the tiling's promise (models.int8_is_faithful),
-else bf16 where the CPU has it (it costs about 0.01 dB and is 6x faster than f32), else f32. Shipped models, Set5 f32 / bf16 / int8 (dB): x2 37.746 /
-37.734 / 37.735, x3 33.834 / 33.830 / 33.831, x4 31.565 / 31.562 / 31.561; held-out f32 / int8: x2 33.900 /
-33.905, x3 29.466 / 29.460, x4 27.430 / 27.432; so every scale runs int8 (1.3-1.8x bf16's speed).
+else bf16 where the CPU has it (it costs about 0.01 dB and is 6x faster than f32), else f32. Shipped models,
+Set5 f32 / bf16 / int8 (dB): x2 37.746 / 37.734 / 37.735, x3 33.834 / 33.830 / 33.831, x4 31.565 / 31.562 /
+31.561; held-out f32 / int8: x2 33.900 / 33.905, x3 29.466 / 29.460, x4 27.430 / 27.432; so every scale runs
+int8 (1.3-1.8x bf16's speed).
 """
 
 from __future__ import annotations
